@@ -1,0 +1,43 @@
+"""Prompt resolution: a template plus the editor's texts give the prompt sent to an engine."""
+
+from dataclasses import dataclass
+
+from apps.catalog.models import Template
+
+
+class TemplateTextError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ResolvedPrompt:
+    prompt: str
+    texts: dict[str, str]
+    regions: dict[str, list[float]]
+
+
+def template_resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPrompt:
+    """Check each slot's text and fill the placeholders. Texts are quoted in the prompt,
+    which is how image models are asked to write exact text."""
+    errors: dict[str, str] = {}
+    clean: dict[str, str] = {}
+    for slot in template.slots:
+        name = slot["name"]
+        value = " ".join(str(texts.get(name, "")).split())
+        if not value:
+            errors[name] = "This text is required."
+        elif len(value) > int(slot.get("max_length", 80)):
+            errors[name] = f"At most {slot.get('max_length', 80)} characters (got {len(value)})."
+        elif '"' in value:
+            errors[name] = "Double quotes cannot be rendered; use “curly” quotes."
+        clean[name] = value
+    unknown = set(texts) - set(template.slot_names)
+    if unknown:
+        errors["texts"] = f"Unknown slot(s): {', '.join(sorted(unknown))}."
+    if errors:
+        raise TemplateTextError(errors)
+    prompt = template.prompt_template.format_map({k: f'"{v}"' for k, v in clean.items()})
+    regions = {slot["name"]: slot["region"] for slot in template.slots if slot.get("region")}
+    return ResolvedPrompt(prompt=prompt, texts=clean, regions=regions)

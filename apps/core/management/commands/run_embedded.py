@@ -1,0 +1,58 @@
+"""Start a Celery worker (with the periodic sweeper) and the web server together.
+
+For trying RenderHub on one machine: with no environment this is the embedded default
+(SQLite + filesystem broker). In production run gunicorn and the workers separately
+(README: "Running on PostgreSQL + Redis").
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server and a Celery worker together (embedded default)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--concurrency", type=int, default=8)
+
+    def handle(self, *args: object, port: int, host: str, concurrency: int, **options: object) -> None:
+        queues = ",".join([*settings.RENDERHUB_QUEUES.values(), "default"])
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "renderhub",
+                "worker",
+                "-B",
+                "-Q",
+                queues,
+                "--pool",
+                "threads",
+                "-c",
+                str(concurrency),
+                "-l",
+                "warning",
+                "-s",
+                str(settings.VAR_DIR / "celerybeat-schedule"),
+            ],
+        )
+        self.stdout.write(f"Worker started (pid {worker.pid}) on queues {queues}.")
+        self.stdout.write(f"RenderHub is at http://{host}:{port}/ (Ctrl-C stops web and worker).")
+        try:
+            call_command("runserver", f"{host}:{port}", use_reloader=False)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()

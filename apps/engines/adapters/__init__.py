@@ -1,0 +1,30 @@
+"""Adapter registry: one module per wire format."""
+
+from collections.abc import Callable
+
+from apps.engines.models import Engine
+from apps.engines.types import Adapter, MisconfiguredError
+
+AdapterFactory = Callable[[Engine], Adapter]
+
+
+def _builtin(engine: Engine) -> Adapter:
+    from apps.engines.adapters.builtin import BuiltinAdapter
+
+    return BuiltinAdapter(engine)
+
+
+_FACTORIES: dict[str, AdapterFactory] = {
+    "builtin": _builtin,
+}
+
+
+def register(kind: str, factory: AdapterFactory) -> None:
+    _FACTORIES[kind] = factory
+
+
+def adapter_for(engine: Engine) -> Adapter:
+    factory = _FACTORIES.get(engine.adapter)
+    if factory is None:
+        raise MisconfiguredError(f"No adapter is installed for kind {engine.adapter!r}.")
+    return factory(engine)

@@ -1,0 +1,245 @@
+"""The built-in engine: an offline SIMULATION of an image model, not a model.
+
+It exists so RenderHub runs and is tested with no vendor reachable. Given the same prompt,
+seed and size it returns byte-identical PNGs. It paints a plausible composition (gradient,
+palette shapes), writes the text the prompt quotes ('SALE', "Mama's Kitchen") into the
+requested text region (or a sensible band), injects typographic hallucinations the way real
+models do (substituted look-alike, dropped, doubled or transposed letters, an extra or a
+missing word) at a configurable rate that falls with the guidance level, and waits a
+simulated latency drawn from a log-normal distribution with an optional long tail.
+
+Engine.params keys (defaults in DEFAULTS): latency_p50_ms, latency_sigma, tail_prob,
+tail_factor, typo_rate.
+"""
+
+import hashlib
+import io
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from apps.engines.models import Engine
+from apps.engines.prompts import quoted_texts
+from apps.engines.types import EngineRequest, EngineResult
+
+DEFAULTS: dict[str, float] = {
+    "latency_p50_ms": 300.0,
+    "latency_sigma": 0.25,
+    "tail_prob": 0.0,
+    "tail_factor": 3.0,
+    "typo_rate": 0.15,
+}
+FONT_PATH = Path(settings.BASE_DIR) / "static" / "fonts" / "DejaVuSans-Bold.ttf"
+LOOKALIKES = {
+    "a": "o",
+    "o": "a",
+    "e": "c",
+    "c": "e",
+    "i": "l",
+    "l": "i",
+    "n": "m",
+    "m": "n",
+    "u": "v",
+    "v": "u",
+    "s": "z",
+    "t": "f",
+    "h": "b",
+    "r": "n",
+    "g": "q",
+    "E": "F",
+    "O": "Q",
+    "S": "5",
+    "A": "R",
+    "I": "L",
+    "N": "M",
+    "C": "G",
+    "B": "R",
+    "T": "Y",
+}
+FILLER_WORDS = ["THE", "and", "of", "NEW", "the", "SALE", "Best"]
+
+
+def hallucinate(text: str, rng: random.Random) -> tuple[str, str]:
+    """Return `text` with one realistic typographic error, and its kind."""
+    words = text.split()
+    letters = [i for i, ch in enumerate(text) if ch.isalpha()]
+    kinds = ["substitute", "drop", "double", "transpose"]
+    if len(words) > 1:
+        kinds += ["missing_word", "extra_word"]
+    else:
+        kinds += ["extra_word"]
+    kind = rng.choice(kinds)
+    if not letters:
+        return text + " " + rng.choice(FILLER_WORDS), "extra_word"
+    i = rng.choice(letters)
+    if kind == "substitute":
+        ch = text[i]
+        new = LOOKALIKES.get(ch) or LOOKALIKES.get(ch.lower(), "x")
+        new = new.upper() if ch.isupper() else new
+        return text[:i] + new + text[i + 1 :], kind
+    if kind == "drop" and len(letters) > 1:
+        return text[:i] + text[i + 1 :], kind
+    if kind == "double":
+        return text[:i] + text[i] + text[i:], kind
+    if kind == "transpose" and i + 1 < len(text) and text[i + 1].isalpha() and text[i] != text[i + 1]:
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :], kind
+    if kind == "missing_word" and len(words) > 1:
+        del words[rng.randrange(len(words))]
+        return " ".join(words), kind
+    filler = rng.choice(FILLER_WORDS)
+    filler = filler.upper() if text.isupper() else filler
+    words.insert(rng.randrange(len(words) + 1), filler)
+    return " ".join(words), "extra_word"
+
+
+def _seeded_rng(request: EngineRequest) -> random.Random:
+    key = f"{request.prompt}\x00{request.seed}\x00{request.width}x{request.height}\x00{request.guidance}"
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
+
+
+def _hex_rgb(value: str) -> tuple[int, int, int]:
+    value = value.lstrip("#")
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
+
+def _palette(request: EngineRequest, rng: random.Random) -> list[tuple[int, int, int]]:
+    given = [c for c in request.extra.get("palette", []) if isinstance(c, str) and len(c.lstrip("#")) == 6]
+    if len(given) >= 2:
+        return [_hex_rgb(c) for c in given]
+    base = rng.random()
+    out = []
+    for k in range(4):
+        h = (base + k * 0.13) % 1.0
+        r, g, b = (int(255 * (0.5 + 0.5 * math.sin(2 * math.pi * (h + o)))) for o in (0, 1 / 3, 2 / 3))
+        out.append((r, g, b))
+    return out
+
+
+def _background(w: int, h: int, palette: list[tuple[int, int, int]], rng: random.Random) -> Image.Image:
+    top, bottom = palette[0], palette[1]
+    column = Image.new("RGB", (1, h))
+    for y in range(h):
+        t = y / max(h - 1, 1)
+        column.putpixel((0, y), tuple(int(top[c] * (1 - t) + bottom[c] * t) for c in range(3)))
+    img = column.resize((w, h))
+    layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for _ in range(rng.randint(3, 7)):
+        color = rng.choice(palette)
+        cx, cy = rng.randrange(w), rng.randrange(h)
+        r = rng.randint(min(w, h) // 10, min(w, h) // 3)
+        alpha = rng.randint(60, 150)
+        if rng.random() < 0.6:
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*color, alpha))
+        else:
+            draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=(*color, alpha))
+    layer = layer.filter(ImageFilter.GaussianBlur(radius=max(2, min(w, h) // 60)))
+    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+
+
+def _fit(
+    draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int]
+) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+    """Largest font size at which `text`, wrapped to at most two lines, fits in `box`."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    words = text.split()
+    candidates = [[text]]
+    if len(words) > 1:
+        cut = max(1, len(words) // 2)
+        candidates.append([" ".join(words[:cut]), " ".join(words[cut:])])
+    for size in range(max(12, bh), 11, -2):
+        font = ImageFont.truetype(str(FONT_PATH), size)
+        for lines in candidates:
+            widths = [draw.textlength(line, font=font) for line in lines]
+            height = len(lines) * size * 1.2
+            if max(widths) <= bw * 0.94 and height <= bh * 0.94:
+                return font, lines
+    return ImageFont.truetype(str(FONT_PATH), 12), candidates[-1]
+
+
+def _contrasting(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    lum = 0.2126 * background[0] + 0.7152 * background[1] + 0.0722 * background[2]
+    return (20, 20, 24) if lum > 140 else (250, 250, 246)
+
+
+def _draw_text(img: Image.Image, text: str, region: tuple[float, float, float, float]) -> None:
+    w, h = img.size
+    box = (int(region[0] * w), int(region[1] * h), int(region[2] * w), int(region[3] * h))
+    draw = ImageDraw.Draw(img)
+    font, lines = _fit(draw, text, box)
+    size = font.size
+    sample = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    fill = _contrasting(sample)  # type: ignore[arg-type]
+    shadow = (0, 0, 0) if fill[0] > 128 else (255, 255, 255)
+    total_h = len(lines) * size * 1.2
+    y = box[1] + (box[3] - box[1] - total_h) / 2
+    for line in lines:
+        x = box[0] + (box[2] - box[0] - draw.textlength(line, font=font)) / 2
+        draw.text((x + max(1, size // 30), y + max(1, size // 30)), line, font=font, fill=shadow)
+        draw.text((x, y), line, font=font, fill=fill)
+        y += size * 1.2
+
+
+def default_regions(count: int) -> list[tuple[float, float, float, float]]:
+    """A sensible place for text when the request names no region: bands from the top."""
+    if count <= 1:
+        return [(0.08, 0.32, 0.92, 0.68)]
+    step = 0.8 / count
+    return [(0.08, 0.1 + k * step, 0.92, 0.1 + (k + 1) * step - 0.02) for k in range(count)]
+
+
+class BuiltinAdapter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.params = {**DEFAULTS, **{k: float(v) for k, v in (engine.params or {}).items() if k in DEFAULTS}}
+
+    def simulated_latency_ms(self) -> float:
+        p = self.params
+        rng = random.Random()
+        latency = p["latency_p50_ms"] * math.exp(rng.gauss(0, p["latency_sigma"]))
+        if rng.random() < p["tail_prob"]:
+            latency *= p["tail_factor"]
+        return latency
+
+    def render(self, request: EngineRequest) -> tuple[bytes, dict[str, Any]]:
+        """The deterministic part: same request, same bytes."""
+        rng = _seeded_rng(request)
+        palette = _palette(request, rng)
+        img = _background(request.width, request.height, palette, rng)
+        texts = quoted_texts(request.prompt)
+        regions_given = [tuple(r) for r in request.extra.get("text_regions", []) if len(r) == 4]
+        regions = regions_given or default_regions(len(texts))
+        typo_rate = self.params["typo_rate"] * (0.25 ** max(request.guidance, 0))
+        drawn, injected = [], []
+        for text, region in zip(texts, regions, strict=False):
+            if rng.random() < typo_rate:
+                text, kind = hallucinate(text, rng)
+                injected.append(kind)
+            _draw_text(img, text, region)  # type: ignore[arg-type]
+            drawn.append(text)
+        buf = io.BytesIO()
+        # Level 1: encoding time matters more than bytes here (research/performance.md F4).
+        img.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue(), {"drawn_texts": drawn, "injected_typos": injected, "typo_rate": typo_rate}
+
+    def generate(self, request: EngineRequest) -> EngineResult:
+        started = time.perf_counter()
+        image, simulation = self.render(request)
+        render_ms = (time.perf_counter() - started) * 1000
+        wait_ms = self.simulated_latency_ms() * settings.RENDERHUB_BUILTIN_LATENCY_SCALE - render_ms
+        if wait_ms > 0:
+            time.sleep(wait_ms / 1000)
+        return EngineResult(
+            image=image,
+            mime_type="image/png",
+            seed_used=request.seed,
+            width=request.width,
+            height=request.height,
+            timings_ms={"render": render_ms, "total": (time.perf_counter() - started) * 1000},
+            sent={"size": f"{request.width}x{request.height}", "simulation": simulation},
+        )

@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.db import models
+
+from apps.renders.models import RenderJob
+
+
+class ModerationDecision(models.Model):
+    """A moderator's decision on a job that needed review; the audit trail of the queue."""
+
+    class Action(models.TextChoices):
+        CLAIM = "claim", "Claimed"
+        RELEASE = "release", "Released"
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+        RERENDER = "rerender", "Forced re-render"
+
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="moderation_decisions")
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("moderate", "Can work the moderation queue")]

@@ -1,0 +1,9 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.core.access import permission_required
+
+
+@permission_required("moderation.moderate")
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/placeholder.html", {"title": "Moderation"})

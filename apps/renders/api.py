@@ -1,0 +1,298 @@
+"""JSON API with bearer tokens.
+
+`POST /api/models/render` and `POST /api/models/<engine>` take {"prompt", "seed", "size"}
+(optional template, texts, tier, asset_class) and answer the PNG when the job is done
+within the tier's latency budget, else 202 with a Location header and {id, status, url}.
+`POST /api/v1/renders` always answers 202; `GET /api/v1/renders/<id>` the job as JSON.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.services import api_token_authenticate
+from apps.catalog.models import Template
+from apps.engines.models import Engine
+from apps.policy.models import AssetClass, Tier
+from apps.renders import selectors, services
+from apps.renders.models import JobStatus, RenderJob
+
+WAIT_POLL_S = 0.02
+DONE_FOR_API = {
+    JobStatus.DELIVERED,
+    JobStatus.NEEDS_REVIEW,
+    JobStatus.FAILED,
+    JobStatus.REFUSED,
+    JobStatus.REJECTED,
+    JobStatus.DEFERRED,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> JsonResponse:
+        body: dict[str, Any] = {"error": self.message}
+        if self.field:
+            body["field"] = self.field
+        response = JsonResponse(body, status=self.status)
+        if self.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="renderhub"'
+        return response
+
+
+def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Bearer-token authentication, the submit permission, and JSON errors."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            header = request.headers.get("Authorization", "")
+            scheme, _, key = header.partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise ApiError(401, "Send a bearer token: Authorization: Bearer <token>.")
+            user = api_token_authenticate(key=key.strip())
+            if user is None:
+                raise ApiError(401, "This token is unknown or revoked.")
+            if not user.has_perm("renders.submit_render"):
+                raise ApiError(403, "This account may not use the render API.")
+            request.user = user
+            return view(request, *args, **kwargs)
+        except ApiError as exc:
+            return exc.response()
+        except Http404:
+            return ApiError(404, "No such render (or it is not yours).").response()
+
+    return wrapped
+
+
+@dataclass
+class RenderPayload:
+    prompt: str = ""
+    seed: int | None = None
+    size: tuple[int, int] | None = None
+    template: Template | None = None
+    texts: dict[str, str] = field(default_factory=dict)
+    tier: Tier | None = None
+    asset_class: str = ""
+
+
+def parse_payload(request: HttpRequest) -> RenderPayload:
+    """Check the JSON body field by field; the first problem becomes a 400 naming the field."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "Send JSON with Content-Type: application/json.")
+    try:
+        data = json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    unknown = set(data) - {"prompt", "seed", "size", "template", "texts", "tier", "asset_class", "negative_prompt"}
+    if unknown:
+        raise ApiError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    out = RenderPayload()
+    prompt = data.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise ApiError(400, "prompt must be a string.", field="prompt")
+    out.prompt = prompt
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiError(400, "seed must be an integer.", field="seed")
+    out.seed = seed
+    if data.get("size") is not None:
+        if not isinstance(data["size"], str):
+            raise ApiError(400, 'size must be a string like "768x512".', field="size")
+        try:
+            out.size = services.parse_size(data["size"])
+        except ValueError as exc:
+            raise ApiError(400, str(exc), field="size") from exc
+    if data.get("template") is not None:
+        out.template = Template.objects.filter(slug=data["template"], is_active=True).first()
+        if out.template is None:
+            raise ApiError(400, f"Unknown template {data['template']!r}.", field="template")
+    texts = data.get("texts", {})
+    if not isinstance(texts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items()):
+        raise ApiError(400, "texts must be an object of slot name to string.", field="texts")
+    out.texts = texts
+    if data.get("tier") is not None:
+        out.tier = Tier.objects.filter(slug=data["tier"]).first()
+        if out.tier is None:
+            raise ApiError(400, f"Unknown tier {data['tier']!r}.", field="tier")
+    asset_class = data.get("asset_class", "")
+    if asset_class and not AssetClass.objects.filter(slug=asset_class).exists():
+        raise ApiError(400, f"Unknown asset class {asset_class!r}.", field="asset_class")
+    out.asset_class = asset_class or ""
+    if out.template is None and not out.prompt.strip():
+        raise ApiError(400, "prompt is required (or name a template with its texts).", field="prompt")
+    return out
+
+
+def _submit(request: HttpRequest, payload: RenderPayload, *, engine: Engine | None, with_preview: bool) -> RenderJob:
+    try:
+        return services.job_submit(
+            submitted_by=request.user,
+            tier=payload.tier,
+            asset_class=payload.asset_class,
+            template=payload.template,
+            texts=payload.texts,
+            prompt=payload.prompt,
+            seed=payload.seed,
+            width=payload.size[0] if payload.size else None,
+            height=payload.size[1] if payload.size else None,
+            engine=engine,
+            source="api",
+            with_preview=with_preview,
+        )
+    except services.SubmissionError as exc:
+        name, message = next(iter(exc.errors.items()))
+        raise ApiError(400, f"{name}: {message}", field=name) from exc
+
+
+def job_url(request: HttpRequest, job: RenderJob) -> str:
+    return request.build_absolute_uri(reverse("api:render-detail", kwargs={"public_id": job.public_id}))
+
+
+def accepted(request: HttpRequest, job: RenderJob) -> JsonResponse:
+    url = job_url(request, job)
+    body = {"id": str(job.public_id), "status": job.status, "url": url}
+    if job.status == JobStatus.DEFERRED:
+        body["defer_until"] = job.defer_until.isoformat() if job.defer_until else None
+        body["reason"] = job.status_reason
+    response = JsonResponse(body, status=202)
+    response["Location"] = url
+    return response
+
+
+def _wait(job: RenderJob, budget_s: float) -> RenderJob:
+    deadline = time.monotonic() + budget_s
+    while job.status not in DONE_FOR_API and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_S)
+        job.status = RenderJob.objects.filter(pk=job.pk).values_list("status", flat=True).get()
+    job.refresh_from_db()
+    return job
+
+
+def _answer_image_or_accepted(request: HttpRequest, job: RenderJob) -> HttpResponse:
+    job = _wait(job, job.tier.max_latency_ms / 1000)
+    if job.status == JobStatus.REFUSED:
+        return JsonResponse({"id": str(job.public_id), "status": job.status, "error": job.status_reason}, status=429)
+    if job.status == JobStatus.FAILED:
+        return JsonResponse(
+            {"id": str(job.public_id), "status": job.status, "error": job.status_reason, "url": job_url(request, job)},
+            status=502,
+        )
+    if job.status != JobStatus.DELIVERED:
+        return accepted(request, job)
+    attempt = selectors.job_final_attempt(job)
+    assert attempt is not None
+    response = FileResponse(attempt.image.open("rb"), content_type=attempt.image_mime or "image/png")
+    response["X-RenderHub-Job"] = str(job.public_id)
+    response["X-Seed"] = str(attempt.seed)
+    response["Location"] = job_url(request, job)
+    return response
+
+
+@require_POST
+@api_view
+def models_render(request: HttpRequest) -> HttpResponse:
+    """Tier routing; the PNG if done within the tier's budget, else 202."""
+    job = _submit(request, parse_payload(request), engine=None, with_preview=False)
+    return _answer_image_or_accepted(request, job)
+
+
+@require_POST
+@api_view
+def models_engine(request: HttpRequest, engine_slug: str) -> HttpResponse:
+    """One named engine; the PNG if done within the tier's budget, else 202."""
+    engine = Engine.objects.filter(slug=engine_slug, enabled=True).first()
+    if engine is None:
+        raise_unknown = ApiError(404, f"Unknown or disabled engine {engine_slug!r}.", field="engine")
+        return raise_unknown.response()
+    job = _submit(request, parse_payload(request), engine=engine, with_preview=False)
+    return _answer_image_or_accepted(request, job)
+
+
+@require_POST
+@api_view
+def renders_create(request: HttpRequest) -> HttpResponse:
+    job = _submit(request, parse_payload(request), engine=None, with_preview=True)
+    return accepted(request, job)
+
+
+def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
+    best = selectors.job_best_attempt(job)
+    return {
+        "id": str(job.public_id),
+        "status": job.status,
+        "status_reason": job.status_reason,
+        "admission": {
+            "outcome": job.admission,
+            "reason": job.admission_reason,
+            "defer_until": job.defer_until.isoformat() if job.defer_until else None,
+        },
+        "tier": job.tier.slug,
+        "asset_class": job.asset_class,
+        "template": job.template.slug if job.template else None,
+        "prompt": job.prompt,
+        "texts": job.texts,
+        "seed": job.seed,
+        "size": f"{job.width}x{job.height}",
+        "estimated_cost_usd": str(job.estimated_cost_usd),
+        "actual_cost_usd": str(job.actual_cost_usd),
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "attempts": [
+            {
+                "number": a.number,
+                "stage": a.stage,
+                "engine": a.engine.slug,
+                "status": a.status,
+                "step": a.step,
+                "guidance": a.guidance,
+                "reason": a.reason,
+                "seed": a.seed,
+                "seed_honoured": a.seed_honoured,
+                "timings_ms": a.timings_ms,
+                "cost_usd": str(a.cost_usd),
+                "error_kind": a.error_kind or None,
+                "error": a.error or None,
+                "verification": (
+                    {"verdict": a.verification.verdict, "reasons": a.verification.reasons} if a.verification else None
+                ),
+            }
+            for a in job.attempts.all()
+        ],
+        "image_url": (
+            request.build_absolute_uri(reverse("api:render-image", kwargs={"public_id": job.public_id}))
+            if best
+            else None
+        ),
+    }
+
+
+@require_GET
+@api_view
+def renders_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    return JsonResponse(job_as_json(request, job))
+
+
+@require_GET
+@api_view
+def renders_image(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    best = selectors.job_best_attempt(job)
+    if best is None:
+        return ApiError(404, "This render has no image yet.").response()
+    return FileResponse(best.image.open("rb"), content_type=best.image_mime or "image/png")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RendersConfig(AppConfig):
+    name = "apps.renders"
+    label = "renders"

@@ -1,0 +1,75 @@
+from typing import Any
+
+from django import forms
+
+from apps.catalog.models import Template
+from apps.policy.models import Tier
+from apps.renders.services import MAX_SEED, parse_size
+
+SIZE_CHOICES = [
+    ("", "Template default"),
+    ("768x512", "768 × 512"),
+    ("1024x1024", "1024 × 1024"),
+    ("512x512", "512 × 512"),
+    ("1344x768", "1344 × 768"),
+]
+
+
+class NewRenderForm(forms.Form):
+    """Template, its slot texts (added per template), seed, size and tier."""
+
+    template = forms.ModelChoiceField(queryset=Template.objects.filter(is_active=True), empty_label=None)
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_SEED, help_text="Leave empty for a random seed."
+    )
+    size = forms.ChoiceField(choices=SIZE_CHOICES, required=False)
+    tier = forms.ModelChoiceField(
+        queryset=Tier.objects.all(), required=False, empty_label="Route by the template's asset class"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        template = self.selected_template()
+        for slot in template.slots if template else []:
+            self.fields[f"text_{slot['name']}"] = forms.CharField(
+                label=slot.get("label") or slot["name"].title(),
+                max_length=int(slot.get("max_length", 80)),
+                help_text=f"At most {slot.get('max_length', 80)} characters.",
+            )
+
+    def selected_template(self) -> Template | None:
+        key = self.data.get("template") if self.is_bound else self.initial.get("template")
+        qs = self.fields["template"].queryset
+        if isinstance(key, Template):
+            return key
+        if key:
+            return qs.filter(pk=key).first() if str(key).isdigit() else None
+        return qs.first()
+
+    def clean_size(self) -> tuple[int, int] | None:
+        value = self.cleaned_data.get("size")
+        if not value:
+            return None
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def slot_texts(self) -> dict[str, str]:
+        return {name[5:]: value for name, value in self.cleaned_data.items() if name.startswith("text_")}
+
+    def slot_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("text_")]
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False)
+    template = forms.ModelChoiceField(queryset=Template.objects.all(), required=False, empty_label="Any template")
+    tier = forms.ModelChoiceField(queryset=Tier.objects.all(), required=False, empty_label="Any tier")
+    q = forms.CharField(required=False, label="Text contains")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from apps.renders.models import JobStatus
+
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "Any status"), *JobStatus.choices]

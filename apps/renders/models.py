@@ -1,0 +1,159 @@
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from apps.catalog.models import Template
+from apps.engines.models import Engine
+from apps.policy.models import Tier
+from apps.verification.models import VerificationResult
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DEFERRED = "deferred", "Deferred"
+    REFUSED = "refused", "Refused"
+    PREVIEWING = "previewing", "Rendering preview"
+    PREVIEW_READY = "preview_ready", "Preview ready"
+    RENDERING = "rendering", "Rendering final"
+    DELIVERED = "delivered", "Delivered"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+TERMINAL_STATUSES = {JobStatus.REFUSED, JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED}
+
+
+class RenderJob(models.Model):
+    """One requested image. Its status changes only through `services.job_transition`."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, null=True, blank=True)
+    texts = models.JSONField(default=dict, blank=True)
+    prompt = models.TextField()  # as submitted (template-resolved or free prompt)
+    negative_prompt = models.TextField(blank=True)
+    regions = models.JSONField(default=dict, blank=True)  # slot -> [x0, y0, x1, y1] fractions
+    seed = models.BigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT)
+    asset_class = models.SlugField(default="editorial")
+    engine = models.ForeignKey(  # a job pinned to one engine (/api/models/<engine>)
+        Engine, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=10, default="web")  # web | api
+    with_preview = models.BooleanField(default=True)
+    auto_final = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    status_reason = models.TextField(blank=True)
+    admission = models.CharField(max_length=10, blank=True)  # admitted | degraded | deferred | refused
+    admission_reason = models.TextField(blank=True)
+    requested_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    defer_until = models.DateTimeField(null=True, blank=True)
+    estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    actual_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="render_jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    preview_ready_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["submitted_by", "-created_at"]),
+            models.Index(fields=["status", "updated_at"]),
+        ]
+        permissions = [
+            ("submit_render", "Can submit renders"),
+            ("view_all_renders", "Can see every user's renders"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class JobEvent(models.Model):
+    """Audit trail of a job's status changes."""
+
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+
+class Stage(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    FINAL = "final", "Final"
+
+
+class AttemptStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Rendering"
+    VERIFYING = "verifying", "Verifying"
+    PASSED = "passed", "Passed"
+    REVIEW = "review", "Needs review"
+    FAILED = "failed", "Failed verification"
+    ERROR = "error", "Error"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ATTEMPT_DONE = {
+    AttemptStatus.PASSED,
+    AttemptStatus.REVIEW,
+    AttemptStatus.FAILED,
+    AttemptStatus.ERROR,
+    AttemptStatus.CANCELLED,
+}
+
+
+class RenderAttempt(models.Model):
+    """One engine call for a job, with its image, timings, cost and verification."""
+
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    stage = models.CharField(max_length=10, choices=Stage.choices)
+    engine = models.ForeignKey(Engine, on_delete=models.PROTECT, related_name="attempts")
+    guidance = models.PositiveSmallIntegerField(default=0)
+    step = models.CharField(
+        max_length=20, default="initial"
+    )  # initial | guidance | engine | composite | hedge | moderator
+    reason = models.TextField(blank=True)
+    prompt = models.TextField()
+    seed = models.BigIntegerField()
+    status = models.CharField(max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED)
+    requested_size = models.CharField(max_length=20)
+    sent = models.JSONField(default=dict, blank=True)  # what the adapter sent (size, model …)
+    seed_honoured = models.BooleanField(null=True)
+    timings_ms = models.JSONField(default=dict, blank=True)  # queue_wait, engine, store, verify, …
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    image = models.FileField(upload_to="renders/%Y/%m/%d/", blank=True)
+    image_mime = models.CharField(max_length=30, blank=True)
+    error_kind = models.CharField(max_length=30, blank=True)
+    error = models.TextField(blank=True)
+    vendor_request_id = models.CharField(max_length=200, blank=True)
+    verification = models.OneToOneField(
+        VerificationResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempt"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_number_unique")]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.number} {self.stage} {self.status}"

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.renders import views
+
+app_name = "renders"
+
+urlpatterns = [
+    path("", views.job_list, name="job-list"),
+    path("new/", views.job_new, name="job-new"),
+    path("new/fields/", views.template_fields, name="template-fields"),
+    path("<uuid:public_id>/", views.job_detail, name="job-detail"),
+    path("<uuid:public_id>/final/", views.job_final, name="job-final"),
+    path("<uuid:public_id>/attempts/<int:number>/image/", views.attempt_image, name="attempt-image"),
+]

@@ -1,0 +1,122 @@
+"""Editor pages: new render, the live job page, my renders, and the private image view."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.core.access import permission_required
+from apps.renders import selectors, services
+from apps.renders.forms import JobFilterForm, NewRenderForm
+from apps.renders.models import JobStatus
+
+# Polling stops once nothing will change without someone acting.
+RESTING = {
+    JobStatus.PREVIEW_READY,
+    JobStatus.DEFERRED,
+    JobStatus.NEEDS_REVIEW,
+    JobStatus.DELIVERED,
+    JobStatus.REJECTED,
+    JobStatus.REFUSED,
+    JobStatus.FAILED,
+}
+
+
+@permission_required("renders.submit_render")
+@require_http_methods(["GET", "POST"])
+def job_new(request: HttpRequest) -> HttpResponse:
+    form = NewRenderForm(request.POST or None, initial={"template": request.GET.get("template")})
+    if request.method == "POST" and form.is_valid():
+        size = form.cleaned_data["size"]
+        try:
+            job = services.job_submit(
+                submitted_by=request.user,
+                template=form.cleaned_data["template"],
+                texts=form.slot_texts(),
+                seed=form.cleaned_data["seed"],
+                width=size[0] if size else None,
+                height=size[1] if size else None,
+                tier=form.cleaned_data["tier"],
+            )
+        except services.SubmissionError as exc:
+            for field, message in exc.errors.items():
+                form.add_error(f"text_{field}" if f"text_{field}" in form.fields else None, message)
+        else:
+            return redirect("renders:job-detail", public_id=job.public_id)
+    return render(request, "renders/job_new.html", {"form": form})
+
+
+@permission_required("renders.submit_render")
+@require_GET
+def template_fields(request: HttpRequest) -> HttpResponse:
+    """htmx: the slot fields of the chosen template."""
+    form = NewRenderForm(initial={"template": request.GET.get("template")})
+    return render(request, "renders/job_new.html#slot-fields", {"form": form})
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    context = {
+        "job": job,
+        "preview": selectors.job_preview_attempt(job),
+        "final": selectors.job_final_attempt(job),
+        "polling": job.status not in RESTING,
+    }
+    if request.htmx:
+        response = render(request, "renders/job_detail.html#job-status", context)
+        if not context["polling"]:
+            # 286: htmx swaps this last state in and stops polling.
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "renders/job_detail.html", context)
+
+
+@permission_required("renders.submit_render")
+@require_POST
+def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    try:
+        services.job_request_final(job, by=request.user)
+    except services.TransitionError:
+        pass  # already on its way: the page shows the current state
+    return redirect("renders:job-detail", public_id=job.public_id)
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    form = JobFilterForm(request.GET or None)
+    jobs = selectors.jobs_visible_to(request.user)
+    if request.GET.get("all") != "1" or not request.user.has_perm("renders.view_all_renders"):
+        jobs = jobs.filter(submitted_by=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["status"]:
+            jobs = jobs.filter(status=data["status"])
+        if data["template"]:
+            jobs = jobs.filter(template=data["template"])
+        if data["tier"]:
+            jobs = jobs.filter(tier=data["tier"])
+        if data["q"]:
+            jobs = jobs.filter(prompt__icontains=data["q"])
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    return render(request, "renders/job_list.html", {"form": form, "page": page})
+
+
+@login_required
+@require_GET
+def attempt_image(request: HttpRequest, public_id: str, number: int) -> HttpResponse:
+    """Images are private: served only to users who may see the job."""
+    attempt = selectors.attempt_for_user(user=request.user, public_id=public_id, number=number)
+    if not attempt.image:
+        return HttpResponse("This attempt has no image.", status=404, content_type="text/plain")
+    response = FileResponse(attempt.image.open("rb"), content_type=attempt.image_mime or "image/png")
+    response["Content-Disposition"] = f'inline; filename="{attempt.job.public_id}-{attempt.number}.png"'
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

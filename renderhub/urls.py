@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="renders:job-new", permanent=False)),
+    path("accounts/", include("apps.accounts.urls")),
+    path("renders/", include("apps.renders.urls")),
+    path("api/", include("apps.renders.api_urls")),
+    path("engines/", include("apps.engines.urls")),
+    path("policy/", include("apps.policy.urls")),
+    path("moderation/", include("apps.moderation.urls")),
+    path("metrics/", include("apps.metrics.urls")),
+    path("django-admin/", admin.site.urls),
+]

@@ -1,0 +1,156 @@
+import pytest
+from django.test import override_settings
+
+from apps.catalog.models import Template
+from apps.renders import services
+from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderJob
+
+
+@pytest.fixture
+def cover(demo):  # type: ignore[no-untyped-def]
+    return Template.objects.get(slug="editorial-cover")
+
+
+@pytest.fixture(autouse=True)
+def _no_simulated_wait(settings):  # type: ignore[no-untyped-def]
+    settings.RENDERHUB_BUILTIN_LATENCY_SCALE = 0
+
+
+def test_job_submit_creates_preview_attempt_and_enqueues_after_commit(
+    cover, editor, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Spring Sale"}, seed=7)
+
+    assert job.status == JobStatus.PREVIEWING
+    assert job.admission == "admitted"
+    assert job.tier.slug == "production"
+    assert job.prompt.count('"Spring Sale"') == 1
+    assert [(a.stage, a.status, a.seed) for a in job.attempts.all()] == [("preview", "queued", 7)]
+    assert len(callbacks) == 1
+    assert list(job.events.values_list("to_status", flat=True)) == ["queued", "previewing"]
+
+
+def test_job_submit_rejects_too_long_text_and_writes_nothing(cover, editor):
+    with pytest.raises(services.SubmissionError) as info:
+        services.job_submit(submitted_by=editor, template=cover, texts={"title": "x" * 49})
+
+    assert "title" in info.value.errors
+    assert RenderJob.objects.count() == 0
+
+
+def test_job_submit_without_prompt_or_template_is_an_error(demo, editor):
+    with pytest.raises(services.SubmissionError) as info:
+        services.job_submit(submitted_by=editor, prompt="   ", asset_class="editorial")
+
+    assert info.value.errors == {"prompt": "A prompt is required."}
+
+
+def test_job_submit_free_prompt_expects_its_quoted_text(demo, editor):
+    job = services.job_submit(submitted_by=editor, prompt='a shop window with the word "SALE"', asset_class="preview")
+
+    assert job.texts == {"text1": "SALE"}
+    assert job.tier.slug == "preview"
+
+
+def test_attempt_run_then_verify_makes_the_preview_ready(cover, editor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Harbour Lights"}, seed=11)
+    attempt = job.attempts.get()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=attempt.pk)
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.VERIFYING
+    assert attempt.image.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert set(attempt.timings_ms) >= {"queue_wait", "engine", "store"}
+    assert attempt.seed_honoured is True
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_verify(attempt_id=attempt.pk)
+    attempt.refresh_from_db()
+    job.refresh_from_db()
+    assert attempt.verification is not None
+    assert attempt.status in {AttemptStatus.PASSED, AttemptStatus.FAILED, AttemptStatus.REVIEW}
+    assert "verify" in attempt.timings_ms
+    # Production tiers go on to the final render automatically.
+    assert job.status == JobStatus.RENDERING
+    assert [a.stage for a in job.attempts.all()] == ["preview", "final"]
+
+
+def test_attempt_run_twice_is_a_no_op(cover, editor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Once Only"})
+        attempt = job.attempts.get()
+        services.attempt_run(attempt_id=attempt.pk)
+        first = attempt.__class__.objects.get(pk=attempt.pk).image.name
+        services.attempt_run(attempt_id=attempt.pk)
+
+    assert attempt.__class__.objects.get(pk=attempt.pk).image.name == first
+
+
+def test_job_transition_refuses_an_illegal_move(cover, editor):
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Rules"})
+
+    with pytest.raises(services.TransitionError):
+        services.job_transition(job, to=JobStatus.DELIVERED)
+
+
+def test_job_transition_loses_to_a_concurrent_change(cover, editor):
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Race"})
+    stale = RenderJob.objects.get(pk=job.pk)
+    assert services.job_transition(job, to=JobStatus.FAILED, reason="first") is True
+
+    assert services.job_transition(stale, to=JobStatus.PREVIEW_READY, reason="second") is False
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.FAILED
+    assert JobEvent.objects.filter(job=job, reason="second").count() == 0
+
+
+def test_engine_error_fails_the_job_with_the_reason(cover, editor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
+    attempt = job.attempts.get()
+    attempt.engine.adapter = "nonexistent"
+    attempt.engine.save()
+
+    services.attempt_run(attempt_id=attempt.pk)
+
+    job.refresh_from_db()
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.ERROR
+    assert attempt.error_kind == "misconfigured"
+    assert job.status == JobStatus.FAILED
+    assert "No adapter is installed" in job.status_reason
+
+
+@override_settings(CELERY_TASK_TIME_LIMIT=1)
+def test_sweeper_fails_attempts_whose_worker_was_lost(cover, editor, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
+    attempt = job.attempts.get()
+    attempt.__class__.objects.filter(pk=attempt.pk).update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
+    )
+
+    with django_capture_on_commit_callbacks(execute=False):
+        counts = services.sweep_stuck()
+
+    attempt.refresh_from_db()
+    job.refresh_from_db()
+    assert counts["lost"] == 1
+    assert attempt.status == AttemptStatus.ERROR
+    assert attempt.error_kind == "worker_lost"
+    assert job.status == JobStatus.FAILED
+
+
+@pytest.mark.parametrize(("value", "expected"), [("768x512", (768, 512)), ("1024X1024", (1024, 1024))])
+def test_parse_size_accepts_wxh(value, expected):
+    assert services.parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", ["768", "axb", "10x10", "9000x512", "", None])
+def test_parse_size_rejects_bad_sizes(value):
+    with pytest.raises(ValueError, match=r"Size must|Each side"):
+        services.parse_size(value)
