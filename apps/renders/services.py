@@ -284,9 +284,8 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
-        transaction.on_commit(lambda: _enqueue_run(attempt))
-        if stage == Stage.PREVIEW and step == "initial" and job.tier.hedge_previews and job.tier.fallback_engine_id:
-            transaction.on_commit(lambda: _enqueue_hedge(attempt))
+        hedge = stage == Stage.PREVIEW and step == "initial" and job.tier.hedge_previews and job.tier.fallback_engine_id
+        transaction.on_commit(lambda: _enqueue_run(attempt, hedge=bool(hedge)))
     return attempt
 
 
@@ -297,10 +296,12 @@ def queue_for(attempt: RenderAttempt) -> str:
     return tier.final_queue or settings.RENDERHUB_QUEUES["final"]
 
 
-def _enqueue_run(attempt: RenderAttempt) -> None:
+def _enqueue_run(attempt: RenderAttempt, *, hedge: bool = False) -> None:
     from apps.renders.tasks import run_attempt
 
     run_attempt.apply_async(kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt))
+    if hedge:
+        _enqueue_hedge(attempt)
 
 
 def _enqueue_hedge(attempt: RenderAttempt) -> None:
