@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.engines.models import Engine
@@ -50,6 +51,65 @@ class Tier(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The invariants a form, the import and the admin share: engines present, money not
+        negative, a ladder that names real steps and engines, queues workers consume."""
+        errors: dict[str, str] = {}
+        if not self.preview_engine_id:
+            errors["preview_engine"] = "A tier needs a preview engine."
+        if not self.final_engine_id:
+            errors["final_engine"] = "A tier needs a final engine."
+        if self.daily_budget_usd is not None and self.daily_budget_usd < 0:
+            errors["daily_budget_usd"] = "The daily budget cannot be negative."
+        if not self.max_latency_ms:
+            errors["max_latency_ms"] = "The latency budget must be at least 1 ms."
+        if not self.max_attempts:
+            errors["max_attempts"] = "A tier needs at least one attempt."
+        if self.degrade_at_percent is not None and self.degrade_at_percent > 100:
+            errors["degrade_at_percent"] = "Degrade at a percentage between 0 and 100."
+        if self.degrade_to_id and self.pk and self.degrade_to_id == self.pk:
+            errors["degrade_to"] = "A tier cannot degrade to itself."
+        problem = ladder_problem(self.escalation_ladder)
+        if problem:
+            errors["escalation_ladder"] = problem
+        queues = engine_queues()
+        for name in ("preview_queue", "final_queue"):
+            value = getattr(self, name)
+            if value and value not in queues:
+                errors[name] = f"Queue {value!r} is not one the workers consume ({', '.join(sorted(queues))})."
+        if errors:
+            raise ValidationError(errors)
+
+
+LADDER_STEPS = ("guidance", "engine", "composite", "review")
+
+
+def ladder_problem(ladder: object) -> str:
+    """What is wrong with an escalation ladder, or "" (a list of {"step": …} objects; an
+    "engine" step names an existing engine by slug)."""
+    if not isinstance(ladder, list):
+        return "The ladder must be a list of steps."
+    for i, item in enumerate(ladder, start=1):
+        if not isinstance(item, dict) or item.get("step") not in LADDER_STEPS:
+            return f"Step {i}: each step is one of {', '.join(LADDER_STEPS)} (got {item!r})."
+        extra = set(item) - {"step", "engine"}
+        if extra:
+            return f"Step {i}: unknown key(s) {', '.join(sorted(extra))}."
+        if item["step"] == "engine":
+            slug = item.get("engine")
+            if not slug:
+                return f"Step {i}: an engine step names its engine."
+            if not Engine.objects.filter(slug=slug).exists():
+                return f"Step {i}: there is no engine {slug!r}."
+        elif "engine" in item:
+            return f"Step {i}: only an engine step names an engine."
+    return ""
+
+
+def engine_queues() -> set[str]:
+    """The engine queues workers are started on (settings.RENDERHUB_QUEUES, verify excluded)."""
+    return {name for key, name in settings.RENDERHUB_QUEUES.items() if key != "verify"}
 
 
 class AssetClass(models.Model):

@@ -45,7 +45,6 @@ CENT = Decimal("0.0001")
 RECENT_OUTCOMES = 50  # the expected-attempts model looks at this many recent jobs
 LATENCY_DEFER_FACTOR = 4  # defer when the queue's predicted wait passes this many latency budgets
 DEFAULT_LADDER: list[dict[str, str]] = [{"step": "guidance"}, {"step": "review"}]
-LADDER_STEPS = ("guidance", "engine", "composite", "review")
 
 
 class Outcome:
