@@ -42,7 +42,7 @@ from django.db import transaction
 from apps.engines.models import Engine
 from apps.policy.editing import policy_change_record
 from apps.policy.models import AssetClass, Tier, WhenSpent
-from apps.policy.selectors import asset_class_snapshot, tier_snapshot
+from apps.policy.selectors import asset_class_snapshot, plain, tier_snapshot
 from apps.policy.services import ledger_sync_limit
 
 # Vendor model names people write → the vendor's model id (engines.md §8).
@@ -140,7 +140,7 @@ def _engine_snapshot(engine: Engine) -> dict[str, Any]:
         "model": engine.model_id,
         "base_url": engine.base_url,
         "api_key_env": engine.api_key_env,
-        "price_usd": str(engine.price_usd.normalize()),
+        "price_usd": plain(engine.price_usd),
         "price_table": engine.price_table,
         "timeouts": {
             "connect_s": engine.connect_timeout_s,

@@ -10,6 +10,11 @@ from apps.policy.models import AssetClass, BudgetLedger, PolicyChange, Tier
 from apps.policy.services import budget_day, budget_timezone, cost_estimate
 
 
+def plain(value: Decimal) -> str:
+    """A Decimal without trailing zeros or exponent: 200.0000 → "200", 0.0400 → "0.04"."""
+    return format(value.normalize(), "f")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BudgetRow:
     tier: Tier
@@ -45,7 +50,8 @@ def budget_rows(*, day: date | None = None) -> list[BudgetRow]:
     day = day or budget_day()
     ledgers = {row.tier_id: row for row in BudgetLedger.objects.filter(day=day)}
     rows = []
-    for tier in Tier.objects.all():
+    tiers = Tier.objects.select_related("preview_engine", "final_engine", "fallback_engine", "degrade_to")
+    for tier in tiers:
         ledger = ledgers.get(tier.pk)
         rows.append(
             BudgetRow(
@@ -85,8 +91,8 @@ def cost_preview_sentence(*, asset_class: AssetClass, width: int = 1024, height:
     usd = estimate.total_usd.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return (
         f"At today's prices a {tier.name.lower()} {asset_class.name.lower()} image ({width}×{height}) costs about "
-        f"${usd} with expected re-renders: ${estimate.preview_usd.normalize()} preview + "
-        f"{estimate.expected_attempts.normalize()} × ${estimate.final_usd.normalize()} on "
+        f"${usd} with expected re-renders: ${plain(estimate.preview_usd)} preview + "
+        f"{plain(estimate.expected_attempts)} × ${plain(estimate.final_usd)} on "
         f"{tier.final_engine.label}."
     )
 
@@ -104,7 +110,7 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "final_engine": _slug(tier.final_engine),
         "fallback_engine": _slug(tier.fallback_engine),
         "max_latency_ms": tier.max_latency_ms,
-        "daily_budget_usd": str(tier.daily_budget_usd.normalize()),
+        "daily_budget_usd": plain(tier.daily_budget_usd),
         "max_attempts": tier.max_attempts,
         "escalation_ladder": tier.escalation_ladder,
         "verify_ocr": tier.verify_ocr,

@@ -1,0 +1,112 @@
+import json
+from typing import Any
+
+from django import forms
+
+from apps.engines.models import Engine
+from apps.policy.models import LADDER_STEPS, AssetClass, Tier, engine_queues
+
+
+class LadderField(forms.CharField):
+    """The escalation ladder, one step per line: ``guidance``, ``engine: <engine slug>``,
+    ``composite``, ``review`` (a JSON list is accepted too)."""
+
+    widget = forms.Textarea(attrs={"rows": 5})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(
+                f"engine: {item.get('engine', '')}" if item.get("step") == "engine" else str(item.get("step"))
+                for item in value
+                if isinstance(item, dict)
+            )
+        return value
+
+    def to_python(self, value: Any) -> list[dict[str, str]]:
+        text = (value or "").strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from exc
+            if not isinstance(parsed, list):
+                raise forms.ValidationError("The ladder must be a list of steps.")
+            return parsed
+        steps: list[dict[str, str]] = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            name, _, arg = line.strip().partition(":")
+            name, arg = name.strip().lower(), arg.strip()
+            if not name:
+                continue
+            if name not in LADDER_STEPS:
+                raise forms.ValidationError(f"Line {n}: {name!r} is not a step ({', '.join(LADDER_STEPS)}).")
+            steps.append({"step": name, "engine": arg} if name == "engine" else {"step": name})
+        return steps
+
+
+class TierForm(forms.ModelForm):
+    escalation_ladder = LadderField(
+        required=False,
+        help_text="One step per line, tried in order after a failed verification: guidance, "
+        "engine: <engine slug>, composite, review.",
+    )
+
+    class Meta:
+        model = Tier
+        fields = [
+            "slug",
+            "name",
+            "preview_engine",
+            "final_engine",
+            "fallback_engine",
+            "max_latency_ms",
+            "daily_budget_usd",
+            "max_attempts",
+            "escalation_ladder",
+            "verify_ocr",
+            "auto_final",
+            "hedge_previews",
+            "preview_queue",
+            "final_queue",
+            "quality",
+            "degrade_to",
+            "degrade_at_percent",
+            "when_spent",
+        ]
+        labels = {
+            "max_latency_ms": "Latency budget (ms, p95 target)",
+            "daily_budget_usd": "Daily budget (USD)",
+            "degrade_at_percent": "Degrade when the day is this % spent",
+            "when_spent": "When the day's budget is spent",
+            "verify_ocr": "Verify text with OCR",
+            "hedge_previews": "Hedge slow previews on the fallback engine",
+            "auto_final": "Render the final automatically after the preview",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["slug"].disabled = True
+            self.fields["degrade_to"].queryset = Tier.objects.exclude(pk=self.instance.pk)
+        engines = Engine.objects.filter(enabled=True)
+        for name in ("preview_engine", "final_engine", "fallback_engine"):
+            self.fields[name].queryset = engines
+        self.fields["fallback_engine"].required = False
+        choices = [("", "Default for the stage")] + [(q, q) for q in sorted(engine_queues())]
+        for name in ("preview_queue", "final_queue"):
+            self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=self.fields[name].label)
+        self.fields["daily_budget_usd"].widget.attrs["min"] = "0"
+
+
+class AssetClassForm(forms.ModelForm):
+    class Meta:
+        model = AssetClass
+        fields = ["slug", "name", "tier", "must_not_degrade"]
+        labels = {"must_not_degrade": "Must not degrade"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["slug"].disabled = True

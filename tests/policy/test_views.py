@@ -1,0 +1,143 @@
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from apps.policy import services as policy
+from apps.policy.models import AssetClass, PolicyChange, Tier
+
+
+@pytest.fixture
+def admin_client(client, admin_user, demo):  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+    return client
+
+
+def test_tier_list_needs_the_admin_role(client, editor, demo):
+    client.force_login(editor)
+
+    assert client.get(reverse("policy:tier-list")).status_code == 403
+
+
+def test_tier_list_anonymous_goes_to_login(client, demo):
+    response = client.get(reverse("policy:tier-list"))
+
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_tier_list_shows_live_budget_bars_and_cost_preview(admin_client, production):
+    policy.admission_decide(
+        tier=production, engine=None, width=768, height=512, asset_class="editorial", ref="x"
+    )  # holds $0.10 of $200
+    policy.budget_settle(ref="x", actual_usd=Decimal("20"))  # $20 spent → 10 %
+
+    page = admin_client.get(reverse("policy:tier-list")).content.decode()
+
+    assert 'class="spent" x="0" y="0" width="10.0"' in page
+    assert "$20.00 spent" in page
+    assert "At today&#x27;s prices a production editorial image (1024×1024) costs about $0.10" in page
+    assert "style=" not in page  # CSP: no inline styles
+
+
+def test_tier_list_htmx_returns_only_the_bars(admin_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8):
+        response = admin_client.get(reverse("policy:tier-list"), headers={"HX-Request": "true"})
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="budget-bars"')
+    assert "Routing and cost preview" not in body
+
+
+def test_tier_edit_saves_and_audits_before_and_after(admin_client, admin_user, production):
+    form = admin_client.get(reverse("policy:tier-edit", args=["production"])).context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        {
+            "daily_budget_usd": "150",
+            "escalation_ladder": "guidance\nengine: builtin-typography\nreview",
+            "preview_engine": production.preview_engine_id,
+            "final_engine": production.final_engine_id,
+            "fallback_engine": production.fallback_engine_id,
+            "degrade_to": production.degrade_to_id,
+            "verify_ocr": "on",
+            "auto_final": "on",
+        }
+    )
+    data.pop("hedge_previews", None)
+
+    response = admin_client.post(reverse("policy:tier-edit", args=["production"]), data)
+
+    assert response.status_code == 302
+    production.refresh_from_db()
+    assert production.daily_budget_usd == Decimal("150")
+    assert production.escalation_ladder == [
+        {"step": "guidance"},
+        {"step": "engine", "engine": "builtin-typography"},
+        {"step": "review"},
+    ]
+    change = PolicyChange.objects.get(kind="tier")
+    assert change.actor == admin_user
+    assert change.before["daily_budget_usd"] == "200"
+    assert change.after["daily_budget_usd"] == "150"
+    assert change.after["hedge_previews"] is False
+    assert policy.ledger_for(tier=production).limit_usd == Decimal("150")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("daily_budget_usd", "-1", "The daily budget cannot be negative."),
+        ("escalation_ladder", "guidance\nengine: ghost", "there is no engine &#x27;ghost&#x27;"),
+        ("escalation_ladder", "pray", "is not a step"),
+        ("final_engine", "", "This field is required"),
+    ],
+)
+def test_tier_edit_refuses_bad_input_and_saves_nothing(admin_client, production, field, value, message):
+    data = {
+        "name": "Production",
+        "preview_engine": production.preview_engine_id,
+        "final_engine": production.final_engine_id,
+        "max_latency_ms": 2200,
+        "daily_budget_usd": "200",
+        "max_attempts": 5,
+        "degrade_at_percent": 90,
+        "when_spent": "defer",
+        field: value,
+    }
+
+    response = admin_client.post(reverse("policy:tier-edit", args=["production"]), data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert Tier.objects.get(slug="production").daily_budget_usd == Decimal("200")
+    assert not PolicyChange.objects.exists()
+
+
+def test_routing_moves_a_class_to_another_tier_and_audits(admin_client, admin_user):
+    response = admin_client.post(
+        reverse("policy:asset-class-save", args=["avatar"]),
+        {"avatar-name": "Avatar", "avatar-tier": Tier.objects.get(slug="production").pk},
+    )
+
+    assert response.status_code == 302
+    assert AssetClass.objects.get(slug="avatar").tier.slug == "production"
+    change = PolicyChange.objects.get(kind="asset_class")
+    assert (change.before["tier"], change.after["tier"]) == ("preview", "production")
+
+
+def test_routing_new_class_with_unknown_tier_is_refused(admin_client):
+    response = admin_client.post(
+        reverse("policy:asset-class-new"), {"new-slug": "banner", "new-name": "Banner", "new-tier": 99999}
+    )
+
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert not AssetClass.objects.filter(slug="banner").exists()
+
+
+def test_audit_log_lists_changes(admin_client, admin_user, production):
+    PolicyChange.objects.create(actor=admin_user, actor_name="root", kind="tier", object_slug="production")
+
+    page = admin_client.get(reverse("policy:audit-log")).content.decode()
+
+    assert "root" in page and "tier production" in page
