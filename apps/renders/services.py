@@ -304,12 +304,12 @@ def _enqueue_run(attempt: RenderAttempt, *, hedge: bool = False) -> None:
         _enqueue_hedge(attempt)
 
 
-def _enqueue_hedge(attempt: RenderAttempt) -> None:
+def _enqueue_hedge(attempt: RenderAttempt, *, countdown: float | None = None) -> None:
     from apps.renders.tasks import hedge_preview
 
-    hedge_preview.apply_async(
-        kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt), countdown=attempt.job.tier.max_latency_ms / 1000
-    )
+    if countdown is None:
+        countdown = attempt.job.tier.max_latency_ms / 1000
+    hedge_preview.apply_async(kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt), countdown=countdown)
 
 
 def _enqueue_verify(attempt: RenderAttempt) -> None:
@@ -536,10 +536,12 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
 
 
 def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
-    """Hedge a preview that has not answered within its tier's latency budget.
+    """Hedge a preview whose engine call has not answered within its tier's latency budget.
 
-    Runs (as a delayed task) `max_latency_ms` after the first preview attempt was queued.
-    If that attempt is still QUEUED or RUNNING, the job still PREVIEWING, the tier allows
+    Runs as a delayed task, first `max_latency_ms` after the preview attempt was queued.
+    An attempt still waiting in the queue is not hedged (a second call would join the same
+    queue and only add load); the check is scheduled again for when it could be late. Once
+    the attempt has been RUNNING for the budget, the job is still PREVIEWING, the tier allows
     hedging and has a fallback engine, and the budget can hold the extra preview, a second
     preview attempt (step "hedge") starts on the fallback engine. The first answer wins
     (`attempt_conclude`); the other is cancelled (`preview_hedge_won`/`_lost`); both costs
@@ -557,6 +559,11 @@ def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
     if job.status != JobStatus.PREVIEWING or not tier.hedge_previews or fallback is None:
         return None
     if job.attempts.filter(stage=Stage.PREVIEW, step="hedge").exists():
+        return None
+    budget_s = tier.max_latency_ms / 1000
+    running_s = (timezone.now() - attempt.started_at).total_seconds() if attempt.started_at else 0.0
+    if attempt.status == AttemptStatus.QUEUED or running_s < budget_s:
+        _enqueue_hedge(attempt, countdown=budget_s - running_s)
         return None
     price = policy.engine_price(engine=fallback, width=job.width, height=job.height, quality=tier.quality)
     if not policy.budget_extend(ref=str(job.public_id), amount_usd=price):

@@ -1,7 +1,8 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.engines.models import Engine
 from apps.policy import services as policy
@@ -224,11 +225,14 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
         job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedge"}, seed=3)
     assert len(callbacks) == 1  # run + the delayed hedge, published together after commit
     first = job.attempts.get()
+    long_ago = timezone.now() - timedelta(seconds=5)
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
 
     with django_capture_on_commit_callbacks(execute=False):
         hedge = services.preview_hedge(attempt_id=first.pk)
         again = services.preview_hedge(attempt_id=first.pk)
     assert hedge is not None and hedge.step == "hedge" and again is None
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.QUEUED)  # as if it never reached the engine
     with django_capture_on_commit_callbacks(execute=False):
         services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
     job.refresh_from_db()
@@ -241,6 +245,18 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
     assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1400")
 
 
+def test_preview_hedge_waits_while_the_preview_is_still_queued(production, cover, editor, monkeypatch):
+    rescheduled = []
+    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: rescheduled.append(countdown))
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Queued"}, seed=5)
+    first = job.attempts.get()
+
+    assert services.preview_hedge(attempt_id=first.pk) is None
+
+    assert job.attempts.count() == 1
+    assert rescheduled == [2.2]  # checked again one latency budget later
+
+
 def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
     production, cover, editor, django_capture_on_commit_callbacks
 ):
@@ -250,7 +266,8 @@ def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
     with django_capture_on_commit_callbacks(execute=False):
         job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Race"}, seed=4)
     first = job.attempts.get()
-    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING)
+    long_ago = timezone.now() - timedelta(seconds=5)
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
     with django_capture_on_commit_callbacks(execute=False):
         hedge = services.preview_hedge(attempt_id=first.pk)
         services.attempt_run(attempt_id=hedge.pk)
