@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Template
@@ -220,10 +220,16 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
     tier_ids = [pk for pk, name in Tier.objects.values_list("pk", field) if (name or default) == queue]
     on_queue = RenderAttempt.objects.filter(stage=stage, job__tier_id__in=tier_ids)
     depth = on_queue.filter(status=AttemptStatus.QUEUED).count()
-    window_s = 60
-    since = timezone.now() - timezone.timedelta(seconds=window_s)
-    done = on_queue.filter(finished_at__gte=since).count()
-    return {"queue_depth": depth, "throughput_per_s": done / window_s if done else None}
+    now = timezone.now()
+    recent = on_queue.filter(finished_at__gte=now - timezone.timedelta(seconds=60)).aggregate(
+        n=Count("pk"), first=Min("finished_at")
+    )
+    if recent["n"] < 5:  # too few to measure a rate
+        return {"queue_depth": depth, "throughput_per_s": None}
+    # Over the time the queue has actually been finishing work (≤ 60 s), not the whole window,
+    # so a burst's first seconds are not mistaken for a slow queue.
+    elapsed = max((now - recent["first"]).total_seconds(), 1.0)
+    return {"queue_depth": depth, "throughput_per_s": recent["n"] / elapsed}
 
 
 def job_start(job: RenderJob) -> RenderAttempt:
