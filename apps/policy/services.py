@@ -386,6 +386,7 @@ def escalation_next(
     ref: str = "",
     width: int = 0,
     height: int = 0,
+    last_engine: Engine | None = None,
 ) -> EscalationStep:
     """The next step after a failed verification, from the tier's ladder.
 
@@ -394,7 +395,8 @@ def escalation_next(
     (so each call advances it once). Engine steps naming a missing or disabled engine are
     skipped. Past the ladder's end or the tier's `max_attempts` (all attempts count, the
     preview included) the job goes to moderation. Each rendering step first reserves its
-    price (`budget_extend`); if today's budget cannot hold it, moderation instead.
+    price (`budget_extend`, priced on `last_engine` for steps that keep the failed attempt's
+    engine); if today's budget cannot hold it, moderation instead.
     """
     why = "; ".join(verdict_reasons[:3]) or "verification failed"
     if attempts_made >= tier.max_attempts:
@@ -422,7 +424,9 @@ def escalation_next(
     if kind not in ("guidance", "engine", "composite"):
         return EscalationStep(step="review", reason=f"Verification failed ({why}); the ladder ends in moderation.")
 
-    price_engine = engine or tier.final_engine
+    # A guidance or composite step re-renders on the engine of the failed attempt (the caller
+    # keeps it); an engine step on the ladder's engine. Hold the price of the one that runs.
+    price_engine = engine or last_engine or tier.final_engine
     price = (
         engine_price(engine=price_engine, width=width, height=height, quality=tier.quality)
         if width and height

@@ -523,6 +523,7 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                 ref=str(job.public_id),
                 width=job.width,
                 height=job.height,
+                last_engine=attempt.engine,
             )
             if step.step == "review":
                 job_finish(job, to=JobStatus.NEEDS_REVIEW, reason=step.reason)

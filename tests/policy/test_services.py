@@ -280,3 +280,34 @@ def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
     assert first.cost_usd == Decimal("0.0400")
     job.refresh_from_db()
     assert job.status == JobStatus.PREVIEW_READY
+
+
+def test_failed_final_verification_escalates_along_the_tier_ladder(
+    production, cover, editor, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(
+            submitted_by=editor, template=cover, texts={"title": "Ladder"}, seed=9, with_preview=False
+        )
+    final = job.attempts.get()
+    RenderAttempt.objects.filter(pk=final.pk).update(status=AttemptStatus.VERIFYING)
+
+    steps = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=False):
+            services.attempt_conclude(final, status=AttemptStatus.FAILED)
+        final = job.attempts.order_by("-number").first()
+        steps.append((final.step, final.engine.slug, final.guidance))
+
+    assert steps == [
+        ("guidance", "builtin-ultra", 1),
+        ("engine", "builtin-typography", 1),
+        ("composite", "builtin-typography", 1),  # composites over the last engine's image
+    ]
+    # 0.06 admission (no preview) + 0.06 + 0.08 + 0.08 held before each step ran
+    assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.2800")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_conclude(final, status=AttemptStatus.FAILED)
+    job.refresh_from_db()
+    assert job.status == JobStatus.NEEDS_REVIEW
+    assert "ladder ends in moderation" in job.status_reason
