@@ -82,7 +82,7 @@ def tight_budget(production):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_budget_200_concurrent_submissions_never_overrun(tight_budget, cover, editor):
+def test_budget_200_concurrent_submissions_never_overrun(kill_queues, tight_budget, cover, editor):
     _need_postgres()
 
     errors = submit_concurrently(template=cover, user=editor, asset_class="editorial")
@@ -112,7 +112,8 @@ def _pids_of_children(pid: int) -> list[int]:
 
 @pytest.fixture
 def kill_queues(tight_budget, preview_tier):  # type: ignore[no-untyped-def]
-    """Jobs of this test go to queues no other worker consumes, so the test can kill its own."""
+    """Jobs of these tests go to queues no other worker consumes (not even the session's
+    `celery_workers`), so nothing runs unless the test starts a worker, which it may kill."""
     queues = ["test.kill.preview", "test.kill.final"]
     for tier in (tight_budget, preview_tier):
         tier.preview_queue, tier.final_queue = queues
