@@ -141,3 +141,62 @@ def test_audit_log_lists_changes(admin_client, admin_user, production):
     page = admin_client.get(reverse("policy:audit-log")).content.decode()
 
     assert "root" in page and "tier production" in page
+
+
+def test_routing_page_lists_classes_with_their_tier(admin_client):
+    page = admin_client.get(reverse("policy:routing")).content.decode()
+
+    assert 'id="class-paid"' in page and 'action="/policy/routing/paid/"' in page
+
+
+def test_tier_new_creates_a_tier_and_audits_it(admin_client, production):
+    response = admin_client.post(
+        reverse("policy:tier-new"),
+        {
+            "slug": "night",
+            "name": "Night batch",
+            "preview_engine": production.preview_engine_id,
+            "final_engine": production.final_engine_id,
+            "max_latency_ms": 60000,
+            "daily_budget_usd": "10",
+            "max_attempts": 2,
+            "degrade_at_percent": 80,
+            "when_spent": "refuse",
+            "escalation_ladder": "guidance\nreview",
+            "final_queue": "render.final",
+        },
+    )
+
+    assert response.status_code == 302
+    night = Tier.objects.get(slug="night")
+    assert night.escalation_ladder == [{"step": "guidance"}, {"step": "review"}]
+    change = PolicyChange.objects.get(object_slug="night")
+    assert change.before is None and change.after["daily_budget_usd"] == "10"
+
+
+def test_tier_new_without_engines_is_refused(admin_client):
+    response = admin_client.post(
+        reverse("policy:tier-new"),
+        {"slug": "bare", "name": "Bare", "max_latency_ms": 800, "daily_budget_usd": "1", "max_attempts": 1,
+         "degrade_at_percent": 80, "when_spent": "defer"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert not Tier.objects.filter(slug="bare").exists()
+
+
+def test_job_page_shows_why_a_job_was_deferred(client, editor, production, cover):
+    from apps.renders import services
+
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    services.job_submit(submitted_by=editor, template=cover, texts={"title": "One"}, asset_class="paid")
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Two"}, asset_class="paid")
+    client.force_login(editor)
+
+    page = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    assert "admission-deferred" in page
+    assert "Deferred: Production&#x27;s budget for today is spent" in page
+    assert "Runs after" in page
