@@ -17,10 +17,11 @@ MANAGE = "policy.manage_policy"
 
 @permission_required(MANAGE)
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Boosted", "HX-Target")
 def tier_list(request: HttpRequest) -> HttpResponse:
     context = {"rows": selectors.budget_rows(), "budget_tz": selectors.budget_timezone()}
-    if request.htmx:
+    # Only the bars' own polling gets the fragment; a boosted navigation gets the page.
+    if request.htmx and not request.htmx.boosted and request.htmx.target == "budget-bars":
         return render(request, "policy/tier_list.html#budget-bars", context)
     classes = AssetClass.objects.select_related("tier__final_engine", "tier__preview_engine")
     context["classes"] = [(c, selectors.cost_preview_sentence(asset_class=c)) for c in classes]

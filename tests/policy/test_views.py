@@ -41,7 +41,9 @@ def test_tier_list_shows_live_budget_bars_and_cost_preview(admin_client, product
 
 def test_tier_list_htmx_returns_only_the_bars(admin_client, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
-        response = admin_client.get(reverse("policy:tier-list"), headers={"HX-Request": "true"})
+        response = admin_client.get(
+            reverse("policy:tier-list"), headers={"HX-Request": "true", "HX-Target": "budget-bars"}
+        )
 
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="budget-bars"')
@@ -200,3 +202,9 @@ def test_job_page_shows_why_a_job_was_deferred(client, editor, production, cover
     assert "admission-deferred" in page
     assert "Deferred: Production&#x27;s budget for today is spent" in page
     assert "Runs after" in page
+
+
+def test_tier_list_boosted_navigation_gets_the_whole_page(admin_client):
+    response = admin_client.get(reverse("policy:tier-list"), headers={"HX-Request": "true", "HX-Boosted": "true"})
+
+    assert "Routing and cost preview" in response.content.decode()
