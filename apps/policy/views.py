@@ -63,7 +63,8 @@ def asset_class_save(request: HttpRequest, slug: str | None = None) -> HttpRespo
     classes = AssetClass.objects.select_related("tier")
     forms = [(c, form if c == klass else AssetClassForm(instance=c, prefix=c.slug)) for c in classes]
     new_form = form if klass is None else AssetClassForm(prefix="new")
-    return render(request, "policy/routing.html", {"forms": forms, "new_form": new_form}, status=400)
+    # 200, not 400: htmx does not swap error responses, and the form must show its errors.
+    return render(request, "policy/routing.html", {"forms": forms, "new_form": new_form})
 
 
 @permission_required(MANAGE)
