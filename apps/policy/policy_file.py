@@ -233,6 +233,11 @@ def resolve_model(name: str, path: str, report: ImportReport) -> Engine:
                 f"(add an engine with model {model_id!r} to call the vendor)."
             )
             return engine
+        raise PolicyFileError(
+            path,
+            f"no engine serves {model_id!r}, and the built-in simulation {stand_in!r} that stands in for it is "
+            "not installed either: add an engine with that model (or run seed_demo).",
+        )
     known = ", ".join(sorted(MODEL_ALIASES))
     raise PolicyFileError(path, f"unknown model {name!r}: not an engine slug, model id or known alias ({known}).")
 

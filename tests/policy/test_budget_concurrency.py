@@ -3,7 +3,6 @@ mid-job (research/reliability.md §2). Run through `make test` (PostgreSQL + Red
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from decimal import Decimal
@@ -103,11 +102,6 @@ def test_budget_200_concurrent_submissions_never_overrun(kill_queues, tight_budg
         f"\nadmitted={admitted.count()} refused={refused.count()} "
         f"spent+reserved={ledger.spent_usd + ledger.reserved_usd} limit={ledger.limit_usd}"
     )
-
-
-def _pids_of_children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 @pytest.fixture

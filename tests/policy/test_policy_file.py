@@ -167,3 +167,11 @@ def test_budget_json_prints_limit_spent_reserved_per_tier(production):
         "available_usd": "199.8300",
     }
     assert report["tiers"]["preview"]["spent_usd"] == "0"
+
+
+def test_policy_import_product_file_without_any_engine_says_what_is_missing(db, tmp_path):
+    with pytest.raises(CommandError) as info:
+        run("policy", "import", write(tmp_path, PRODUCT_FILE))
+
+    assert "tiers.preview.model: no engine serves 'sd3.5-large-turbo'" in str(info.value)
+    assert "'builtin-turbo'" in str(info.value) and "not installed" in str(info.value)
