@@ -405,6 +405,7 @@ def escalation_next(
         )
     ladder = tier.escalation_ladder or DEFAULT_LADDER
     position = 0
+    held = None
     if ref:
         with transaction.atomic():
             held = Reservation.objects.select_for_update().filter(ref=ref).first()
@@ -432,7 +433,7 @@ def escalation_next(
         if width and height
         else price_engine.price_usd
     )
-    if ref and not budget_extend(ref=ref, amount_usd=price):
+    if held is not None and not budget_extend(ref=ref, amount_usd=price):
         return EscalationStep(
             step="review",
             reason=f"Verification failed ({why}); {tier.name}'s budget for today cannot hold another attempt "
