@@ -104,6 +104,30 @@ def test_budget_200_concurrent_submissions_never_overrun(kill_queues, tight_budg
     )
 
 
+class LedgerWatch(threading.Thread):
+    """Reads the tier's ledger row every 20 ms on its own connection; keeps the peak of
+    spent + reserved, i.e. what any committed state ever held against the limit."""
+
+    def __init__(self, *, tier) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(daemon=True)
+        self.tier_id, self.peak, self.samples = tier.pk, Decimal("0"), 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                row = BudgetLedger.objects.get(tier_id=self.tier_id)
+                self.peak = max(self.peak, row.spent_usd + row.reserved_usd)
+                self.samples += 1
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
 @pytest.fixture
 def kill_queues(tight_budget, preview_tier):  # type: ignore[no-untyped-def]
     """Jobs of these tests go to queues no other worker consumes (not even the session's
@@ -160,6 +184,8 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
         {**env, "RENDERHUB_BUILTIN_LATENCY_SCALE": "0.05"},
         tmp_path,
     )
+    watch = LedgerWatch(tier=tight_budget)
+    watch.start()
     try:
         settled = {JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.REFUSED, JobStatus.NEEDS_REVIEW}
         try:
@@ -171,6 +197,10 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
     finally:
         survivor.terminate()
         survivor.wait(timeout=20)
+        watch.stop()
+    # While the survivor settled and re-rendered, no committed state ever passed the limit.
+    assert watch.samples > 10
+    assert watch.peak <= tight_budget.daily_budget_usd
 
     ledger = assert_ledger_consistent(tight_budget)
     assert RenderAttempt.objects.filter(error_kind="worker_lost").count() == running
@@ -184,6 +214,10 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
         assert r.state == ReservationState.SETTLED
         assert r.actual_usd == job.actual_cost_usd
     assert RenderJob.objects.filter(admission="admitted").count() == 50
+    refused = RenderJob.objects.filter(admission="refused")
+    assert refused.count() == 150
+    assert all("budget for today is spent" in r for r in refused.values_list("admission_reason", flat=True))
     print(
-        f"\nkilled mid-job={running} spent={ledger.spent_usd} reserved={ledger.reserved_usd} limit={ledger.limit_usd}"
+        f"\nkilled mid-job={running} peak spent+reserved={watch.peak} spent={ledger.spent_usd} "
+        f"reserved={ledger.reserved_usd} limit={ledger.limit_usd}"
     )
