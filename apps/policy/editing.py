@@ -1,10 +1,13 @@
 """Writes behind the policy pages: every change goes through here and leaves an audit row
 (who, when, before, after)."""
 
+from decimal import Decimal
+
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from apps.policy.models import AssetClass, PolicyChange, Tier
+from apps.policy.models import AssetClass, PolicyChange, TeamBudget, Tier
 from apps.policy.selectors import asset_class_snapshot, tier_snapshot
 from apps.policy.services import ledger_sync_limit
 
@@ -25,8 +28,15 @@ def policy_change_record(
     )
 
 
-def tier_save(*, tier: Tier, before: dict[str, object] | None, by: AbstractBaseUser | None) -> Tier:
-    """Validate and save an edited (or new) tier, keep today's ledger limit in step, audit it.
+def tier_save(
+    *,
+    tier: Tier,
+    before: dict[str, object] | None,
+    by: AbstractBaseUser | None,
+    team_budgets: dict[str, Decimal] | None = None,
+) -> Tier:
+    """Validate and save an edited (or new) tier (and, if given, replace its team budgets),
+    keep today's ledger limits in step, audit it.
 
     `before` is the tier's snapshot taken before the caller changed the instance (None for
     a new tier). Raises ValidationError (nothing saved) on bad input.
@@ -34,9 +44,21 @@ def tier_save(*, tier: Tier, before: dict[str, object] | None, by: AbstractBaseU
     tier.full_clean()
     with transaction.atomic():
         tier.save()
+        if team_budgets is not None:
+            team_budgets_replace(tier=tier, budgets=team_budgets)
         ledger_sync_limit(tier=tier)
         policy_change_record(kind="tier", slug=tier.slug, before=before, after=tier_snapshot(tier), by=by)
     return tier
+
+
+def team_budgets_replace(*, tier: Tier, budgets: dict[str, Decimal]) -> None:
+    """Make the tier's team budgets exactly `budgets` (team slug → USD per day)."""
+    for team, amount in budgets.items():
+        if amount < 0:
+            raise ValidationError({"team_budgets": f"The {team} team's budget cannot be negative."})
+    TeamBudget.objects.filter(tier=tier).exclude(team__in=list(budgets)).delete()
+    for team, amount in budgets.items():
+        TeamBudget.objects.update_or_create(tier=tier, team=team, defaults={"daily_budget_usd": amount})
 
 
 def asset_class_save(*, klass: AssetClass, before: dict[str, object] | None, by: AbstractBaseUser | None) -> AssetClass:

@@ -1,7 +1,9 @@
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.utils.text import slugify
 
 from apps.engines.models import Engine
 from apps.policy.models import LADDER_STEPS, AssetClass, Tier, engine_queues
@@ -46,7 +48,41 @@ class LadderField(forms.CharField):
         return steps
 
 
+class TeamBudgetsField(forms.CharField):
+    """Optional per-team daily budgets on the tier, one per line: ``<team>: <USD>``."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return "\n".join(f"{team}: {amount}" for team, amount in value.items())
+        return value
+
+    def to_python(self, value: Any) -> dict[str, Decimal]:
+        budgets: dict[str, Decimal] = {}
+        for n, line in enumerate((value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            team, sep, amount = line.partition(":")
+            team = team.strip()
+            if not sep or not team or slugify(team) != team:
+                raise forms.ValidationError(f"Line {n}: write it as team-slug: amount (got {line.strip()!r}).")
+            try:
+                money = Decimal(amount.strip())
+            except InvalidOperation:
+                raise forms.ValidationError(f"Line {n}: {amount.strip()!r} is not an amount in USD.") from None
+            if not money.is_finite() or money < 0:
+                raise forms.ValidationError(f"Line {n}: the {team} team's budget cannot be negative.")
+            budgets[team] = money
+        return budgets
+
+
 class TierForm(forms.ModelForm):
+    team_budgets = TeamBudgetsField(
+        required=False,
+        label="Team budgets (USD per day, optional)",
+        help_text="One per line, team: amount. A team's job must fit its team budget and the tier's.",
+    )
     escalation_ladder = LadderField(
         required=False,
         help_text="One step per line, tried in order after a failed verification: guidance, "
@@ -90,6 +126,9 @@ class TierForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["slug"].disabled = True
             self.fields["degrade_to"].queryset = Tier.objects.exclude(pk=self.instance.pk)
+            self.initial.setdefault(
+                "team_budgets", {b.team: b.daily_budget_usd.normalize() for b in self.instance.team_budgets.all()}
+            )
         engines = Engine.objects.filter(enabled=True)
         for name in ("preview_engine", "final_engine", "fallback_engine"):
             self.fields[name].queryset = engines

@@ -137,6 +137,7 @@ class BudgetLedger(models.Model):
     """
 
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="ledger")
+    team = models.SlugField(blank=True, default="")  # "" = the tier's own row; else a TeamBudget's
     day = models.DateField()
     limit_usd = models.DecimalField(max_digits=12, decimal_places=4)
     reserved_usd = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
@@ -144,14 +145,34 @@ class BudgetLedger(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-day", "tier"]
+        ordering = ["-day", "tier", "team"]
         constraints = [
-            models.UniqueConstraint(fields=["tier", "day"], name="ledger_tier_day_unique"),
+            models.UniqueConstraint(fields=["tier", "team", "day"], name="ledger_tier_team_day_unique"),
             models.CheckConstraint(condition=models.Q(reserved_usd__gte=0), name="ledger_reserved_not_negative"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tier.slug} {self.day}: {self.spent_usd}+{self.reserved_usd}/{self.limit_usd}"
+        who = f"/{self.team}" if self.team else ""
+        return f"{self.tier.slug}{who} {self.day}: {self.spent_usd}+{self.reserved_usd}/{self.limit_usd}"
+
+
+class TeamBudget(models.Model):
+    """An optional daily budget for one team on one tier, on top of the tier's own: a team's
+    job must fit both. A team is the user's group that is not a role (accounts.roles)."""
+
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="team_budgets")
+    team = models.SlugField()
+    daily_budget_usd = models.DecimalField(max_digits=10, decimal_places=4)
+
+    class Meta:
+        ordering = ["tier", "team"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "team"], name="team_budget_unique"),
+            models.CheckConstraint(condition=models.Q(daily_budget_usd__gte=0), name="team_budget_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier.slug}/{self.team}: {self.daily_budget_usd}"
 
 
 class ReservationState(models.TextChoices):
@@ -170,6 +191,9 @@ class Reservation(models.Model):
 
     ref = models.CharField(max_length=64, unique=True)
     ledger = models.ForeignKey(BudgetLedger, on_delete=models.PROTECT, related_name="reservations")
+    team_ledger = models.ForeignKey(
+        BudgetLedger, on_delete=models.PROTECT, null=True, blank=True, related_name="team_reservations"
+    )
     amount_usd = models.DecimalField(max_digits=12, decimal_places=4)
     actual_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     state = models.CharField(max_length=10, choices=ReservationState.choices, default=ReservationState.HELD)

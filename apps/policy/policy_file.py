@@ -14,7 +14,7 @@ timeouts {connect_s, read_s, deadline_s}, max_retries, concurrency_limit, params
 capabilities, enabled, is_simulation``; each is checked with ``Engine.full_clean()``.
 
 Tiers: every field of `selectors.tier_snapshot` (engines by slug; ``daily_budget_usd``,
-``escalation_ladder``, queues, ``degrade_to`` …) plus ``model``/``preview_model``: a model
+``team_budgets`` {team: USD}, ``escalation_ladder``, queues, ``degrade_to`` …) plus ``model``/``preview_model``: a model
 name resolved to an engine (below). ``model`` is the tier's final engine, and its preview
 engine too when the tier is new or renders both stages on one engine.
 
@@ -38,9 +38,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.text import slugify
 
 from apps.engines.models import Engine
-from apps.policy.editing import policy_change_record
+from apps.policy.editing import policy_change_record, team_budgets_replace
 from apps.policy.models import AssetClass, Tier, WhenSpent
 from apps.policy.selectors import asset_class_snapshot, plain, tier_snapshot
 from apps.policy.services import ledger_sync_limit
@@ -96,6 +97,7 @@ TIER_KEYS = {
     "degrade_to",
     "degrade_at_percent",
     "when_spent",
+    "team_budgets",
 }
 ENGINE_KEYS = {
     "name",
@@ -344,10 +346,19 @@ def _import_tier(slug: str, spec: dict[str, Any], default_verify: bool | None, r
         tier.when_spent = value
     if "escalation_ladder" in spec:
         tier.escalation_ladder = spec["escalation_ladder"]
+    budgets = None
+    if "team_budgets" in spec:
+        budgets = {}
+        for team, amount in _object(spec["team_budgets"], f"{path}.team_budgets").items():
+            if slugify(team) != team or not team:
+                raise PolicyFileError(f"{path}.team_budgets.{team}", "a team is named by a slug (letters, digits, -).")
+            budgets[team] = _money(amount, f"{path}.team_budgets.{team}")
     if not tier.preview_engine_id or not tier.final_engine_id:
         raise PolicyFileError(f"{path}.model", "a new tier needs engines: give `model` (or preview/final engines).")
     _clean(tier, path)
     tier.save()
+    if budgets is not None:
+        team_budgets_replace(tier=tier, budgets=budgets)
     ledger_sync_limit(tier=tier)
     report.tiers.append(slug)
     return tier

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from apps.engines.models import Engine
-from apps.policy.models import AssetClass, BudgetLedger, PolicyChange, Tier
+from apps.policy.models import AssetClass, BudgetLedger, PolicyChange, TeamBudget, Tier
 from apps.policy.services import budget_day, budget_timezone, cost_estimate
 
 
@@ -18,6 +18,7 @@ def plain(value: Decimal) -> str:
 @dataclass(frozen=True, kw_only=True)
 class BudgetRow:
     tier: Tier
+    team: str = ""
     day: date
     limit_usd: Decimal
     spent_usd: Decimal
@@ -46,41 +47,52 @@ class BudgetRow:
 
 
 def budget_rows(*, day: date | None = None) -> list[BudgetRow]:
-    """Every tier's ledger for the day (a tier with no row yet shows its budget, nothing used)."""
+    """Every tier's ledger for the day, each followed by its teams' rows (a budget with no
+    row yet shows its limit and nothing used)."""
     day = day or budget_day()
-    ledgers = {row.tier_id: row for row in BudgetLedger.objects.filter(day=day)}
+    ledgers = {(row.tier_id, row.team): row for row in BudgetLedger.objects.filter(day=day)}
+    teams: dict[int, list[TeamBudget]] = {}
+    for budget in TeamBudget.objects.all():
+        teams.setdefault(budget.tier_id, []).append(budget)
     rows = []
     tiers = Tier.objects.select_related("preview_engine", "final_engine", "fallback_engine", "degrade_to")
     for tier in tiers:
-        ledger = ledgers.get(tier.pk)
-        rows.append(
-            BudgetRow(
-                tier=tier,
-                day=day,
-                limit_usd=ledger.limit_usd if ledger else tier.daily_budget_usd,
-                spent_usd=ledger.spent_usd if ledger else Decimal("0"),
-                reserved_usd=ledger.reserved_usd if ledger else Decimal("0"),
+        limits = [("", tier.daily_budget_usd)] + [(b.team, b.daily_budget_usd) for b in teams.get(tier.pk, [])]
+        for team, limit in limits:
+            ledger = ledgers.get((tier.pk, team))
+            rows.append(
+                BudgetRow(
+                    tier=tier,
+                    team=team,
+                    day=day,
+                    limit_usd=ledger.limit_usd if ledger else limit,
+                    spent_usd=ledger.spent_usd if ledger else Decimal("0"),
+                    reserved_usd=ledger.reserved_usd if ledger else Decimal("0"),
+                )
             )
-        )
     return rows
 
 
-def budget_report(*, day: date | None = None) -> dict[str, object]:
-    """What `manage.py budget --json` prints."""
-    day = day or budget_day()
+def _money_row(row: BudgetRow) -> dict[str, str]:
     return {
-        "day": day.isoformat(),
-        "timezone": str(budget_timezone()),
-        "tiers": {
-            row.tier.slug: {
-                "limit_usd": str(row.limit_usd),
-                "spent_usd": str(row.spent_usd),
-                "reserved_usd": str(row.reserved_usd),
-                "available_usd": str(row.available_usd),
-            }
-            for row in budget_rows(day=day)
-        },
+        "limit_usd": str(row.limit_usd),
+        "spent_usd": str(row.spent_usd),
+        "reserved_usd": str(row.reserved_usd),
+        "available_usd": str(row.available_usd),
     }
+
+
+def budget_report(*, day: date | None = None) -> dict[str, object]:
+    """What `manage.py budget --json` prints: per tier today's limit, spent, reserved,
+    available (and "teams" with the same for each team budget on the tier)."""
+    day = day or budget_day()
+    tiers: dict[str, dict[str, object]] = {}
+    for row in budget_rows(day=day):
+        if not row.team:
+            tiers[row.tier.slug] = _money_row(row)
+        else:
+            tiers[row.tier.slug].setdefault("teams", {})[row.team] = _money_row(row)  # type: ignore[index]
+    return {"day": day.isoformat(), "timezone": str(budget_timezone()), "tiers": tiers}
 
 
 def cost_preview_sentence(*, asset_class: AssetClass, width: int = 1024, height: int = 1024, template: str = "") -> str:
@@ -122,6 +134,7 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "degrade_to": tier.degrade_to.slug if tier.degrade_to else None,
         "degrade_at_percent": tier.degrade_at_percent,
         "when_spent": tier.when_spent,
+        "team_budgets": {b.team: plain(b.daily_budget_usd) for b in tier.team_budgets.all()},
     }
 
 

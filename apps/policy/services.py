@@ -37,6 +37,7 @@ from apps.policy.models import (
     CostOutcome,
     Reservation,
     ReservationState,
+    TeamBudget,
     Tier,
     WhenSpent,
 )
@@ -154,19 +155,42 @@ def budget_reset_at(*, now: datetime | None = None) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
 
 
-def ledger_for(*, tier: Tier, day: date | None = None) -> BudgetLedger:
-    """The tier's ledger row for the day, created (race-free: INSERT … ON CONFLICT DO NOTHING)
-    with the tier's budget as its limit."""
+def ledger_for(*, tier: Tier, day: date | None = None, team: str = "") -> BudgetLedger:
+    """The tier's ledger row for the day (or a team's row on that tier, whose limit is the
+    TeamBudget), created race-free (INSERT … ON CONFLICT DO NOTHING) with today's limit."""
     day = day or budget_day()
+    limit = TeamBudget.objects.get(tier=tier, team=team).daily_budget_usd if team else tier.daily_budget_usd
     BudgetLedger.objects.bulk_create(
-        [BudgetLedger(tier=tier, day=day, limit_usd=tier.daily_budget_usd)], ignore_conflicts=True
+        [BudgetLedger(tier=tier, team=team, day=day, limit_usd=limit)], ignore_conflicts=True
     )
-    return BudgetLedger.objects.get(tier=tier, day=day)
+    return BudgetLedger.objects.get(tier=tier, team=team, day=day)
 
 
 def ledger_sync_limit(*, tier: Tier) -> None:
-    """Keep today's (and later) ledger rows in step with an edited tier budget."""
-    BudgetLedger.objects.filter(tier=tier, day__gte=budget_day()).update(limit_usd=tier.daily_budget_usd)
+    """Keep today's (and later) ledger rows in step with an edited tier or team budget."""
+    today = budget_day()
+    BudgetLedger.objects.filter(tier=tier, team="", day__gte=today).update(limit_usd=tier.daily_budget_usd)
+    for budget in TeamBudget.objects.filter(tier=tier):
+        BudgetLedger.objects.filter(tier=tier, team=budget.team, day__gte=today).update(
+            limit_usd=budget.daily_budget_usd
+        )
+
+
+def team_has_budget(*, tier: Tier, team: str) -> bool:
+    return bool(team) and TeamBudget.objects.filter(tier=tier, team=team).exists()
+
+
+def team_for_user(*, user: object) -> str:
+    """A user's team: the first (by name) of their groups that is not a role, else ""."""
+    from django.utils.text import slugify
+
+    from apps.accounts.roles import ROLE_PERMISSIONS
+
+    groups = getattr(user, "groups", None)
+    if groups is None:
+        return ""
+    names = sorted(n for n in groups.values_list("name", flat=True) if n not in ROLE_PERMISSIONS)
+    return slugify(names[0]) if names else ""
 
 
 def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
@@ -179,29 +203,43 @@ def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
     )
 
 
-def budget_reserve(*, tier: Tier, ref: str, amount_usd: Decimal) -> bool:
-    """Hold `amount_usd` on the tier's ledger for today under `ref`; False if it does not fit.
+def _hold(*, ledger_ids: list[int], amount: Decimal) -> bool:
+    """Hold `amount` on every row (the tier's, then the team's: always this order), or on
+    none: the caller's savepoint is rolled back when one row cannot fit it."""
+    for ledger_id in ledger_ids:
+        if not _ledger_add(ledger_id=ledger_id, amount=amount):
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def budget_reserve(*, tier: Tier, ref: str, amount_usd: Decimal, team: str = "") -> bool:
+    """Hold `amount_usd` on the tier's ledger for today under `ref` (and on the team's row
+    when the team has a budget on this tier); False, and nothing held, if it does not fit.
 
     Idempotent by ref: a ref that already holds a reservation is not charged again.
     """
     if Reservation.objects.filter(ref=ref).exists():
         return True
     ledger = ledger_for(tier=tier)
+    team_ledger = ledger_for(tier=tier, team=team) if team_has_budget(tier=tier, team=team) else None
+    ids = [ledger.pk] + ([team_ledger.pk] if team_ledger else [])
     with transaction.atomic():
-        if not _ledger_add(ledger_id=ledger.pk, amount=amount_usd):
+        if not _hold(ledger_ids=ids, amount=amount_usd):
             return False
-        Reservation.objects.create(ref=ref, ledger=ledger, amount_usd=amount_usd)
+        Reservation.objects.create(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)
     return True
 
 
 def budget_extend(*, ref: str, amount_usd: Decimal) -> bool:
     """Hold `amount_usd` more for a job that already holds a reservation (an escalation step,
-    a hedge). False — and nothing held — if the ledger cannot fit it or the ref holds nothing."""
+    a hedge). False — and nothing held — if a ledger row cannot fit it or the ref holds nothing."""
     held = Reservation.objects.filter(ref=ref, state=ReservationState.HELD).first()
     if held is None:
         return False
+    ids = [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else [])
     with transaction.atomic():
-        if not _ledger_add(ledger_id=held.ledger_id, amount=amount_usd):
+        if not _hold(ledger_ids=ids, amount=amount_usd):
             return False
         if (
             Reservation.objects.filter(pk=held.pk, state=ReservationState.HELD).update(
@@ -221,11 +259,12 @@ def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
         if held is None:
             return False
         Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual_usd, closed_at=timezone.now())
-        BudgetLedger.objects.filter(pk=held.ledger_id).update(
-            reserved_usd=F("reserved_usd") - held.amount_usd,
-            spent_usd=F("spent_usd") + actual_usd,
-            updated_at=timezone.now(),
-        )
+        for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
+            BudgetLedger.objects.filter(pk=ledger_id).update(
+                reserved_usd=F("reserved_usd") - held.amount_usd,
+                spent_usd=F("spent_usd") + actual_usd,
+                updated_at=timezone.now(),
+            )
     return True
 
 
@@ -275,6 +314,7 @@ def admission_decide(
     with_preview: bool = True,
     queue_depth: int = 0,
     throughput_per_s: float | None = None,
+    team: str = "",
 ) -> AdmissionDecision:
     """Decide admit | degrade | defer | refuse before any money is spent.
 
@@ -284,7 +324,8 @@ def admission_decide(
     may degrade moves to the tier's `degrade_to` once the day is `degrade_at_percent` spent
     or full; otherwise the estimate is reserved with one conditional update. A job that does
     not fit is deferred to the next budget day (or refused when the tier says so, or when it
-    costs more than a whole day's budget). Writes: a Reservation and its ledger row.
+    costs more than a whole day's budget). A `team` with a TeamBudget on the tier must fit
+    its own row too. Writes: a Reservation and its ledger row(s).
     """
     klass = AssetClass.objects.filter(slug=asset_class).first()
     keep = bool(klass and klass.must_not_degrade)
@@ -319,7 +360,7 @@ def admission_decide(
             low = cost_estimate(
                 tier=cheaper, engine=None, width=width, height=height, template=template, with_preview=with_preview
             )
-            if budget_reserve(tier=cheaper, ref=ref, amount_usd=low.total_usd):
+            if budget_reserve(tier=cheaper, ref=ref, amount_usd=low.total_usd, team=team):
                 return AdmissionDecision(
                     outcome=Outcome.DEGRADE,
                     tier=cheaper,
@@ -329,7 +370,7 @@ def admission_decide(
                     f"rendered on {cheaper.name} instead, estimated {_usd(low.total_usd)}.",
                 )
 
-    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd):
+    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team):
         attempts = f" × {estimate.expected_attempts} expected attempts" if estimate.expected_attempts > 1 else ""
         return AdmissionDecision(
             outcome=Outcome.ADMIT,
@@ -339,16 +380,22 @@ def admission_decide(
         )
 
     fresh = BudgetLedger.objects.get(pk=ledger.pk)
+    whose = f"{tier.name}'s"
+    if fresh.spent_usd + fresh.reserved_usd + estimate.total_usd <= fresh.limit_usd and team_has_budget(
+        tier=tier, team=team
+    ):
+        fresh = ledger_for(tier=tier, team=team)  # the tier had room: the team's budget did not
+        whose = f"The {team} team's {tier.name}"
     if estimate.total_usd > fresh.limit_usd:
         return AdmissionDecision(
             outcome=Outcome.REFUSE,
             tier=tier,
             estimate_usd=estimate.total_usd,
-            reason=f"Refused: this render is estimated at {_usd(estimate.total_usd)}, more than {tier.name}'s "
+            reason=f"Refused: this render is estimated at {_usd(estimate.total_usd)}, more than {whose} "
             f"whole daily budget of {_usd(fresh.limit_usd)}.",
         )
     spent = (
-        f"{tier.name}'s budget for today is spent: {_usd(fresh.spent_usd)} spent and "
+        f"{whose} budget for today is spent: {_usd(fresh.spent_usd)} spent and "
         f"{_usd(fresh.reserved_usd)} held of {_usd(fresh.limit_usd)}, and this render needs "
         f"{_usd(estimate.total_usd)}"
     )

@@ -36,7 +36,12 @@ def tier_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     before = selectors.tier_snapshot(tier) if tier else None
     form = TierForm(request.POST or None, instance=tier)
     if request.method == "POST" and form.is_valid():
-        saved = editing.tier_save(tier=form.save(commit=False), before=before, by=request.user)
+        saved = editing.tier_save(
+            tier=form.save(commit=False),
+            before=before,
+            by=request.user,
+            team_budgets=form.cleaned_data["team_budgets"],
+        )
         messages.success(request, f"Tier {saved.name} saved.")
         return redirect("policy:tier-list")
     return render(request, "policy/tier_form.html", {"form": form, "tier": tier})

@@ -190,6 +190,7 @@ def job_submit(
             ref=str(job.public_id),
             template=template.slug if template else "",
             with_preview=with_preview,
+            team=policy.team_for_user(user=submitted_by),
             **inputs,
         )
         job.admission, job.admission_reason = decision.outcome, decision.reason
@@ -675,7 +676,7 @@ def jobs_release_deferred() -> int:
     """Start DEFERRED jobs whose time has come, after admission decides again."""
     started = 0
     due = RenderJob.objects.filter(status=JobStatus.DEFERRED, defer_until__lte=timezone.now()).select_related(
-        "tier", "requested_tier", "template"
+        "tier", "requested_tier", "template", "submitted_by"
     )
     for job in due:
         with transaction.atomic():
@@ -689,6 +690,7 @@ def jobs_release_deferred() -> int:
                 template=job.template.slug if job.template else "",
                 with_preview=job.with_preview,
                 **admission_inputs(tier=job.requested_tier or job.tier, with_preview=job.with_preview),
+                team=policy.team_for_user(user=job.submitted_by),
             )
             if decision.outcome == policy.Outcome.DEFER:
                 RenderJob.objects.filter(pk=job.pk).update(

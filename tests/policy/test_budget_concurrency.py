@@ -27,8 +27,9 @@ def _need_postgres() -> None:
         pytest.fail("The budget proof needs PostgreSQL: run it through `make test`.")
 
 
-def submit_concurrently(*, template, user, asset_class: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """THREADS threads, each with its own connection, released together by a barrier each round."""
+def submit_concurrently(*, template, user, asset_class: str, users=None) -> list[str]:  # type: ignore[no-untyped-def]
+    """THREADS threads, each with its own connection, released together by a barrier each round
+    (thread i submits as users[i % len(users)] when given)."""
     barrier = threading.Barrier(THREADS)
     errors: list[str] = []
 
@@ -37,7 +38,7 @@ def submit_concurrently(*, template, user, asset_class: str) -> list[str]:  # ty
             for n in range(ROUNDS):
                 barrier.wait(timeout=60)
                 services.job_submit(
-                    submitted_by=user,
+                    submitted_by=users[i % len(users)] if users else user,
                     template=template,
                     texts={"title": f"Budget {i}-{n}"},
                     asset_class=asset_class,
@@ -60,7 +61,7 @@ def submit_concurrently(*, template, user, asset_class: str) -> list[str]:  # ty
 def assert_ledger_consistent(tier) -> BudgetLedger:  # type: ignore[no-untyped-def]
     """The invariants after any chaos run: within the limit, and the ledger equals the sum
     of its reservations (held ones in `reserved`, closed ones' actual cost in `spent`)."""
-    ledger = BudgetLedger.objects.get(tier=tier)
+    ledger = BudgetLedger.objects.get(tier=tier, team="")
     assert ledger.spent_usd + ledger.reserved_usd <= ledger.limit_usd
     held = Reservation.objects.filter(ledger=ledger, state=ReservationState.HELD)
     closed = Reservation.objects.filter(ledger=ledger).exclude(state=ReservationState.HELD)
@@ -116,7 +117,7 @@ class LedgerWatch(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stop_event.is_set():
-                row = BudgetLedger.objects.get(tier_id=self.tier_id)
+                row = BudgetLedger.objects.get(tier_id=self.tier_id, team="")
                 self.peak = max(self.peak, row.spent_usd + row.reserved_usd)
                 self.samples += 1
                 time.sleep(0.02)
@@ -221,3 +222,31 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
         f"\nkilled mid-job={running} peak spent+reserved={watch.peak} spent={ledger.spent_usd} "
         f"reserved={ledger.reserved_usd} limit={ledger.limit_usd}"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_team_budget_200_concurrent_submissions_never_overrun_either_row(kill_queues, tight_budget, cover):
+    _need_postgres()
+    from django.contrib.auth.models import Group
+
+    from apps.policy.models import TeamBudget
+    from tests.factories import UserFactory
+
+    TeamBudget.objects.create(tier=tight_budget, team="design", daily_budget_usd=JOB_ESTIMATE * 10)
+    design = UserFactory(role="editor")
+    design.groups.add(Group.objects.create(name="design"))
+    news = UserFactory(role="editor")
+
+    errors = submit_concurrently(template=cover, user=None, asset_class="editorial", users=[design, news])
+
+    assert errors == []
+    admitted = RenderJob.objects.filter(admission="admitted")
+    assert admitted.filter(submitted_by=design).count() == 10
+    assert admitted.filter(submitted_by=news).count() == 40
+    assert_ledger_consistent(tight_budget)
+    team_row = BudgetLedger.objects.get(tier=tight_budget, team="design")
+    assert team_row.reserved_usd == team_row.limit_usd == Decimal("1.0000")
+    reasons = RenderJob.objects.filter(admission="refused").values_list("admission_reason", flat=True)
+    assert len(reasons) == 150
+    assert all("budget for today is spent" in r for r in reasons)
+    assert any("The design team's Production budget" in r for r in reasons)

@@ -175,3 +175,25 @@ def test_policy_import_product_file_without_any_engine_says_what_is_missing(db, 
 
     assert "tiers.preview.model: no engine serves 'sd3.5-large-turbo'" in str(info.value)
     assert "'builtin-turbo'" in str(info.value) and "not installed" in str(info.value)
+
+
+def test_policy_import_team_budgets_and_budget_json_shows_them(production, tmp_path):
+    run("policy", "import", write(tmp_path, {"tiers": {"production": {"team_budgets": {"design": 20}}}}))
+    policy.admission_decide(
+        tier=production, engine=None, width=768, height=512, asset_class="editorial", ref="a", team="design"
+    )
+
+    report = json.loads(run("budget", "--json"))
+
+    assert report["tiers"]["production"]["teams"]["design"] == {
+        "limit_usd": "20.0000",
+        "spent_usd": "0.0000",
+        "reserved_usd": "0.1000",
+        "available_usd": "19.9000",
+    }
+    assert json.loads(run("policy", "export"))["tiers"]["production"]["team_budgets"] == {"design": "20"}
+
+
+def test_policy_import_negative_team_budget_is_refused(production, tmp_path):
+    with pytest.raises(CommandError, match=r"tiers\.production\.team_budgets\.design: cannot be negative"):
+        run("policy", "import", write(tmp_path, {"tiers": {"production": {"team_budgets": {"design": -1}}}}))

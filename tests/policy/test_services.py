@@ -311,3 +311,42 @@ def test_failed_final_verification_escalates_along_the_tier_ladder(
     job.refresh_from_db()
     assert job.status == JobStatus.NEEDS_REVIEW
     assert "ladder ends in moderation" in job.status_reason
+
+
+def test_team_budget_caps_one_team_while_others_still_fit(production, editor):
+    from django.contrib.auth.models import Group
+
+    from apps.policy.models import TeamBudget
+
+    TeamBudget.objects.create(tier=production, team="design", daily_budget_usd=Decimal("0.20"))
+    editor.groups.add(Group.objects.create(name="design"))
+    team = policy.team_for_user(user=editor)
+    decisions = [decide(production, ref=f"d{i}", team=team) for i in range(3)]
+    other = decide(production, ref="o1", team="news")
+
+    assert team == "design"
+    assert [d.outcome for d in decisions] == ["admitted", "admitted", "deferred"]
+    assert decisions[2].reason.startswith("Deferred: The design team's Production budget for today is spent")
+    assert other.outcome == policy.Outcome.ADMIT
+    tier_row = policy.ledger_for(tier=production)
+    team_row = policy.ledger_for(tier=production, team="design")
+    assert (tier_row.reserved_usd, team_row.reserved_usd) == (Decimal("0.3000"), Decimal("0.2000"))
+
+    policy.budget_settle(ref="d0", actual_usd=Decimal("0.05"))
+
+    tier_row.refresh_from_db()
+    team_row.refresh_from_db()
+    assert (team_row.spent_usd, team_row.reserved_usd) == (Decimal("0.0500"), Decimal("0.1000"))
+    assert (tier_row.spent_usd, tier_row.reserved_usd) == (Decimal("0.0500"), Decimal("0.2000"))
+
+
+def test_team_budget_extend_needs_room_on_both_rows_or_holds_nothing(production):
+    from apps.policy.models import TeamBudget
+
+    TeamBudget.objects.create(tier=production, team="design", daily_budget_usd=Decimal("0.15"))
+    decide(production, ref="d", team="design")
+
+    assert policy.budget_extend(ref="d", amount_usd=Decimal("0.06")) is False
+
+    assert policy.ledger_for(tier=production).reserved_usd == Decimal("0.1000")  # tier row rolled back too
+    assert policy.ledger_for(tier=production, team="design").reserved_usd == Decimal("0.1000")

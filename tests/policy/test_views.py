@@ -208,3 +208,47 @@ def test_tier_list_boosted_navigation_gets_the_whole_page(admin_client):
     response = admin_client.get(reverse("policy:tier-list"), headers={"HX-Request": "true", "HX-Boosted": "true"})
 
     assert "Routing and cost preview" in response.content.decode()
+
+
+def test_tier_edit_team_budgets_are_saved_and_shown_with_bars(admin_client, production):
+    data = {
+        "name": "Production",
+        "preview_engine": production.preview_engine_id,
+        "final_engine": production.final_engine_id,
+        "max_latency_ms": 2200,
+        "daily_budget_usd": "200",
+        "max_attempts": 5,
+        "degrade_at_percent": 90,
+        "when_spent": "defer",
+        "team_budgets": "design: 20\nnews: 5.5",
+    }
+
+    response = admin_client.post(reverse("policy:tier-edit", args=["production"]), data)
+
+    assert response.status_code == 302
+    assert dict(production.team_budgets.values_list("team", "daily_budget_usd")) == {
+        "design": Decimal("20"),
+        "news": Decimal("5.5"),
+    }
+    assert PolicyChange.objects.get(kind="tier").after["team_budgets"] == {"design": "20", "news": "5.5"}
+    page = admin_client.get(reverse("policy:tier-list")).content.decode()
+    assert "design <small>on Production</small>" in page
+
+
+def test_tier_edit_bad_team_budget_line_is_refused(admin_client, production):
+    data = {
+        "name": "Production",
+        "preview_engine": production.preview_engine_id,
+        "final_engine": production.final_engine_id,
+        "max_latency_ms": 2200,
+        "daily_budget_usd": "200",
+        "max_attempts": 5,
+        "degrade_at_percent": 90,
+        "when_spent": "defer",
+        "team_budgets": "design: -3",
+    }
+
+    response = admin_client.post(reverse("policy:tier-edit", args=["production"]), data)
+
+    assert "the design team&#x27;s budget cannot be negative" in response.content.decode()
+    assert not production.team_budgets.exists()
