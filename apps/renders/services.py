@@ -291,8 +291,7 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
-        hedge = stage == Stage.PREVIEW and step == "initial" and job.tier.hedge_previews and job.tier.fallback_engine_id
-        transaction.on_commit(lambda: _enqueue_run(attempt, hedge=bool(hedge)))
+        transaction.on_commit(lambda: _enqueue_run(attempt))
     return attempt
 
 
@@ -303,12 +302,10 @@ def queue_for(attempt: RenderAttempt) -> str:
     return tier.final_queue or settings.RENDERHUB_QUEUES["final"]
 
 
-def _enqueue_run(attempt: RenderAttempt, *, hedge: bool = False) -> None:
+def _enqueue_run(attempt: RenderAttempt) -> None:
     from apps.renders.tasks import run_attempt
 
     run_attempt.apply_async(kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt))
-    if hedge:
-        _enqueue_hedge(attempt)
 
 
 def _enqueue_hedge(attempt: RenderAttempt, *, countdown: float | None = None) -> None:
@@ -347,6 +344,8 @@ def attempt_run(*, attempt_id: int) -> None:
         return
     attempt = RenderAttempt.objects.select_related("job__template", "job__tier", "engine").get(pk=attempt_id)
     job = attempt.job
+    if hedge_allowed(attempt):
+        _enqueue_hedge(attempt)  # checks, one latency budget from now, whether this call answered
     timings = {"queue_wait": round((now - attempt.created_at).total_seconds() * 1000, 1)}
     request = EngineRequest(
         prompt=attempt.prompt,
@@ -495,7 +494,8 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         attempt.status = status
         job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
         if attempt.stage == Stage.PREVIEW:
-            if job.status != JobStatus.PREVIEWING and job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk):
+            rivals = job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk)
+            if job.status != JobStatus.PREVIEWING and rivals.exists():
                 preview_hedge_lost(attempt)
             if job.status == JobStatus.PREVIEWING:
                 job_transition(job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status}).")
@@ -546,10 +546,10 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
 def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
     """Hedge a preview whose engine call has not answered within its tier's latency budget.
 
-    Runs as a delayed task, first `max_latency_ms` after the preview attempt was queued.
-    An attempt still waiting in the queue is not hedged (a second call would join the same
-    queue and only add load); the check is scheduled again for when it could be late. Once
-    the attempt has been RUNNING for the budget, the job is still PREVIEWING, the tier allows
+    Runs as a delayed task, `max_latency_ms` after the engine call started (`attempt_run`
+    schedules it when it claims the attempt): time spent waiting in the queue is not hedged,
+    since a second call would join the same queue and only add load. If the attempt has
+    been RUNNING for the budget, the job is still PREVIEWING, the tier allows
     hedging and has a fallback engine, and the budget can hold the extra preview, a second
     preview attempt (step "hedge") starts on the fallback engine. The first answer wins
     (`attempt_conclude`); the other is cancelled (`preview_hedge_won`/`_lost`); both costs
@@ -568,9 +568,11 @@ def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
         return None
     if job.attempts.filter(stage=Stage.PREVIEW, step="hedge").exists():
         return None
+    if attempt.status != AttemptStatus.RUNNING or attempt.started_at is None:
+        return None
     budget_s = tier.max_latency_ms / 1000
-    running_s = (timezone.now() - attempt.started_at).total_seconds() if attempt.started_at else 0.0
-    if attempt.status == AttemptStatus.QUEUED or running_s < budget_s:
+    running_s = (timezone.now() - attempt.started_at).total_seconds()
+    if running_s < budget_s:  # delivered early (clocks, redelivery): look again when it is due
         _enqueue_hedge(attempt, countdown=budget_s - running_s)
         return None
     price = policy.engine_price(engine=fallback, width=job.width, height=job.height, quality=tier.quality)
@@ -586,6 +588,17 @@ def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
         seed=attempt.seed,
         reason=f"{attempt.engine.name} has not answered within {tier.max_latency_ms} ms; "
         f"hedging the preview on {fallback.name} (first answer wins).",
+    )
+
+
+def hedge_allowed(attempt: RenderAttempt) -> bool:
+    """A first preview attempt on a tier that hedges previews and has a fallback engine."""
+    tier = attempt.job.tier
+    return (
+        attempt.stage == Stage.PREVIEW
+        and attempt.step != "hedge"
+        and tier.hedge_previews
+        and tier.fallback_engine_id is not None
     )
 
 

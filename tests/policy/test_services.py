@@ -223,7 +223,7 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
     production.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedge"}, seed=3)
-    assert len(callbacks) == 1  # run + the delayed hedge, published together after commit
+    assert len(callbacks) == 1
     first = job.attempts.get()
     long_ago = timezone.now() - timedelta(seconds=5)
     RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
@@ -245,16 +245,36 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
     assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1400")
 
 
-def test_preview_hedge_waits_while_the_preview_is_still_queued(production, cover, editor, monkeypatch):
-    rescheduled = []
-    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: rescheduled.append(countdown))
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Queued"}, seed=5)
+def test_preview_hedge_is_scheduled_when_the_engine_call_starts_not_while_queued(
+    production, cover, editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    scheduled = []
+    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Queued"}, seed=5)
     first = job.attempts.get()
+
+    assert services.preview_hedge(attempt_id=first.pk) is None  # still queued: nothing to hedge
+    assert scheduled == []
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=first.pk)
+
+    assert scheduled == [None]  # one latency budget after the call started
+    assert job.attempts.count() == 1
+
+
+def test_preview_hedge_running_less_than_budget_looks_again_later(production, cover, editor, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Early"}, seed=6)
+    first = job.attempts.get()
+    RenderAttempt.objects.filter(pk=first.pk).update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timedelta(seconds=1)
+    )
 
     assert services.preview_hedge(attempt_id=first.pk) is None
 
-    assert job.attempts.count() == 1
-    assert rescheduled == [2.2]  # checked again one latency budget later
+    assert len(scheduled) == 1 and 1.0 < scheduled[0] < 1.3  # the rest of the 2.2 s budget
 
 
 def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
