@@ -157,6 +157,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The filesystem transport polls; its 1 s default would add up to a second per hop.
+        "polling_interval": 0.05,
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     # Redeliver an unacked task only well after the hard time limit (research/reliability.md §1).

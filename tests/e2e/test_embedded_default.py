@@ -41,7 +41,10 @@ def test_embedded_default_runs_a_render_with_no_services(tmp_path):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "run_embedded", "--port", str(port), "--concurrency", "4"],
-        cwd=ROOT, env=env, stdout=(tmp_path / "server.log").open("wb"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=(tmp_path / "server.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
@@ -57,8 +60,12 @@ def test_embedded_default_runs_a_render_with_no_services(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
                 time.sleep(0.3)
 
-            body = {"prompt": 'a bakery window with the word "OPEN"', "seed": 77, "size": "512x512",
-                    "asset_class": "preview"}
+            body = {
+                "prompt": 'a bakery window with the word "OPEN"',
+                "seed": 77,
+                "size": "512x512",
+                "asset_class": "preview",
+            }
             images = []
             for _ in range(2):
                 response = http.post("/api/models/render", json=body, headers=headers)
@@ -67,7 +74,9 @@ def test_embedded_default_runs_a_render_with_no_services(tmp_path):
                     url = response.headers["Location"]
                     deadline = time.monotonic() + 60
                     while (detail := http.get(url, headers=headers).json())["status"] not in (
-                        "delivered", "needs_review", "failed"
+                        "delivered",
+                        "needs_review",
+                        "failed",
                     ):
                         assert time.monotonic() < deadline, detail
                         time.sleep(0.2)

@@ -119,4 +119,4 @@ def test_api_models_engine_uses_that_engine(client, celery_workers, demo, editor
     assert response.status_code in (200, 202)
     job = RenderJob.objects.get()
     assert job.engine.slug == "builtin-turbo"
-    assert [a.engine.slug for a in job.attempts.all()][0] == "builtin-turbo"
+    assert job.attempts.first().engine.slug == "builtin-turbo"
