@@ -120,3 +120,46 @@ def test_api_models_engine_uses_that_engine(client, celery_workers, demo, editor
     job = RenderJob.objects.get()
     assert job.engine.slug == "builtin-turbo"
     assert job.attempts.first().engine.slug == "builtin-turbo"
+
+
+def test_openai_facade_unknown_model_uses_openai_error_envelope(client, token):
+    response = _post(client, "/v1/images/generations", {"prompt": "a", "model": "dall-e-3"}, token)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert response.json()["error"]["param"] == "model"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"n": 1}, "prompt"),
+        ({"prompt": "a", "n": 9}, "n"),
+        ({"prompt": "a", "response_format": "gif"}, "response_format"),
+    ],
+)
+def test_openai_facade_bad_input_names_the_param(client, token, body, param):
+    response = _post(client, "/v1/images/generations", body, token)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_openai_facade_returns_b64_png(client, celery_workers, demo, editor):
+    import base64
+
+    token = api_token_create(user=editor)
+
+    response = _post(
+        client,
+        "/v1/images/generations",
+        {"model": "builtin-turbo", "prompt": 'a "SALE" sign', "size": "512x512", "seed": 3},
+        token,
+    )
+
+    assert response.status_code == 200, response.content[:300]
+    data = response.json()["data"]
+    assert len(data) == 1
+    assert base64.b64decode(data[0]["b64_json"]).startswith(b"\x89PNG")
