@@ -258,7 +258,8 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
-        transaction.on_commit(lambda: _enqueue_run(attempt))
+        # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
+        transaction.on_commit(lambda: _enqueue_run(attempt), robust=True)
     return attempt
 
 
@@ -366,7 +367,7 @@ def attempt_run(*, attempt_id: int) -> None:
         ]
     )
     if job.tier.verify_ocr and job.texts:
-        transaction.on_commit(lambda: _enqueue_verify(attempt))
+        transaction.on_commit(lambda: _enqueue_verify(attempt), robust=True)
     else:
         attempt_conclude(attempt, status=AttemptStatus.PASSED)
 
