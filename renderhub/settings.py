@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.renders",
     "apps.moderation",
     "apps.metrics",
+    "apps.harness",
 ]
 
 MIDDLEWARE = [

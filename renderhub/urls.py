@@ -14,5 +14,6 @@ urlpatterns = [
     path("policy/", include("apps.policy.urls")),
     path("moderation/", include("apps.moderation.urls")),
     path("metrics/", include("apps.metrics.urls")),
+    path("harness/", include("apps.harness.urls")),
     path("django-admin/", admin.site.urls),
 ]

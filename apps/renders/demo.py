@@ -34,6 +34,7 @@ BUILTIN_ENGINES = [
             "tail_prob": 0.05,
             "tail_factor": 2.2,
             "typo_rate": 0.03,
+            "detail": 1.0,
         },
     },
 ]
