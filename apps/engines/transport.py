@@ -237,6 +237,8 @@ def _send_once(
                 deadline.check("while reading the answer")
             done = time.perf_counter()
     except httpx.TimeoutException as exc:
+        if deadline.remaining() <= 0.05:  # the timeout was the deadline's share, not the vendor's
+            raise RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.") from exc
         raise RetryableError(f"The engine timed out ({type(exc).__name__}).") from exc
     except httpx.DecodingError as exc:
         raise BadResponseError(f"The engine's answer could not be decoded: {exc}") from exc

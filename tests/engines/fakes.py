@@ -263,9 +263,7 @@ class OpenAIFake(FakeServer):
         model = body.get("model", "dall-e-2")
         dalle = model.startswith("dall-e")
         if fault == "retired":
-            return self.error(
-                404, f"The model `{model}` has been deprecated, learn more here: …", "model_not_found"
-            )
+            return self.error(404, f"The model `{model}` has been deprecated, learn more here: …", "model_not_found")
         if fault == "refuse":
             if dalle:
                 return self.error(
@@ -282,7 +280,9 @@ class OpenAIFake(FakeServer):
             )
         if fault == "429_json":
             return self.error(
-                429, "Rate limit exceeded for images per minute in organization org-x. Limit: 0/1min.", "rate_limit_exceeded",
+                429,
+                "Rate limit exceeded for images per minute in organization org-x. Limit: 0/1min.",
+                "rate_limit_exceeded",
                 "requests",
             )
         if fault:
@@ -402,11 +402,7 @@ class ImagenFake(FakeServer):
         w, h = self.ASPECTS[aspect]
         return json_reply(
             200,
-            {
-                "predictions": [
-                    {"bytesBase64Encoded": base64.b64encode(png(w, h)).decode(), "mimeType": "image/png"}
-                ]
-            },
+            {"predictions": [{"bytesBase64Encoded": base64.b64encode(png(w, h)).decode(), "mimeType": "image/png"}]},
         )
 
 
@@ -440,8 +436,10 @@ class StabilityFake(FakeServer):
         fault = self.next_fault()
         if fault == "refuse":
             return self.error(
-                403, "content_moderation", "Your request was flagged by our content moderation system, as a result "
-                "your request was denied and you were not charged."
+                403,
+                "content_moderation",
+                "Your request was flagged by our content moderation system, as a result "
+                "your request was denied and you were not charged.",
             )
         if fault == "402":
             return self.error(402, "payment_required", "You lack sufficient credits to make this request.")
@@ -466,7 +464,9 @@ class StabilityFake(FakeServer):
             if reply:
                 return reply
             if fault == "not_image":
-                return Reply(200, {"Content-Type": "image/png", "finish-reason": "SUCCESS", "seed": str(seed)}, b"%PDF-1.4")
+                return Reply(
+                    200, {"Content-Type": "image/png", "finish-reason": "SUCCESS", "seed": str(seed)}, b"%PDF-1.4"
+                )
             raise AssertionError(fault)
         image = png(w, h)
         if rec.headers.get("accept", "").startswith("application/json"):
@@ -526,7 +526,12 @@ class IdeogramFake(FakeServer):
             return json_reply(422, {"error": "Prompt or provided image failed the safety checks"})
         if fault == "429":
             return json_reply(
-                429, {"error": "Too many in-flight requests", "reject_reason": "inflight_limit", "max_inflight_requests": 10}
+                429,
+                {
+                    "error": "Too many in-flight requests",
+                    "reject_reason": "inflight_limit",
+                    "max_inflight_requests": 10,
+                },
             )
         if fault == "402":
             return json_reply(402, {"error": "Payment required", "reject_reason": "insufficient_funds"})
@@ -588,7 +593,10 @@ class ComfyUIFake(FakeServer):
                 return json_reply(
                     400,
                     {
-                        "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
+                        "error": {
+                            "type": "prompt_outputs_failed_validation",
+                            "message": "Prompt outputs failed validation",
+                        },
                         "node_errors": {"4": {"errors": [{"message": "Value not in list: ckpt_name"}]}},
                     },
                 )
@@ -614,7 +622,11 @@ class ComfyUIFake(FakeServer):
             if job["polls"] <= self.pending_polls:
                 return json_reply(200, {})
             if job["error"]:
-                status = {"status_str": "error", "completed": False, "messages": [["execution_error", {"exception_message": "CUDA out of memory"}]]}
+                status = {
+                    "status_str": "error",
+                    "completed": False,
+                    "messages": [["execution_error", {"exception_message": "CUDA out of memory"}]],
+                }
                 return json_reply(200, {prompt_id: {"outputs": {}, "status": status}})
             images = [{"filename": f"renderhub_{prompt_id[:8]}_.png", "subfolder": "", "type": "output"}]
             return json_reply(

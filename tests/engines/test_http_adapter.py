@@ -29,7 +29,13 @@ def test_http_sends_the_generic_protocol_exactly(engine, generic_fake):
     assert sent.method == "POST"
     assert sent.path == "/generate"
     assert sent.headers["content-type"] == "application/json"
-    assert sent.json() == {"prompt": "a lighthouse at dusk", "seed": 42, "size": "768x512", "negative_prompt": "blurry", "guidance": 1}
+    assert sent.json() == {
+        "prompt": "a lighthouse at dusk",
+        "seed": 42,
+        "size": "768x512",
+        "negative_prompt": "blurry",
+        "guidance": 1,
+    }
     assert "authorization" not in sent.headers
     assert result.seed_used == 42
     assert result.vendor_request_id.startswith("gen-")

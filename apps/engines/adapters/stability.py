@@ -5,7 +5,8 @@ urlencoded), so every field goes through `files={name: (None, value)}`. Model id
 `sd3.5-large-turbo` (the real id), `sd3.5-large`, `sd3.5-medium`. Nine aspect ratios at
 ≈1 MP. `Accept: image/*` answers raw bytes with `finish-reason` (SUCCESS | CONTENT_FILTERED)
 and `seed` headers; `Accept: application/json` answers `{"image", "finish_reason", "seed"}`
-(both are read). CONTENT_FILTERED (a blurred image, HTTP 200) and 403 `content_moderation`
+(both are read; params["accept"] = "json" asks for the JSON form).
+CONTENT_FILTERED (a blurred image, HTTP 200) and 403 `content_moderation`
 are refusals. Turbo ignores negative prompts and cfg_scale, so they are not sent to it.
 """
 
@@ -72,7 +73,8 @@ class StabilityAdapter(HttpAdapter):
         if "cfg_scale" in self.params and not turbo:
             fields["cfg_scale"] = str(self.params["cfg_scale"])
         files = {name: (None, value) for name, value in fields.items()}
-        headers = {"Authorization": f"Bearer {self.api_key()}", "Accept": "image/*"}
+        accept = "application/json" if self.params.get("accept") == "json" else "image/*"
+        headers = {"Authorization": f"Bearer {self.api_key()}", "Accept": accept}
         url = f"{self.base_url()}/v2beta/stable-image/generate/sd3"
         response = self.send("POST", url, files=files, headers=headers, deadline=deadline, stats=stats)
         if response.content_type == "application/json":
