@@ -24,6 +24,7 @@ import fcntl
 import io
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -464,6 +465,7 @@ def engine_slot(*, slug: str, limit: int, deadline: Deadline) -> Iterator[None]:
     if limit <= 0:
         yield
         return
+    slug = re.sub(r"[^A-Za-z0-9_-]", "_", slug)  # it names a file and a Redis key
     if slot_backend() == "redis":
         with _redis_slot(f"renderhub:engine-slots:{slug}", limit, deadline):
             yield

@@ -57,6 +57,8 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
     def add(field: str, message: str) -> None:
         problems.setdefault(field, []).append(message)
 
+    if engine.slug == "new":
+        add("slug", "“new” is reserved for the New engine page.")
     for message in price_table_problems(engine.price_table):
         add("price_table", message)
     params = engine.params
@@ -80,6 +82,8 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
         not isinstance(params["sizes"], list) or not all(SIZE_KEY.match(str(s)) for s in params["sizes"])
     ):
         add("params", 'params.sizes must be a list like ["1024x1024", "1792x1024"].')
+    if "concurrency_group" in params and not re.match(r"^[a-z0-9_-]{1,50}$", str(params["concurrency_group"])):
+        add("params", "params.concurrency_group must be a short slug (a-z, 0-9, -, _).")
     if "workflow" in params and not isinstance(params["workflow"], dict):
         add("params", "params.workflow must be a ComfyUI API-format workflow object.")
     try:

@@ -46,7 +46,10 @@ class HttpAdapter:
         stats = transport.CallStats()
         if self.needs_key:
             self.api_key()  # fail before taking a slot
-        with transport.engine_slot(slug=self.engine.slug, limit=self.engine.concurrency_limit, deadline=deadline):
+        # Engines sharing a vendor-side limit (Ideogram: 10 in flight per organisation) name
+        # one concurrency_group; the limit is then the group's.
+        group = str(self.params.get("concurrency_group") or self.engine.slug)
+        with transport.engine_slot(slug=group, limit=self.engine.concurrency_limit, deadline=deadline):
             result = self.call(request, deadline=deadline, stats=stats)
         mime, width, height = transport.check_image(result.image)
         result.mime_type = mime
