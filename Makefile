@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/renderhub
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # Engine tests run fake vendors on loopback, which is refused unless allowlisted.
-TEST_ENGINE_HOSTS ?= api.openai.com,generativelanguage.googleapis.com,aiplatform.googleapis.com,*.aiplatform.googleapis.com,api.stability.ai,api.ideogram.ai,127.0.0.1
+TEST_ENGINE_HOSTS ?= api.openai.com,generativelanguage.googleapis.com,aiplatform.googleapis.com,*.aiplatform.googleapis.com,*-aiplatform.googleapis.com,api.stability.ai,api.ideogram.ai,127.0.0.1
 
 .PHONY: run test lint system-run system-test services clean
 

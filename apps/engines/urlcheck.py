@@ -1,13 +1,15 @@
 """Which URLs an engine may call: the SSRF guard shared by the model and the transport.
 
 `settings.RENDERHUB_ENGINE_HOST_ALLOWLIST` lists hosts (`api.openai.com`), wildcard domains
-(`*.aiplatform.googleapis.com`, which does not match the bare domain) and `*` (any public host).
+(`*.aiplatform.googleapis.com`, which does not match the bare domain), a glob in the first
+label (`*-aiplatform.googleapis.com`, Vertex AI's regional hosts) and `*` (any public host).
 An explicitly listed host is trusted as written, so a loopback fake or a self-hosted ComfyUI
 on a private address must be listed by name or address. Anything reached through `*` must be
 public: IP literals and names resolving to loopback, private, link-local, reserved or
 multicast addresses are refused (that is the SSRF case: cloud metadata, the database, Redis).
 """
 
+import fnmatch
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -32,6 +34,13 @@ def _explicitly_allowed(host: str, allowlist: list[str]) -> bool:
             continue
         if entry.startswith("*."):
             if host.endswith(entry[1:]) and host != entry[2:]:
+                return True
+        elif "*" in entry.split(".", 1)[0]:
+            # A glob in the first label only: "*-aiplatform.googleapis.com" matches Vertex's
+            # regional hosts (us-central1-aiplatform.googleapis.com), which "*." cannot.
+            first, _, rest = entry.partition(".")
+            host_first, _, host_rest = host.partition(".")
+            if host_rest == rest and fnmatch.fnmatchcase(host_first, first):
                 return True
         elif host == entry:
             return True
