@@ -104,6 +104,9 @@ class FakeServer:
         self.faults: list[str] = []
         self.closing = False
         self.lock = threading.Lock()
+        self.latency = 0.0  # seconds each POST takes, to observe requests in flight
+        self.inflight = 0
+        self.max_inflight = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -125,7 +128,17 @@ class FakeServer:
                 )
                 with fake.lock:
                     fake.requests.append(rec)
-                reply = fake.route(rec)
+                    if rec.method == "POST":
+                        fake.inflight += 1
+                        fake.max_inflight = max(fake.max_inflight, fake.inflight)
+                try:
+                    if rec.method == "POST" and fake.latency:
+                        time.sleep(fake.latency)
+                    reply = fake.route(rec)
+                finally:
+                    if rec.method == "POST":
+                        with fake.lock:
+                            fake.inflight -= 1
                 fake.send(self, reply)
 
             do_GET = do_POST = _handle

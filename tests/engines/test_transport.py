@@ -16,6 +16,10 @@ from apps.engines.types import BadResponseError, RetryableError
 from apps.engines.urlcheck import url_problem
 from tests.engines import fakes
 
+# fork() from a threaded test process is what prefork workers do too; the children here only
+# touch the transport, never a lock the parent's threads could hold.
+FORK_OK = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
 ALLOW = ["api.openai.com", "*.aiplatform.googleapis.com", "*-aiplatform.googleapis.com", "127.0.0.1"]
 
 
@@ -161,6 +165,7 @@ def _child_client_pid(queue):  # type: ignore[no-untyped-def]
     queue.put((os.getpid(), transport._client_pid))
 
 
+@FORK_OK
 def test_client_is_made_anew_after_fork():
     transport.client()
     ctx = multiprocessing.get_context("fork")
@@ -189,6 +194,7 @@ def _max_overlap(intervals):  # type: ignore[no-untyped-def]
     return peak
 
 
+@FORK_OK
 @pytest.mark.parametrize("broker", ["redis", "filesystem://"])
 def test_engine_slot_limit_holds_across_processes(broker, settings, tmp_path):
     if broker == "filesystem://":
