@@ -431,7 +431,10 @@ def _redis_slot(key: str, limit: int, deadline: Deadline) -> Iterator[None]:
     try:
         yield
     finally:
-        r.zrem(key, token)
+        import redis
+
+        with contextlib.suppress(redis.RedisError):  # else the slot expires after its TTL
+            r.zrem(key, token)
 
 
 @contextlib.contextmanager
@@ -467,8 +470,13 @@ def engine_slot(*, slug: str, limit: int, deadline: Deadline) -> Iterator[None]:
         return
     slug = re.sub(r"[^A-Za-z0-9_-]", "_", slug)  # it names a file and a Redis key
     if slot_backend() == "redis":
-        with _redis_slot(f"renderhub:engine-slots:{slug}", limit, deadline):
-            yield
+        import redis
+
+        try:
+            with _redis_slot(f"renderhub:engine-slots:{slug}", limit, deadline):
+                yield
+        except redis.RedisError as exc:
+            raise RetryableError(f"The engine slot store (Redis) is unavailable: {exc}") from exc
     else:
         with _file_slot(slug, limit, deadline):
             yield

@@ -255,6 +255,7 @@ class OpenAIFake(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
+        self.force_url = False  # answer with a URL even when b64_json was asked for
 
     @staticmethod
     def error(status: int, message: str, code: str | None, type_: str = "invalid_request_error") -> Reply:
@@ -329,7 +330,7 @@ class OpenAIFake(FakeServer):
         headers = {"x-request-id": "req_" + uuid.uuid4().hex[:12]}
         if dalle:
             item: dict[str, Any] = {"revised_prompt": "A revised: " + body["prompt"]}
-            if body.get("response_format") == "b64_json":
+            if body.get("response_format") == "b64_json" and not self.force_url:
                 item["b64_json"] = base64.b64encode(image).decode()
             else:
                 path = f"/files/{uuid.uuid4().hex}.png"
@@ -524,9 +525,12 @@ class IdeogramFake(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
+        self.expire_urls = False  # the ephemeral URL is already gone when fetched
 
     def route(self, rec: Recorded) -> Reply:
         if rec.method == "GET" and rec.path.startswith("/api/images/ephemeral/"):
+            if self.expire_urls:
+                self.files.clear()
             if rec.path not in self.files:
                 return json_reply(404, {"error": "expired"})
             return Reply(200, {"Content-Type": "image/png"}, self.files[rec.path])

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.engines.services import engine_generate
-from apps.engines.types import EngineRequest, MisconfiguredError, RefusedError, RetryableError
+from apps.engines.types import BadResponseError, EngineRequest, MisconfiguredError, RefusedError, RetryableError
 from tests.engines.conftest import engine_for
 
 
@@ -117,3 +117,10 @@ def test_ideogram_download_host_outside_allowlist_is_refused(legacy, ideogram_fa
         engine_generate(engine=legacy, request=_request())
 
     assert [r.method for r in ideogram_fake.requests] == ["POST"]
+
+
+def test_ideogram_expired_result_url_is_a_bad_response(legacy, ideogram_fake):
+    ideogram_fake.expire_urls = True
+
+    with pytest.raises(BadResponseError, match="may have expired"):
+        engine_generate(engine=legacy, request=_request())

@@ -161,3 +161,14 @@ def test_openai_missing_key_is_misconfigured_without_a_request(dalle, openai_fak
         engine_generate(engine=dalle, request=_request())
 
     assert openai_fake.requests == []
+
+
+def test_openai_url_answer_is_downloaded_without_the_key(dalle, openai_fake):
+    openai_fake.force_url = True
+
+    result = engine_generate(engine=dalle, request=_request())
+
+    _post, get = openai_fake.requests
+    assert (get.method, get.path.startswith("/files/")) == ("GET", True)
+    assert "authorization" not in get.headers
+    assert Image.open(io.BytesIO(result.image)).size == (768, 512)

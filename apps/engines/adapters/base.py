@@ -83,6 +83,31 @@ class HttpAdapter:
             method, url, policy=self.policy, deadline=deadline, stats=stats, check=self.check, **kwargs
         )
 
+    def download(
+        self, url: str, *, deadline: transport.Deadline, stats: transport.CallStats, allow_hosts: list[str]
+    ) -> bytes:
+        """GET a result URL the vendor handed out (no key sent: such URLs are signed)."""
+        return transport.send(
+            "GET",
+            url,
+            policy=self.policy,
+            deadline=deadline,
+            stats=stats,
+            check=self.check_download,
+            allow_hosts=allow_hosts,
+        ).body
+
+    def check_download(self, response: transport.Response) -> None:
+        if 200 <= response.status < 300:
+            return
+        if response.status in (408, 429) or response.status >= 500:
+            raise transport.status_error(response, f"{self.engine.name}: image download: HTTP {response.status}")
+        raise BadResponseError(
+            f"{self.engine.name}: the result image could not be downloaded (HTTP {response.status}; "
+            "the vendor's URL may have expired).",
+            status=response.status,
+        )
+
     def check(self, response: transport.Response) -> None:
         """Raise the vendor's error for a non-2xx answer (subclasses read their error format)."""
         if not 200 <= response.status < 300:

@@ -117,7 +117,7 @@ class IdeogramAdapter(HttpAdapter):
         if not item.get("url"):
             raise BadResponseError("Ideogram's answer has no image URL.")
         hosts = list(self.params.get("download_hosts", DOWNLOAD_HOSTS))
-        image = self.send("GET", str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts).body
+        image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
         seed_used = item.get("seed") if isinstance(item.get("seed"), int) else None
         if item.get("resolution"):
             sent["resolution"] = item["resolution"]

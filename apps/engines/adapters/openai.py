@@ -93,13 +93,8 @@ class OpenAIAdapter(HttpAdapter):
         if item.get("b64_json"):
             image = self.b64(item["b64_json"], what="b64_json image")
         elif item.get("url"):
-            image = self.send(
-                "GET",
-                str(item["url"]),
-                deadline=deadline,
-                stats=stats,
-                allow_hosts=list(self.params.get("download_hosts", [])),
-            ).body
+            hosts = list(self.params.get("download_hosts", []))
+            image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
         else:
             raise BadResponseError("OpenAI's answer has neither b64_json nor url.")
         sent: dict[str, Any] = {"size": size.value, "quality": quality, "seed": None}
