@@ -59,11 +59,11 @@ def _worst_contrast(colour: tuple[int, int, int], background: Image.Image) -> fl
     """Contrast against the background's lightest and darkest parts (5th/95th percentile of
     luminance), so text stays legible over the whole region, not just its average."""
     grey = background.convert("L").resize((48, 16), Image.Resampling.BOX)
-    values = sorted(grey.getdata())  # type: ignore[arg-type]
+    values = sorted(grey.get_flattened_data())  # type: ignore[arg-type]
     lo, hi = values[len(values) // 20], values[-1 - len(values) // 20]
     small = background.resize((48, 16), Image.Resampling.BOX).convert("RGB")
-    pixels = list(small.getdata())  # type: ignore[arg-type]
-    by_grey = sorted(zip(grey.getdata(), pixels, strict=True))  # type: ignore[arg-type]
+    pixels = list(small.get_flattened_data())  # type: ignore[arg-type]
+    by_grey = sorted(zip(grey.get_flattened_data(), pixels, strict=True))  # type: ignore[arg-type]
     darkest = next(p for g, p in by_grey if g >= lo)
     lightest = next(p for g, p in reversed(by_grey) if g <= hi)
     return min(contrast(colour, darkest), contrast(colour, lightest))
