@@ -133,12 +133,10 @@ def _clear(img: Image.Image, box: tuple[int, int, int, int]) -> None:
 
 
 def _choose_colour(palette: list[str], background: Image.Image) -> tuple[str, float]:
-    candidates = [c for c in palette if len(c.strip().lstrip("#")) == 6] + FALLBACK_COLOURS
+    """The palette colour with the best worst-case contrast (near-white and near-black stand in
+    for an empty palette); the caller lays a scrim when even that one is under 4.5:1."""
+    candidates = [c for c in palette if len(c.strip().lstrip("#")) == 6] or FALLBACK_COLOURS
     scored = [(_worst_contrast(_hex(c), background), c) for c in candidates]
-    # The palette comes first: a palette colour that reaches the target beats black or white.
-    for score, colour in scored:
-        if score >= MIN_CONTRAST:
-            return colour, score
     score, colour = max(scored)
     return colour, score
 
@@ -187,13 +185,16 @@ def composite_text(
         if score < MIN_CONTRAST:
             # Scrim: darken (for light text) or lighten (for dark text) until the target is met.
             ink = _hex(colour)
-            shade = (0, 0, 0) if luminance(ink) > 0.4 else (255, 255, 255)
+            shade = (0, 0, 0) if contrast(ink, (0, 0, 0)) >= contrast(ink, (255, 255, 255)) else (255, 255, 255)
             for step in range(1, 11):
                 alpha = step / 10
                 veiled = Image.blend(background, Image.new("RGB", background.size, shade), alpha)
                 score = _worst_contrast(ink, veiled)
                 if score >= MIN_CONTRAST:
                     break
+            if score < MIN_CONTRAST:  # a mid-tone ink no scrim can carry: white on black
+                colour = "#ffffff" if shade == (0, 0, 0) else "#111111"
+                score = contrast(_hex(colour), shade)
             overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
             ImageDraw.Draw(overlay).rounded_rectangle(text_box, radius=size // 5, fill=(*shade, int(alpha * 255)))
             img = Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")

@@ -173,6 +173,14 @@ def _title(rng: random.Random, kind: str) -> str:
             return title
 
 
+def _noise(rng: random.Random, size: tuple[int, int], sigma: float) -> Image.Image:
+    """Gaussian grey noise around 128, seeded (Pillow's effect_noise is not)."""
+    import numpy as np
+
+    values = np.random.default_rng(rng.randrange(2**32)).normal(128, sigma, (size[1], size[0]))
+    return Image.fromarray(np.clip(values, 0, 255).astype("uint8"), mode="L")
+
+
 def _background(rng: random.Random) -> tuple[Image.Image, str]:
     w, h = SIZE
     style = rng.choice(["flat", "gradient", "noise", "photo", "photo"])
@@ -186,7 +194,7 @@ def _background(rng: random.Random) -> tuple[Image.Image, str]:
             column = column.rotate(90, expand=False).resize((w, h))
         return Image.composite(Image.new("RGB", SIZE, base), Image.new("RGB", SIZE, other), column), style  # type: ignore[arg-type]
     if style == "noise":
-        noise = Image.effect_noise((w // 4, h // 4), rng.uniform(20, 70)).resize(SIZE).convert("RGB")
+        noise = _noise(rng, (w // 4, h // 4), rng.uniform(20, 70)).resize(SIZE).convert("RGB")
         tint = Image.new("RGB", SIZE, base)  # type: ignore[arg-type]
         return Image.blend(noise, tint, 0.55), style
     # Photo-like: soft blobs and shapes of many colours, then grain.
@@ -200,7 +208,7 @@ def _background(rng: random.Random) -> tuple[Image.Image, str]:
         else:
             draw.rectangle((x - r, y - r // 3, x + r, y + r // 3), fill=colour)  # type: ignore[arg-type]
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(6, 18)))
-    grain = Image.effect_noise(SIZE, rng.uniform(8, 25)).convert("RGB")
+    grain = _noise(rng, SIZE, rng.uniform(8, 25)).convert("RGB")
     return Image.blend(img, grain, 0.12), style
 
 
