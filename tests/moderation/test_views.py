@@ -116,3 +116,12 @@ def test_rerender_post_queues_a_composite_attempt(client, job, moderator, django
     job.refresh_from_db()
     assert job.status == JobStatus.RENDERING
     assert job.attempts.last().step == "composite"
+
+
+def test_job_page_shows_the_verification_evidence(client, job, editor):
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    assert 'id="verification-evidence"' in body
+    assert 'id="checks"' in body and "text:title" in body
