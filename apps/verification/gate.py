@@ -61,7 +61,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "min_contrast": 1.5,
     "palette_max_delta_e": 30.0,
     "palette_min_coverage": 0.5,
-    # Grey-level standard deviation under which an image is blank.
+    # Standard deviation (largest of R, G, B) under which an image is blank.
     "blank_std": 3.0,
     # Relative difference of aspect ratio from the requested size that fails the image.
     "aspect_tolerance": 0.05,
@@ -362,8 +362,9 @@ def image_check(img: Image.Image, size: tuple[int, int] | None, limits: dict[str
     evidence: dict[str, object] = {"size": [w, h], "requested": list(size) if size else None}
     if min(w, h) < limits["min_side"]:
         return Check("image", FAIL, f"The image is too small ({w}x{h}).", evidence)
-    std = ImageStat.Stat(img.convert("L").reduce(4) if min(w, h) >= 64 else img.convert("L")).stddev[0]
-    evidence["grey_std"] = round(std, 2)
+    # Per channel: two colours of equal luminance (an orange-to-green gradient) are not blank.
+    std = max(ImageStat.Stat(img.reduce(4) if min(w, h) >= 64 else img).stddev)
+    evidence["colour_std"] = round(std, 2)
     if std < limits["blank_std"]:
         return Check("image", FAIL, "The image is blank (one flat colour).", evidence)
     if size:
