@@ -212,7 +212,7 @@ RENDERHUB_ENGINE_HOST_ALLOWLIST = env.list(
         "api.ideogram.ai",
     ],
 )
-RENDERHUB_OCR_BACKEND = env.str("RENDERHUB_OCR_BACKEND", default="tesseract")
+RENDERHUB_OCR_BACKEND = env.str("RENDERHUB_OCR_BACKEND", default="rapidocr")
 
 LOGGING = {
     "version": 1,

@@ -392,6 +392,7 @@ def attempt_verify(*, attempt_id: int) -> None:
         regions=job.regions,
         thresholds=job.template.verify_thresholds if job.template else None,
         palette=job.template.palette if job.template else [],
+        size=(job.width, job.height),
     )
     with transaction.atomic():
         result = verification_record(report=report, expected=job.texts)
