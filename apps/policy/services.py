@@ -2,14 +2,49 @@
 
 This module knows tiers, engines and money; it knows nothing of jobs. Callers pass a
 `ref` (the job's public id) that reservations are keyed by.
+
+Money moves only through `BudgetLedger` rows, one per (tier, budget day), and only by
+single conditional UPDATEs under PostgreSQL's READ COMMITTED (research/reliability.md §2):
+
+- reserve: ``reserved += est WHERE spent + reserved + est <= limit`` (0 rows → not admitted);
+- extend (an escalation step or a hedge needs more): the same conditional update;
+- settle / release: the job's Reservation leaves HELD by a conditional update (so it happens
+  exactly once), then ``reserved -= amount, spent += actual`` on its ledger row.
+
+Because every attempt beyond the first final one reserves its price before it starts
+(`escalation_next`, `budget_extend`), what a job spends never exceeds what it holds, and so
+``spent + reserved <= limit`` holds at every commit. The one exception is a moderator's forced
+re-render, which is a person's decision: its cost is settled as spent and shows on the bars.
+
+The budget day is the calendar day in ``settings.RENDERHUB_BUDGET_TIMEZONE`` (default UTC):
+budgets reset at midnight there.
 """
 
+import zoneinfo
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, F
+from django.utils import timezone
 
 from apps.engines.models import Engine
-from apps.policy.models import AssetClass, Tier
+from apps.policy.models import (
+    AssetClass,
+    BudgetLedger,
+    CostOutcome,
+    Reservation,
+    ReservationState,
+    Tier,
+    WhenSpent,
+)
+
+CENT = Decimal("0.0001")
+RECENT_OUTCOMES = 50  # the expected-attempts model looks at this many recent jobs
+LATENCY_DEFER_FACTOR = 4  # defer when the queue's predicted wait passes this many latency budgets
+DEFAULT_LADDER: list[dict[str, str]] = [{"step": "guidance"}, {"step": "review"}]
 
 
 class Outcome:
@@ -38,6 +73,17 @@ class EscalationStep:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CostEstimate:
+    preview_usd: Decimal
+    final_usd: Decimal  # one final attempt
+    expected_attempts: Decimal
+    total_usd: Decimal
+
+
+# --- Routing and prices ------------------------------------------------------------------
+
+
 def tier_for_asset_class(*, asset_class: str) -> Tier | None:
     found = AssetClass.objects.select_related("tier").filter(slug=asset_class).first()
     return found.tier if found else None
@@ -51,39 +97,362 @@ def engine_price(*, engine: Engine, width: int, height: int, quality: str = "") 
     return Decimal(str(entry)) if entry is not None else engine.price_usd
 
 
-def admission_decide(
-    *, tier: Tier, engine: Engine | None, width: int, height: int, asset_class: str, ref: str
-) -> AdmissionDecision:
-    """Decide admit | degrade | defer | refuse before any money is spent."""
+def expected_attempts(*, template: str, engine: str) -> Decimal:
+    """Mean final attempts of the last RECENT_OUTCOMES finished jobs for this template and
+    engine (else for the engine alone); 1.0 with no history."""
+    for filters in ({"engine": engine, "template": template}, {"engine": engine}):
+        recent = CostOutcome.objects.filter(**filters).order_by("-created_at").values("pk")[:RECENT_OUTCOMES]
+        mean = CostOutcome.objects.filter(pk__in=recent).aggregate(m=Avg("attempts"))["m"]
+        if mean is not None:
+            return max(Decimal("1"), Decimal(str(mean)).quantize(Decimal("0.01")))
+    return Decimal("1")
+
+
+def cost_estimate(
+    *, tier: Tier, engine: Engine | None, width: int, height: int, template: str = "", with_preview: bool = True
+) -> CostEstimate:
+    """Preview (if any) + expected final attempts × the final engine's price for the size.
+
+    A preview-only tier is estimated with its final too: the editor may ask for it, and the
+    money for it must be held before it is spent.
+    """
     final = engine or tier.final_engine
-    estimate = engine_price(engine=final, width=width, height=height, quality=tier.quality)
-    return AdmissionDecision(outcome=Outcome.ADMIT, tier=tier, reason="Admitted.", estimate_usd=estimate)
-
-
-def budget_settle(*, ref: str, actual_usd: Decimal) -> None:
-    """Settle a job's reservation against what its attempts actually cost."""
-
-
-def budget_release(*, ref: str) -> None:
-    """Release a job's reservation (it failed, was refused or cancelled)."""
+    final_price = engine_price(engine=final, width=width, height=height, quality=tier.quality)
+    preview_price = Decimal("0")
+    if with_preview:
+        preview_price = engine_price(
+            engine=engine or tier.preview_engine, width=width, height=height, quality=tier.quality
+        )
+    attempts = expected_attempts(template=template, engine=final.slug)
+    total = (preview_price + attempts * final_price).quantize(CENT, rounding=ROUND_HALF_UP)
+    return CostEstimate(preview_usd=preview_price, final_usd=final_price, expected_attempts=attempts, total_usd=total)
 
 
 def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered: bool) -> None:
     """Record how many final attempts a finished job took, for the expected-attempts model."""
+    if attempts < 1 or not engine:
+        return
+    CostOutcome.objects.create(template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered)
+
+
+# --- Budget days and ledger rows ----------------------------------------------------------
+
+
+def budget_timezone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(getattr(settings, "RENDERHUB_BUDGET_TIMEZONE", "UTC"))
+
+
+def budget_day(*, now: datetime | None = None) -> date:
+    """Today's budget day (the calendar day in the budget time zone)."""
+    return (now or timezone.now()).astimezone(budget_timezone()).date()
+
+
+def budget_reset_at(*, now: datetime | None = None) -> datetime:
+    """When the current budget day ends (midnight in the budget time zone)."""
+    tz = budget_timezone()
+    local = (now or timezone.now()).astimezone(tz)
+    return datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+
+
+def ledger_for(*, tier: Tier, day: date | None = None) -> BudgetLedger:
+    """The tier's ledger row for the day, created (race-free: INSERT … ON CONFLICT DO NOTHING)
+    with the tier's budget as its limit."""
+    day = day or budget_day()
+    BudgetLedger.objects.bulk_create(
+        [BudgetLedger(tier=tier, day=day, limit_usd=tier.daily_budget_usd)], ignore_conflicts=True
+    )
+    return BudgetLedger.objects.get(tier=tier, day=day)
+
+
+def ledger_sync_limit(*, tier: Tier) -> None:
+    """Keep today's (and later) ledger rows in step with an edited tier budget."""
+    BudgetLedger.objects.filter(tier=tier, day__gte=budget_day()).update(limit_usd=tier.daily_budget_usd)
+
+
+def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
+    """THE conditional update: hold `amount` more on the row if it still fits under the limit."""
+    return (
+        BudgetLedger.objects.filter(pk=ledger_id, limit_usd__gte=F("spent_usd") + F("reserved_usd") + amount).update(
+            reserved_usd=F("reserved_usd") + amount, updated_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def budget_reserve(*, tier: Tier, ref: str, amount_usd: Decimal) -> bool:
+    """Hold `amount_usd` on the tier's ledger for today under `ref`; False if it does not fit.
+
+    Idempotent by ref: a ref that already holds a reservation is not charged again.
+    """
+    if Reservation.objects.filter(ref=ref).exists():
+        return True
+    ledger = ledger_for(tier=tier)
+    with transaction.atomic():
+        if not _ledger_add(ledger_id=ledger.pk, amount=amount_usd):
+            return False
+        Reservation.objects.create(ref=ref, ledger=ledger, amount_usd=amount_usd)
+    return True
+
+
+def budget_extend(*, ref: str, amount_usd: Decimal) -> bool:
+    """Hold `amount_usd` more for a job that already holds a reservation (an escalation step,
+    a hedge). False — and nothing held — if the ledger cannot fit it or the ref holds nothing."""
+    held = Reservation.objects.filter(ref=ref, state=ReservationState.HELD).first()
+    if held is None:
+        return False
+    with transaction.atomic():
+        if not _ledger_add(ledger_id=held.ledger_id, amount=amount_usd):
+            return False
+        if (
+            Reservation.objects.filter(pk=held.pk, state=ReservationState.HELD).update(
+                amount_usd=F("amount_usd") + amount_usd
+            )
+            != 1
+        ):
+            # Settled meanwhile: give the money straight back (rolled back with the savepoint).
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
+    with transaction.atomic():
+        held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
+        if held is None:
+            return False
+        Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual_usd, closed_at=timezone.now())
+        BudgetLedger.objects.filter(pk=held.ledger_id).update(
+            reserved_usd=F("reserved_usd") - held.amount_usd,
+            spent_usd=F("spent_usd") + actual_usd,
+            updated_at=timezone.now(),
+        )
+    return True
+
+
+def budget_settle(*, ref: str, actual_usd: Decimal) -> bool:
+    """Settle a job's reservation against what its attempts actually cost: the held amount
+    leaves `reserved`, the actual cost enters `spent`. Exactly once per ref; a repeat (or a
+    ref that never held money, e.g. a refused job) returns False and changes nothing."""
+    return _close(ref=ref, actual_usd=actual_usd, state=ReservationState.SETTLED)
+
+
+def budget_release(*, ref: str) -> bool:
+    """Release a job's reservation without spending (it failed before any cost, was refused
+    or cancelled). Exactly once per ref."""
+    return _close(ref=ref, actual_usd=Decimal("0"), state=ReservationState.RELEASED)
+
+
+# --- Admission ----------------------------------------------------------------------------
+
+
+def _usd(value: Decimal) -> str:
+    return f"${value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+
+
+def _when(moment: datetime) -> str:
+    local = moment.astimezone(budget_timezone())
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def predicted_wait_ms(*, queue_depth: int, throughput_per_s: float | None) -> float | None:
+    """Queue depth ÷ recent throughput; None when there is no throughput to go by."""
+    if queue_depth <= 0:
+        return 0.0
+    if not throughput_per_s or throughput_per_s <= 0:
+        return None
+    return queue_depth / throughput_per_s * 1000
+
+
+def admission_decide(
+    *,
+    tier: Tier,
+    engine: Engine | None,
+    width: int,
+    height: int,
+    asset_class: str,
+    ref: str,
+    template: str = "",
+    with_preview: bool = True,
+    queue_depth: int = 0,
+    throughput_per_s: float | None = None,
+) -> AdmissionDecision:
+    """Decide admit | degrade | defer | refuse before any money is spent.
+
+    Latency first: a queue whose predicted wait (depth ÷ recent throughput) passes
+    LATENCY_DEFER_FACTOR × the tier's latency budget defers the job until it drains
+    (must-not-degrade classes are admitted with a note instead). Then money: a class that
+    may degrade moves to the tier's `degrade_to` once the day is `degrade_at_percent` spent
+    or full; otherwise the estimate is reserved with one conditional update. A job that does
+    not fit is deferred to the next budget day (or refused when the tier says so, or when it
+    costs more than a whole day's budget). Writes: a Reservation and its ledger row.
+    """
+    klass = AssetClass.objects.filter(slug=asset_class).first()
+    keep = bool(klass and klass.must_not_degrade)
+    now = timezone.now()
+    notes: list[str] = []
+
+    wait = predicted_wait_ms(queue_depth=queue_depth, throughput_per_s=throughput_per_s)
+    if wait is not None and wait > tier.max_latency_ms:
+        seconds = wait / 1000
+        if not keep and wait > LATENCY_DEFER_FACTOR * tier.max_latency_ms:
+            until = now + timedelta(milliseconds=wait)
+            return AdmissionDecision(
+                outcome=Outcome.DEFER,
+                tier=tier,
+                reason=f"The {tier.name} queue is {queue_depth} deep (about {seconds:.0f} s of work, "
+                f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}.",
+                defer_until=until,
+            )
+        notes.append(
+            f"The queue predicts about {seconds:.1f} s of waiting, over the tier's "
+            f"{tier.max_latency_ms / 1000:g} s latency budget."
+        )
+
+    estimate = cost_estimate(
+        tier=tier, engine=engine, width=width, height=height, template=template, with_preview=with_preview
+    )
+    ledger = ledger_for(tier=tier)
+    cheaper = tier.degrade_to if (tier.degrade_to_id and not keep and engine is None) else None
+    if cheaper is not None and cheaper.pk != tier.pk:
+        nearly = ledger.limit_usd * Decimal(tier.degrade_at_percent) / 100
+        if ledger.spent_usd + ledger.reserved_usd + estimate.total_usd > nearly:
+            low = cost_estimate(
+                tier=cheaper, engine=None, width=width, height=height, template=template, with_preview=with_preview
+            )
+            if budget_reserve(tier=cheaper, ref=ref, amount_usd=low.total_usd):
+                return AdmissionDecision(
+                    outcome=Outcome.DEGRADE,
+                    tier=cheaper,
+                    estimate_usd=low.total_usd,
+                    reason=f"{tier.name}'s budget for today is nearly spent "
+                    f"({_usd(ledger.spent_usd + ledger.reserved_usd)} of {_usd(ledger.limit_usd)}); "
+                    f"rendered on {cheaper.name} instead, estimated {_usd(low.total_usd)}.",
+                )
+
+    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd):
+        attempts = f" × {estimate.expected_attempts} expected attempts" if estimate.expected_attempts > 1 else ""
+        return AdmissionDecision(
+            outcome=Outcome.ADMIT,
+            tier=tier,
+            estimate_usd=estimate.total_usd,
+            reason=" ".join([f"Admitted to {tier.name}, estimated {_usd(estimate.total_usd)}{attempts}.", *notes]),
+        )
+
+    fresh = BudgetLedger.objects.get(pk=ledger.pk)
+    if estimate.total_usd > fresh.limit_usd:
+        return AdmissionDecision(
+            outcome=Outcome.REFUSE,
+            tier=tier,
+            estimate_usd=estimate.total_usd,
+            reason=f"Refused: this render is estimated at {_usd(estimate.total_usd)}, more than {tier.name}'s "
+            f"whole daily budget of {_usd(fresh.limit_usd)}.",
+        )
+    spent = (
+        f"{tier.name}'s budget for today is spent: {_usd(fresh.spent_usd)} spent and "
+        f"{_usd(fresh.reserved_usd)} held of {_usd(fresh.limit_usd)}, and this render needs "
+        f"{_usd(estimate.total_usd)}"
+    )
+    if tier.when_spent == WhenSpent.REFUSE:
+        return AdmissionDecision(
+            outcome=Outcome.REFUSE,
+            tier=tier,
+            estimate_usd=estimate.total_usd,
+            reason=f"Refused: {spent}. Try again after the budget resets at {_when(budget_reset_at(now=now))}.",
+        )
+    reset = budget_reset_at(now=now)
+    return AdmissionDecision(
+        outcome=Outcome.DEFER,
+        tier=tier,
+        estimate_usd=estimate.total_usd,
+        reason=f"Deferred: {spent}. It will run when the budget resets at {_when(reset)}.",
+        defer_until=reset,
+    )
+
+
+# --- Escalation ---------------------------------------------------------------------------
+
+
+def _ladder_engine(item: dict) -> Engine | None:
+    slug = item.get("engine")
+    return Engine.objects.filter(slug=slug, enabled=True).first() if slug else None
 
 
 def escalation_next(
-    *, tier: Tier, attempts_made: int, last_guidance: int, verdict_reasons: list[str]
+    *,
+    tier: Tier,
+    attempts_made: int,
+    last_guidance: int,
+    verdict_reasons: list[str],
+    ref: str = "",
+    width: int = 0,
+    height: int = 0,
 ) -> EscalationStep:
-    """The next step after a failed verification: stronger guidance while attempts remain,
-    then the moderation queue."""
+    """The next step after a failed verification, from the tier's ladder.
+
+    The ladder (``Tier.escalation_ladder``, default guidance → review) is walked one step
+    per failed final attempt; with a `ref` the position is kept on the job's reservation
+    (so each call advances it once). Engine steps naming a missing or disabled engine are
+    skipped. Past the ladder's end or the tier's `max_attempts` (all attempts count, the
+    preview included) the job goes to moderation. Each rendering step first reserves its
+    price (`budget_extend`); if today's budget cannot hold it, moderation instead.
+    """
+    why = "; ".join(verdict_reasons[:3]) or "verification failed"
     if attempts_made >= tier.max_attempts:
         return EscalationStep(
-            step="review", reason=f"Still failing after {attempts_made} attempt(s); sent to moderation."
+            step="review", reason=f"Still failing after {attempts_made} attempt(s) ({why}); sent to moderation."
+        )
+    ladder = tier.escalation_ladder or DEFAULT_LADDER
+    position = 0
+    if ref:
+        with transaction.atomic():
+            held = Reservation.objects.select_for_update().filter(ref=ref).first()
+            if held is not None:
+                position = held.escalations
+                Reservation.objects.filter(pk=held.pk).update(escalations=F("escalations") + 1)
+    while position < len(ladder):
+        item = ladder[position]
+        kind = item.get("step")
+        engine = _ladder_engine(item) if kind == "engine" else None
+        if kind == "engine" and engine is None:
+            position += 1  # the engine was removed or disabled since the ladder was written
+            continue
+        break
+    else:
+        kind, engine = "review", None
+    if kind not in ("guidance", "engine", "composite"):
+        return EscalationStep(step="review", reason=f"Verification failed ({why}); the ladder ends in moderation.")
+
+    price_engine = engine or tier.final_engine
+    price = (
+        engine_price(engine=price_engine, width=width, height=height, quality=tier.quality)
+        if width and height
+        else price_engine.price_usd
+    )
+    if ref and not budget_extend(ref=ref, amount_usd=price):
+        return EscalationStep(
+            step="review",
+            reason=f"Verification failed ({why}); {tier.name}'s budget for today cannot hold another attempt "
+            f"({_usd(price)}), so a moderator decides.",
+        )
+    if kind == "guidance":
+        level = last_guidance + 1
+        return EscalationStep(
+            step="guidance",
+            guidance=level,
+            new_seed=True,
+            reason=f"Verification failed ({why}); re-rendering with stronger guidance (level {level}), "
+            "an explicit exact-text clause and a new seed.",
+        )
+    if kind == "engine":
+        assert engine is not None
+        return EscalationStep(
+            step="engine",
+            engine=engine,
+            guidance=last_guidance,
+            reason=f"Verification failed ({why}); trying the typography specialist {engine.label}.",
         )
     return EscalationStep(
-        step="guidance",
-        guidance=last_guidance + 1,
-        new_seed=True,
-        reason="Verification failed; re-rendering with stronger guidance and an explicit exact-text clause.",
+        step="composite",
+        guidance=last_guidance,
+        reason=f"Verification failed ({why}); setting the text by deterministic compositing.",
     )

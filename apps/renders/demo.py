@@ -39,6 +39,17 @@ BUILTIN_ENGINES = [
     },
 ]
 
+# A typography specialist stand-in (like Ideogram) for the escalation ladder's engine step.
+SPECIALIST_ENGINES = [
+    {
+        "slug": "builtin-typography",
+        "name": "Built-in Typography",
+        "model_id": "builtin-typography-sim",
+        "price_usd": Decimal("0.08"),
+        "params": {"latency_p50_ms": 1800, "latency_sigma": 0.2, "tail_prob": 0.02, "typo_rate": 0.01},
+    },
+]
+
 TEMPLATES = [
     {
         "slug": "editorial-cover",
@@ -74,7 +85,7 @@ TEMPLATES = [
 def demo_seed(*, password: str | None = None) -> dict[str, str]:
     """Create or update the demo data; returns {username: password}."""
     engines = {}
-    for spec in BUILTIN_ENGINES:
+    for spec in BUILTIN_ENGINES + SPECIALIST_ENGINES:
         engines[spec["slug"]], _ = Engine.objects.update_or_create(
             slug=spec["slug"],
             defaults={
@@ -95,6 +106,11 @@ def demo_seed(*, password: str | None = None) -> dict[str, str]:
             "auto_final": False,
             "max_attempts": 2,
             "daily_budget_usd": Decimal("50"),
+            "fallback_engine": engines["builtin-turbo"],
+            "hedge_previews": True,
+            "preview_queue": "render.preview",
+            "final_queue": "render.final",
+            "escalation_ladder": [{"step": "guidance"}, {"step": "review"}],
         },
     )
     production, _ = Tier.objects.update_or_create(
@@ -105,8 +121,20 @@ def demo_seed(*, password: str | None = None) -> dict[str, str]:
             "final_engine": engines["builtin-ultra"],
             "max_latency_ms": 2200,
             "auto_final": True,
-            "max_attempts": 3,
+            "max_attempts": 5,
             "daily_budget_usd": Decimal("200"),
+            "fallback_engine": engines["builtin-turbo"],
+            "hedge_previews": True,
+            "preview_queue": "render.preview",
+            "final_queue": "render.final",
+            "degrade_to": preview,
+            "degrade_at_percent": 90,
+            "escalation_ladder": [
+                {"step": "guidance"},
+                {"step": "engine", "engine": "builtin-typography"},
+                {"step": "composite"},
+                {"step": "review"},
+            ],
         },
     )
     for slug, tier, keep in [

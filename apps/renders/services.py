@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -160,6 +161,7 @@ def job_submit(
     if errors:
         raise SubmissionError(errors)
     assert tier is not None and width is not None and height is not None
+    inputs = admission_inputs(tier=tier, with_preview=with_preview)
 
     with transaction.atomic():
         job = RenderJob.objects.create(
@@ -180,7 +182,15 @@ def job_submit(
             submitted_by=submitted_by,
         )
         decision = policy.admission_decide(
-            tier=tier, engine=engine, width=width, height=height, asset_class=asset_class, ref=str(job.public_id)
+            tier=tier,
+            engine=engine,
+            width=width,
+            height=height,
+            asset_class=asset_class,
+            ref=str(job.public_id),
+            template=template.slug if template else "",
+            with_preview=with_preview,
+            **inputs,
         )
         job.admission, job.admission_reason = decision.outcome, decision.reason
         job.estimated_cost_usd = decision.estimate_usd
@@ -198,6 +208,22 @@ def job_submit(
         else:
             job_start(job)
     return job
+
+
+def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
+    """What admission needs to know about the queue a job's first attempt joins: how many
+    attempts wait on it and how many it finished per second over the last minute."""
+    stage = Stage.PREVIEW if with_preview else Stage.FINAL
+    field = "preview_queue" if with_preview else "final_queue"
+    default = settings.RENDERHUB_QUEUES["preview" if with_preview else "final"]
+    queue = getattr(tier, field) or default
+    tier_ids = [pk for pk, name in Tier.objects.values_list("pk", field) if (name or default) == queue]
+    on_queue = RenderAttempt.objects.filter(stage=stage, job__tier_id__in=tier_ids)
+    depth = on_queue.filter(status=AttemptStatus.QUEUED).count()
+    window_s = 60
+    since = timezone.now() - timezone.timedelta(seconds=window_s)
+    done = on_queue.filter(finished_at__gte=since).count()
+    return {"queue_depth": depth, "throughput_per_s": done / window_s if done else None}
 
 
 def job_start(job: RenderJob) -> RenderAttempt:
@@ -258,8 +284,9 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
+        hedge = stage == Stage.PREVIEW and step == "initial" and job.tier.hedge_previews and job.tier.fallback_engine_id
         # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
-        transaction.on_commit(lambda: _enqueue_run(attempt), robust=True)
+        transaction.on_commit(lambda: _enqueue_run(attempt, hedge=bool(hedge)), robust=True)
     return attempt
 
 
@@ -270,10 +297,20 @@ def queue_for(attempt: RenderAttempt) -> str:
     return tier.final_queue or settings.RENDERHUB_QUEUES["final"]
 
 
-def _enqueue_run(attempt: RenderAttempt) -> None:
+def _enqueue_run(attempt: RenderAttempt, *, hedge: bool = False) -> None:
     from apps.renders.tasks import run_attempt
 
     run_attempt.apply_async(kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt))
+    if hedge:
+        _enqueue_hedge(attempt)
+
+
+def _enqueue_hedge(attempt: RenderAttempt) -> None:
+    from apps.renders.tasks import hedge_preview
+
+    hedge_preview.apply_async(
+        kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt), countdown=attempt.job.tier.max_latency_ms / 1000
+    )
 
 
 def _enqueue_verify(attempt: RenderAttempt) -> None:
@@ -422,6 +459,8 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
         ):
             return
         job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
+        if preview_rival_pending(attempt):
+            return  # a hedged preview: the other attempt may still answer
         fallback = job.tier.fallback_engine
         made = job.attempts.count()
         if refused:
@@ -451,8 +490,11 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         attempt.status = status
         job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
         if attempt.stage == Stage.PREVIEW:
+            if job.status != JobStatus.PREVIEWING and job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk):
+                preview_hedge_lost(attempt)
             if job.status == JobStatus.PREVIEWING:
                 job_transition(job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status}).")
+                preview_hedge_won(attempt)
                 if job.auto_final:
                     attempt_start(
                         job,
@@ -474,6 +516,9 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                 attempts_made=job.attempts.count(),
                 last_guidance=attempt.guidance,
                 verdict_reasons=reasons,
+                ref=str(job.public_id),
+                width=job.width,
+                height=job.height,
             )
             if step.step == "review":
                 job_finish(job, to=JobStatus.NEEDS_REVIEW, reason=step.reason)
@@ -487,6 +532,79 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                     reason=step.reason,
                     seed=(attempt.seed + 1) % MAX_SEED if step.new_seed else attempt.seed,
                 )
+
+
+# --- Hedged previews (tail latency) -----------------------------------------------------
+
+
+def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
+    """Hedge a preview that has not answered within its tier's latency budget.
+
+    Runs (as a delayed task) `max_latency_ms` after the first preview attempt was queued.
+    If that attempt is still QUEUED or RUNNING, the job still PREVIEWING, the tier allows
+    hedging and has a fallback engine, and the budget can hold the extra preview, a second
+    preview attempt (step "hedge") starts on the fallback engine. The first answer wins
+    (`attempt_conclude`); the other is cancelled (`preview_hedge_won`/`_lost`); both costs
+    count. Otherwise a no-op, so a redelivered task does no harm.
+    """
+    attempt = (
+        RenderAttempt.objects.select_related("job__tier__fallback_engine", "engine")
+        .filter(pk=attempt_id, stage=Stage.PREVIEW, status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING])
+        .first()
+    )
+    if attempt is None:
+        return None
+    job, tier = attempt.job, attempt.job.tier
+    fallback = tier.fallback_engine
+    if job.status != JobStatus.PREVIEWING or not tier.hedge_previews or fallback is None:
+        return None
+    if job.attempts.filter(stage=Stage.PREVIEW, step="hedge").exists():
+        return None
+    price = policy.engine_price(engine=fallback, width=job.width, height=job.height, quality=tier.quality)
+    if not policy.budget_extend(ref=str(job.public_id), amount_usd=price):
+        log.info("no budget to hedge the preview of job %s", job.pk)
+        return None
+    return attempt_start(
+        job,
+        stage=Stage.PREVIEW,
+        engine=fallback,
+        guidance=attempt.guidance,
+        step="hedge",
+        seed=attempt.seed,
+        reason=f"{attempt.engine.name} has not answered within {tier.max_latency_ms} ms; "
+        f"hedging the preview on {fallback.name} (first answer wins).",
+    )
+
+
+def preview_rival_pending(attempt: RenderAttempt) -> bool:
+    """Whether another preview attempt of the same job is still on its way."""
+    return (
+        attempt.stage == Stage.PREVIEW
+        and RenderAttempt.objects.filter(
+            job_id=attempt.job_id,
+            stage=Stage.PREVIEW,
+            status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.VERIFYING],
+        )
+        .exclude(pk=attempt.pk)
+        .exists()
+    )
+
+
+def preview_hedge_won(winner: RenderAttempt) -> None:
+    """The winner's rivals that have not reached the engine yet are cancelled (they will not
+    run: their claim fails); one already running finishes, costs, and is marked cancelled
+    when it concludes."""
+    RenderAttempt.objects.filter(job_id=winner.job_id, stage=Stage.PREVIEW, status=AttemptStatus.QUEUED).exclude(
+        pk=winner.pk
+    ).update(status=AttemptStatus.CANCELLED, finished_at=timezone.now(), error="Another preview answered first.")
+
+
+def preview_hedge_lost(loser: RenderAttempt) -> None:
+    """A preview that answered after its job's preview was already ready lost the race."""
+    RenderAttempt.objects.filter(pk=loser.pk).update(
+        status=AttemptStatus.CANCELLED, error="Another preview answered first; this one was not used."
+    )
+    loser.status = AttemptStatus.CANCELLED
 
 
 def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | None = None) -> bool:
@@ -544,7 +662,9 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
 def jobs_release_deferred() -> int:
     """Start DEFERRED jobs whose time has come, after admission decides again."""
     started = 0
-    due = RenderJob.objects.filter(status=JobStatus.DEFERRED, defer_until__lte=timezone.now()).select_related("tier")
+    due = RenderJob.objects.filter(status=JobStatus.DEFERRED, defer_until__lte=timezone.now()).select_related(
+        "tier", "requested_tier", "template"
+    )
     for job in due:
         with transaction.atomic():
             decision = policy.admission_decide(
@@ -554,6 +674,9 @@ def jobs_release_deferred() -> int:
                 height=job.height,
                 asset_class=job.asset_class,
                 ref=str(job.public_id),
+                template=job.template.slug if job.template else "",
+                with_preview=job.with_preview,
+                **admission_inputs(tier=job.requested_tier or job.tier, with_preview=job.with_preview),
             )
             if decision.outcome == policy.Outcome.DEFER:
                 RenderJob.objects.filter(pk=job.pk).update(

@@ -27,3 +27,9 @@ def sweep_stuck() -> dict[str, int]:
 def release_deferred() -> int:
     """Periodic: start deferred jobs whose time has come."""
     return services.jobs_release_deferred()
+
+
+@shared_task(name="renders.hedge_preview")
+def hedge_preview(*, attempt_id: int) -> None:
+    """Delayed by the tier's latency budget: hedge a preview that has not answered yet."""
+    services.preview_hedge(attempt_id=attempt_id)

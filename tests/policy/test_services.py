@@ -1,0 +1,265 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.engines.models import Engine
+from apps.policy import services as policy
+from apps.policy.models import BudgetLedger, CostOutcome, Reservation, ReservationState, WhenSpent
+from apps.renders import services
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt
+
+
+@pytest.fixture(autouse=True)
+def _no_simulated_wait(settings):  # type: ignore[no-untyped-def]
+    settings.RENDERHUB_BUILTIN_LATENCY_SCALE = 0
+
+
+def decide(tier, *, asset_class="editorial", ref="job-1", **kw):  # type: ignore[no-untyped-def]
+    return policy.admission_decide(
+        tier=tier, engine=None, width=768, height=512, asset_class=asset_class, ref=ref, **kw
+    )
+
+
+def test_cost_estimate_without_history_is_preview_plus_one_final(production):
+    estimate = policy.cost_estimate(tier=production, engine=None, width=768, height=512)
+
+    assert estimate.expected_attempts == Decimal("1")
+    assert estimate.total_usd == Decimal("0.1000")  # 0.04 preview + 1 × 0.06 final
+
+
+def test_cost_estimate_learns_expected_attempts_per_template_and_engine(production):
+    for attempts in (1, 2, 3, 2):
+        policy.cost_record_outcome(
+            template="editorial-cover", engine="builtin-ultra", attempts=attempts, delivered=True
+        )
+
+    learnt = policy.cost_estimate(tier=production, engine=None, width=768, height=512, template="editorial-cover")
+    engine_only = policy.cost_estimate(tier=production, engine=None, width=768, height=512, template="other")
+
+    assert learnt.expected_attempts == Decimal("2.00")
+    assert learnt.total_usd == Decimal("0.1600")  # 0.04 + 2 × 0.06
+    assert engine_only.expected_attempts == Decimal("2.00")  # falls back to the engine's history
+    assert CostOutcome.objects.count() == 4
+
+
+def test_engine_price_uses_table_for_size_and_quality(production):
+    engine = production.final_engine
+    engine.price_table = {"1024x1024": {"standard": "0.04", "hd": "0.08"}}
+    engine.save()
+
+    assert policy.engine_price(engine=engine, width=1024, height=1024, quality="hd") == Decimal("0.08")
+    assert policy.engine_price(engine=engine, width=768, height=512) == Decimal("0.0600")
+
+
+def test_admission_reserves_then_settle_and_release_happen_once(production):
+    decision = decide(production, ref="a")
+
+    assert decision.outcome == policy.Outcome.ADMIT
+    assert decision.estimate_usd == Decimal("0.1000")
+    ledger = BudgetLedger.objects.get(tier=production)
+    assert (ledger.reserved_usd, ledger.spent_usd) == (Decimal("0.1000"), Decimal("0"))
+
+    assert policy.budget_settle(ref="a", actual_usd=Decimal("0.0700")) is True
+    assert policy.budget_settle(ref="a", actual_usd=Decimal("0.0700")) is False  # redelivered: no-op
+    assert policy.budget_release(ref="a") is False
+    ledger.refresh_from_db()
+    assert (ledger.reserved_usd, ledger.spent_usd) == (Decimal("0"), Decimal("0.0700"))
+    assert Reservation.objects.get(ref="a").state == ReservationState.SETTLED
+
+
+def test_admission_same_ref_twice_reserves_once(production):
+    decide(production, ref="a")
+    decide(production, ref="a")
+
+    assert BudgetLedger.objects.get(tier=production).reserved_usd == Decimal("0.1000")
+
+
+def test_budget_release_returns_money_without_spending(production):
+    decide(production, ref="a")
+
+    assert policy.budget_release(ref="a") is True
+    ledger = BudgetLedger.objects.get(tier=production)
+    assert (ledger.reserved_usd, ledger.spent_usd) == (Decimal("0"), Decimal("0"))
+
+
+def test_admission_degrades_to_cheaper_tier_when_nearly_spent(production, preview_tier):
+    production.daily_budget_usd = Decimal("1.00")
+    production.save()
+    for i in range(9):
+        assert decide(production, ref=f"r{i}").outcome == policy.Outcome.ADMIT
+
+    decision = decide(production, ref="late")  # 0.90 held + 0.10 > 90 % of 1.00
+
+    assert decision.outcome == policy.Outcome.DEGRADE
+    assert decision.tier == preview_tier
+    assert "nearly spent" in decision.reason and "Preview" in decision.reason
+    assert Reservation.objects.get(ref="late").ledger.tier == preview_tier
+
+
+def test_admission_never_degrades_must_not_degrade_class_and_defers_to_reset(production):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    assert decide(production, asset_class="paid", ref="first").outcome == policy.Outcome.ADMIT
+
+    decision = decide(production, asset_class="paid", ref="second")
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert decision.tier == production
+    assert decision.defer_until == policy.budget_reset_at()
+    assert decision.defer_until.astimezone(UTC).time() == datetime.min.time()
+    assert "budget for today is spent" in decision.reason and "resets at" in decision.reason
+    assert not Reservation.objects.filter(ref="second").exists()
+
+
+def test_admission_refuses_when_tier_says_so(production):
+    production.daily_budget_usd = Decimal("0.10")
+    production.when_spent = WhenSpent.REFUSE
+    production.degrade_to = None
+    production.save()
+    decide(production, ref="first")
+
+    decision = decide(production, ref="second")
+
+    assert decision.outcome == policy.Outcome.REFUSE
+    assert decision.reason.startswith("Refused: Production's budget for today is spent")
+
+
+def test_admission_refuses_a_job_dearer_than_the_whole_day(production):
+    production.daily_budget_usd = Decimal("0.05")
+    production.degrade_to = None
+    production.save()
+
+    decision = decide(production, asset_class="paid")
+
+    assert decision.outcome == policy.Outcome.REFUSE
+    assert "more than Production's whole daily budget of $0.05" in decision.reason
+
+
+def test_admission_defers_when_queue_wait_far_exceeds_latency_budget(production):
+    decision = decide(production, queue_depth=100, throughput_per_s=2.0)  # 50 s of queue vs 2.2 s
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert "queue is 100 deep" in decision.reason
+    assert decision.defer_until is not None
+    assert not Reservation.objects.exists()
+
+
+def test_admission_admits_with_note_when_wait_slightly_over_budget(production):
+    decision = decide(production, queue_depth=6, throughput_per_s=2.0)  # 3 s vs 2.2 s
+
+    assert decision.outcome == policy.Outcome.ADMIT
+    assert "over the tier's 2.2 s latency budget" in decision.reason
+
+
+def test_admission_must_not_degrade_is_admitted_despite_deep_queue(production):
+    decision = decide(production, asset_class="paid", queue_depth=100, throughput_per_s=2.0)
+
+    assert decision.outcome == policy.Outcome.ADMIT
+
+
+def test_escalation_walks_the_ladder_and_reserves_each_step(production):
+    decide(production, ref="j")
+    steps = [
+        policy.escalation_next(
+            tier=production, attempts_made=2, last_guidance=0, verdict_reasons=["title misspelt"], ref="j"
+        )
+        for _ in range(4)
+    ]
+
+    assert [s.step for s in steps] == ["guidance", "engine", "composite", "review"]
+    assert steps[0].guidance == 1 and steps[0].new_seed
+    assert steps[1].engine.slug == "builtin-typography"
+    assert "title misspelt" in steps[0].reason
+    # guidance 0.06 (ultra) + specialist 0.08 + composite 0.06 on top of the 0.10 admission
+    assert Reservation.objects.get(ref="j").amount_usd == Decimal("0.3000")
+
+
+def test_escalation_skips_a_ladder_engine_that_was_disabled(production):
+    Engine.objects.filter(slug="builtin-typography").update(enabled=False)
+    decide(production, ref="j")
+    policy.escalation_next(tier=production, attempts_made=2, last_guidance=0, verdict_reasons=[], ref="j")
+
+    step = policy.escalation_next(tier=production, attempts_made=3, last_guidance=1, verdict_reasons=[], ref="j")
+
+    assert step.step == "composite"
+
+
+def test_escalation_goes_to_review_when_budget_cannot_hold_another_attempt(production):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    decide(production, asset_class="paid", ref="j")
+
+    step = policy.escalation_next(tier=production, attempts_made=2, last_guidance=0, verdict_reasons=[], ref="j")
+
+    assert step.step == "review"
+    assert "cannot hold another attempt" in step.reason
+
+
+def test_escalation_stops_at_max_attempts(production):
+    step = policy.escalation_next(tier=production, attempts_made=5, last_guidance=2, verdict_reasons=[])
+
+    assert step.step == "review"
+
+
+def test_job_submit_stores_deferred_reason_and_time(production, cover, editor):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
+
+    assert job.status == JobStatus.DEFERRED
+    assert job.admission == "deferred"
+    assert job.defer_until == policy.budget_reset_at()
+    assert "resets at" in job.admission_reason
+
+
+def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
+    production, cover, editor, django_capture_on_commit_callbacks
+):
+    production.verify_ocr = False
+    production.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedge"}, seed=3)
+    assert len(callbacks) == 1  # run + the delayed hedge, published together after commit
+    first = job.attempts.get()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        hedge = services.preview_hedge(attempt_id=first.pk)
+        again = services.preview_hedge(attempt_id=first.pk)
+    assert hedge is not None and hedge.step == "hedge" and again is None
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
+    job.refresh_from_db()
+    assert job.status == JobStatus.RENDERING  # preview ready, auto-final started
+    first.refresh_from_db()
+    assert first.status == AttemptStatus.CANCELLED  # never reached the engine
+    services.attempt_run(attempt_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == AttemptStatus.CANCELLED and first.cost_usd == 0
+    assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1400")
+
+
+def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
+    production, cover, editor, django_capture_on_commit_callbacks
+):
+    production.verify_ocr = False
+    production.auto_final = False
+    production.save()
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Race"}, seed=4)
+    first = job.attempts.get()
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=False):
+        hedge = services.preview_hedge(attempt_id=first.pk)
+        services.attempt_run(attempt_id=hedge.pk)
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.QUEUED)
+
+    services.attempt_run(attempt_id=first.pk)  # the slow one answers after all
+
+    first.refresh_from_db()
+    assert first.status == AttemptStatus.CANCELLED
+    assert first.cost_usd == Decimal("0.0400")
+    job.refresh_from_db()
+    assert job.status == JobStatus.PREVIEW_READY
