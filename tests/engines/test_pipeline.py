@@ -49,7 +49,7 @@ CASES = {
 
 
 @pytest.mark.e2e
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("case", list(CASES))
 def test_pipeline_renders_through_a_worker_against_each_fake(case, celery_workers, demo, editor):
     adapter, fake_cls, fields, suffix, honoured, (sent_key, sent_value) = CASES[case]

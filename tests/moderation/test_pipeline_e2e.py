@@ -11,7 +11,7 @@ from apps.renders.models import AttemptStatus, JobStatus, RenderJob
 from tests.conftest import wait_for
 from tests.moderation.helpers import typo_engine
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_compositing_fixes_a_failed_title_through_real_workers(celery_workers, demo, editor, moderator):
