@@ -7,7 +7,9 @@
   read in chunks and the deadline is checked after each one, and every operation's timeout
   is capped by the time left, so a server dripping one byte at a time cannot hold a worker
   for longer than the deadline (plus at most one read timeout that was itself ≤ time left).
-- Body byte cap counted on decoded bytes (`iter_bytes`), so a gzip bomb trips it.
+- Body byte cap counted on decoded bytes (`iter_bytes`), so a gzip bomb trips it. (httpx
+  decodes one network read at a time, so the peak before the check is one read's expansion,
+  at most ~1000 × 64 KiB; the bomb is refused, not held.)
 - Retries only for retryable errors: exponential backoff with full jitter, or the server's
   `retry-after-ms` / `Retry-After` when given, up to a cap; a longer wait is not retried
   here (the error keeps `retry_after` for the caller). Never past the deadline.
