@@ -66,7 +66,7 @@ def test_engine_create_saves_and_redirects(admin_client):
 def test_engine_create_rejects_internal_base_url(admin_client, settings):
     settings.RENDERHUB_ENGINE_HOST_ALLOWLIST = ["*"]
 
-    response = admin_client.post(reverse("engines:engine-create"), _form(base_url="http://169.254.169.254/latest"))
+    response = admin_client.post(reverse("engines:engine-create"), _form(base_url="https://169.254.169.254/latest"))
 
     assert response.status_code == 200
     assert "is internal" in response.context["form"].errors["base_url"][0]
