@@ -321,7 +321,11 @@ class OpenAIFake(FakeServer):
         if dalle and body.get("n", 1) != 1:
             return self.error(400, "You must provide n=1 for this model.", None)
         size = body.get("size", "1024x1024")
-        if size not in (self.DALLE_SIZES if dalle else self.GPT_SIZES):
+        if model.startswith("gpt-image-2") and size != "auto":
+            w, h = (int(x) for x in size.split("x"))
+            if w % 16 or h % 16 or max(w / h, h / w) > 3 or max(w, h) > 3840 or min(w, h) > 2160:
+                return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
+        elif size not in (self.DALLE_SIZES if dalle else self.GPT_SIZES):
             return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
         if dalle:
             if body.get("quality", "standard") not in ("standard", "hd"):
