@@ -1,5 +1,6 @@
 """Engine calls and engine configuration writes. No other app talks to a vendor."""
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,28 @@ def engine_generate(
     return result
 
 
+CALLS_KEPT_PER_ENGINE = 5000
+PRUNE_PROBABILITY = 0.002  # ~1 in 500 calls trims the engine's history
+
+
+def engine_calls_prune(*, engine: Engine, keep: int = CALLS_KEPT_PER_ENGINE) -> int:
+    """Delete all but the engine's `keep` newest EngineCall rows; returns how many went.
+
+    Health reads the last 200 calls, so older rows only cost space. Called now and then
+    from `engine_generate` itself, so no periodic task is needed.
+    """
+    cutoff = (
+        EngineCall.objects.filter(engine=engine)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)[keep : keep + 1]
+    )
+    first_old = next(iter(cutoff), None)
+    if first_old is None:
+        return 0
+    deleted, _ = EngineCall.objects.filter(engine=engine, started_at__lte=first_old).delete()
+    return deleted
+
+
 def _record(
     engine: Engine,
     started_at: Any,
@@ -55,6 +78,8 @@ def _record(
         retries=retries,
         source=source,
     )
+    if random.random() < PRUNE_PROBABILITY:
+        engine_calls_prune(engine=engine)
 
 
 @dataclass(kw_only=True)

@@ -3,11 +3,14 @@
 - One `httpx.Client` per worker process, made lazily on first use after the fork (a new
   client per call costs ~50 ms of CPU, research/performance.md F3). Redirects are never
   followed: a 3xx is a bad response.
-- Connect/read timeouts per operation *and* an overall deadline per engine call: the body is
-  read in chunks and the deadline is checked after each one, and every operation's timeout
-  is capped by the time left, so a server dripping one byte at a time cannot hold a worker
-  for longer than the deadline (plus at most one read timeout that was itself ≤ time left).
-- Body byte cap counted on decoded bytes (`iter_bytes`), so a gzip bomb trips it.
+- Connect/read timeouts per operation *and* an overall deadline per engine call: every
+  operation's timeout is capped by the time left, the body is read in chunks with the
+  deadline checked after each one, and a watchdog timer shuts the socket down when the
+  deadline passes mid-body, so neither a one-byte drip nor a send-then-stall server can
+  hold a worker past the deadline.
+- Body byte cap counted on decoded bytes (`iter_bytes`), so a gzip bomb trips it. (httpx
+  decodes one network read at a time, so the peak before the check is one read's expansion,
+  at most ~1000 × 64 KiB; the bomb is refused, not held.)
 - Retries only for retryable errors: exponential backoff with full jitter, or the server's
   `retry-after-ms` / `Retry-After` when given, up to a cap; a longer wait is not retried
   here (the error keeps `retry_after` for the caller). Never past the deadline.
@@ -25,6 +28,7 @@ import io
 import os
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -193,6 +197,28 @@ def _timeout(policy: CallPolicy, left: float) -> httpx.Timeout:
     )
 
 
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # wakes a recv() blocked in another thread
+
+
+def _watchdog(resp: httpx.Response, deadline: Deadline) -> threading.Timer | None:
+    """A timer that shuts the socket down when the deadline passes while the body is read.
+
+    The read timeout was fixed when the request started (capped by the time left then), so a
+    server that sends a little and then stalls could otherwise overrun the deadline by up to
+    one read timeout. Headers are covered by that cap; the body by this timer.
+    """
+    stream = resp.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if not isinstance(sock, socket.socket):
+        return None
+    timer = threading.Timer(max(deadline.remaining(), 0.0), _cut, args=(sock,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _send_once(
     method: str,
     url: str,
@@ -226,16 +252,21 @@ def _send_once(
                 raise BadResponseError(
                     f"The engine announced {int(declared)} bytes, over the {cap}-byte cap.", status=resp.status_code
                 )
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > cap:
-                    if not 200 <= resp.status_code < 300:
-                        break  # an error body only needs its start
-                    raise BadResponseError(
-                        f"The engine's answer passed the {cap}-byte cap (counted after decompression).",
-                        status=resp.status_code,
-                    )
-                deadline.check("while reading the answer")
+            watchdog = _watchdog(resp, deadline)
+            try:
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > cap:
+                        if not 200 <= resp.status_code < 300:
+                            break  # an error body only needs its start
+                        raise BadResponseError(
+                            f"The engine's answer passed the {cap}-byte cap (counted after decompression).",
+                            status=resp.status_code,
+                        )
+                    deadline.check("while reading the answer")
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
             done = time.perf_counter()
     except httpx.TimeoutException as exc:
         if deadline.remaining() <= 0.05:  # the timeout was the deadline's share, not the vendor's
@@ -244,6 +275,8 @@ def _send_once(
     except httpx.DecodingError as exc:
         raise BadResponseError(f"The engine's answer could not be decoded: {exc}") from exc
     except httpx.TransportError as exc:
+        if deadline.remaining() <= 0.05:  # the watchdog cut the socket
+            raise RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.") from exc
         raise RetryableError(f"Network error talking to the engine: {type(exc).__name__}: {exc}") from exc
     connect_ms = 0.0
     if "connection.connect_tcp.started" in marks and "connection.connect_tcp.complete" in marks:

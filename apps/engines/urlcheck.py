@@ -5,7 +5,7 @@
 label (`*-aiplatform.googleapis.com`, Vertex AI's regional hosts) and `*` (any public host).
 An explicitly listed host is trusted as written, so a loopback fake or a self-hosted ComfyUI
 on a private address must be listed by name or address. Anything reached through `*` must be
-public: IP literals and names resolving to loopback, private, link-local, reserved or
+https and public: IP literals and names resolving to loopback, private, link-local, reserved or
 multicast addresses are refused (that is the SSRF case: cloud metadata, the database, Redis).
 """
 
@@ -71,6 +71,9 @@ def url_problem(url: str, *, allowlist: list[str] | None = None, resolve: bool =
         return None
     if "*" not in allowlist:
         return f"Host {host!r} is not in RENDERHUB_ENGINE_HOST_ALLOWLIST."
+    if parts.scheme != "https":
+        # Keys travel in headers: plain http only to hosts someone listed by name.
+        return f"Host {host!r} is allowed only through '*', which requires https."
     if host == "localhost" or host.endswith(".localhost"):
         return f"Host {host!r} is internal; list it explicitly in RENDERHUB_ENGINE_HOST_ALLOWLIST to allow it."
     try:

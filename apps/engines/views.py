@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
 
 from apps.core.access import permission_required
 from apps.engines import selectors, services
@@ -12,6 +13,10 @@ from apps.engines.forms import EngineForm
 from apps.engines.models import Engine
 
 MANAGE = "engines.manage_engines"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 
 
 def _engine(slug: str) -> Engine:
@@ -65,7 +70,7 @@ def engine_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @permission_required(MANAGE)
 @require_POST
 @vary_on_headers("HX-Request")
-def engine_test(request: HttpRequest, slug: str) -> HttpResponse:
+def engine_test(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Render one test image now and show it with its timings (htmx: just that panel)."""
     engine = _engine(slug)
     outcome = services.engine_test(engine=engine)

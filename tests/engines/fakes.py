@@ -56,6 +56,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     drip_interval: float = 0.0  # > 0: send the body one byte at a time
+    stall_after: int = 0  # > 0: with drip, stall for `stall` seconds after this many bytes
+    stall: float = 0.0
     delay: float = 0.0  # wait before sending anything
 
 
@@ -170,6 +172,8 @@ class FakeServer:
                 for i in range(len(reply.body)):
                     if self.closing:
                         return
+                    if reply.stall_after and i == reply.stall_after:
+                        time.sleep(reply.stall)
                     handler.wfile.write(reply.body[i : i + 1])
                     handler.wfile.flush()
                     time.sleep(reply.drip_interval)
@@ -201,6 +205,10 @@ class FakeServer:
             return Reply(int(fault), {"Content-Type": "text/html"}, b"<html><body>Bad gateway</body></html>")
         if fault == "drip":
             return Reply(200, {"Content-Type": success_type}, png(64, 64) * 20, drip_interval=0.05)
+        if fault == "drip_then_stall":  # 0.6 s of drip, then 4 s of silence
+            return Reply(
+                200, {"Content-Type": success_type}, png(64, 64) * 4, drip_interval=0.05, stall_after=12, stall=4.0
+            )
         if fault == "slow_headers":
             return Reply(200, {"Content-Type": success_type}, png(64, 64), delay=3.0)
         if fault == "malformed":
@@ -313,7 +321,11 @@ class OpenAIFake(FakeServer):
         if dalle and body.get("n", 1) != 1:
             return self.error(400, "You must provide n=1 for this model.", None)
         size = body.get("size", "1024x1024")
-        if size not in (self.DALLE_SIZES if dalle else self.GPT_SIZES):
+        if model.startswith("gpt-image-2") and size != "auto":
+            w, h = (int(x) for x in size.split("x"))
+            if w % 16 or h % 16 or max(w / h, h / w) > 3 or max(w, h) > 3840 or min(w, h) > 2160:
+                return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
+        elif size not in (self.DALLE_SIZES if dalle else self.GPT_SIZES):
             return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
         if dalle:
             if body.get("quality", "standard") not in ("standard", "hd"):

@@ -79,10 +79,11 @@ def test_adapter_fails_retryable_on_a_long_5xx_storm(vendor):
     assert len(fake.generation_requests()) == 3
 
 
-def test_adapter_drip_is_cut_at_the_deadline(vendor):
+@pytest.mark.parametrize("fault", ["drip", "drip_then_stall"])
+def test_adapter_slow_body_is_cut_at_the_deadline(vendor, fault):
     engine, fake = vendor
-    engine.deadline_s, engine.max_retries = 0.8, 0
-    fake.faults = ["drip"]
+    engine.deadline_s, engine.read_timeout_s, engine.max_retries = 0.8, 3.0, 0
+    fake.faults = [fault]
 
     started = time.monotonic()
     with pytest.raises(RetryableError, match="deadline"):

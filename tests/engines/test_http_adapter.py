@@ -134,6 +134,21 @@ def test_http_drip_is_cut_at_the_deadline(engine, generic_fake):
     assert time.monotonic() - started < 2.0
 
 
+def test_http_send_then_stall_is_cut_at_the_deadline_not_the_read_timeout(engine, generic_fake):
+    engine.deadline_s = 1.0
+    engine.read_timeout_s = 3.0
+    engine.max_retries = 0
+    generic_fake.faults = ["drip_then_stall"]
+
+    started = time.monotonic()
+    with pytest.raises(RetryableError, match="deadline"):
+        engine_generate(engine=engine, request=_request())
+
+    # Without the watchdog the read timeout (capped at 1 s when the request began) would
+    # only fire ~0.6 + 1.0 s in.
+    assert time.monotonic() - started < 1.35
+
+
 def test_http_slow_headers_hit_the_read_timeout(engine, generic_fake):
     engine.read_timeout_s = 0.5
     engine.max_retries = 0

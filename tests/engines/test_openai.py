@@ -172,3 +172,22 @@ def test_openai_url_answer_is_downloaded_without_the_key(dalle, openai_fake):
     assert (get.method, get.path.startswith("/files/")) == ("GET", True)
     assert "authorization" not in get.headers
     assert Image.open(io.BytesIO(result.image)).size == (768, 512)
+
+
+@pytest.mark.parametrize(
+    ("canvas", "sent"),
+    [
+        ((768, 512), "768x512"),
+        ((770, 514), "768x512"),
+        ((2000, 300), "896x304"),
+        ((64, 640), "64x192"),
+        ((600, 200), "576x192"),
+    ],
+)
+def test_openai_gpt_image_2_sends_a_free_size_divisible_by_16(db, openai_fake, canvas, sent):
+    engine = engine_for("openai", openai_fake.url + "/v1", slug="gpt2", model_id="gpt-image-2")
+
+    result = engine_generate(engine=engine, request=_request(width=canvas[0], height=canvas[1]))
+
+    assert openai_fake.requests[0].json()["size"] == sent
+    assert Image.open(io.BytesIO(result.image)).size == canvas

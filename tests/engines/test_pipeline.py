@@ -85,3 +85,42 @@ def test_pipeline_renders_through_a_worker_against_each_fake(case, celery_worker
     assert attempt.sent[sent_key] == sent_value
     assert attempt.seed_honoured is honoured
     assert engine.calls.filter(ok=True).count() == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_pipeline_new_render_page_runs_preview_and_final_on_vendor_engines(celery_workers, demo, client, editor):
+    """An admin points the production tier at vendor engines; an editor uses the New render page."""
+    from django.urls import reverse
+
+    from apps.catalog.models import Template
+
+    stability, ideogram = fakes.StabilityFake(), fakes.IdeogramFake()
+    try:
+        preview = engine_for("stability", stability.url, slug="sd-page", model_id="sd3.5-large-turbo")
+        final = engine_for("ideogram", ideogram.url, slug="ideo-page", model_id="V_2")
+        Tier.objects.filter(slug="production").update(preview_engine=preview, final_engine=final)
+        client.force_login(editor)
+        template = Template.objects.get(slug="editorial-cover")
+
+        response = client.post(
+            reverse("renders:job-new"),
+            {"template": template.pk, "text_title": "Harbour Lights", "seed": "777", "size": "768x512", "tier": ""},
+        )
+
+        assert response.status_code == 302
+        job = RenderJob.objects.get()
+        resting = [JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED]
+        job = wait_for(lambda: RenderJob.objects.filter(pk=job.pk, status__in=resting).first(), timeout=90)
+    finally:
+        stability.close()
+        ideogram.close()
+
+    attempts = list(job.attempts.order_by("number"))
+    assert job.status != JobStatus.FAILED, [a.error for a in attempts]
+    assert attempts[0].engine == preview and attempts[0].seed_honoured is True
+    assert attempts[0].sent["aspect_ratio"] == "3:2"
+    finals = [a for a in attempts if a.stage == "final"]
+    assert finals and all(a.engine == final and a.image for a in finals)
+    assert finals[0].sent["aspect_ratio"] == "ASPECT_3_2"
+    assert stability.generation_requests() and ideogram.generation_requests()

@@ -45,13 +45,14 @@ def test_url_problem_applies_the_allowlist(url, allowed):
 @pytest.mark.parametrize(
     "url",
     [
-        "http://169.254.169.254/latest/meta-data/",
-        "http://10.1.2.3/",
-        "http://192.168.0.10/",
-        "http://127.0.0.1:6379/",
-        "http://[::1]:5432/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://localhost:8000/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.1.2.3/",
+        "https://192.168.0.10/",
+        "https://127.0.0.1:6379/",
+        "https://[::1]:5432/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://localhost:8000/",
+        "https://0.0.0.0/",
     ],
 )
 def test_url_problem_refuses_internal_addresses_under_wildcard(url):
@@ -61,6 +62,10 @@ def test_url_problem_refuses_internal_addresses_under_wildcard(url):
 def test_url_problem_default_allowlist_misses_vertex_regional_hosts():
     # "*.aiplatform.googleapis.com" (the settings default) does not cover regional hosts.
     assert url_problem("https://us-central1-aiplatform.googleapis.com/v1", allowlist=["*.aiplatform.googleapis.com"])
+
+
+def test_url_problem_wildcard_requires_https():
+    assert "requires https" in (url_problem("http://8.8.8.8/generate", allowlist=["*"]) or "")
 
 
 def test_url_problem_wildcard_allows_public_literal():

@@ -66,7 +66,7 @@ def test_engine_create_saves_and_redirects(admin_client):
 def test_engine_create_rejects_internal_base_url(admin_client, settings):
     settings.RENDERHUB_ENGINE_HOST_ALLOWLIST = ["*"]
 
-    response = admin_client.post(reverse("engines:engine-create"), _form(base_url="http://169.254.169.254/latest"))
+    response = admin_client.post(reverse("engines:engine-create"), _form(base_url="https://169.254.169.254/latest"))
 
     assert response.status_code == 200
     assert "is internal" in response.context["form"].errors["base_url"][0]
@@ -157,3 +157,21 @@ def test_engine_full_clean_names_the_field_for_importers():
         engine.full_clean()
 
     assert set(info.value.message_dict) >= {"base_url", "api_key_env", "model_id"}
+
+
+def test_engine_calls_prune_keeps_the_newest_rows():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.engines.services import engine_calls_prune
+
+    engine = Engine.objects.get(slug="sd35-large-turbo")
+    now = timezone.now()
+    for i in range(10):
+        EngineCall.objects.create(engine=engine, started_at=now - timedelta(seconds=i), ok=True, latency_ms=i)
+
+    deleted = engine_calls_prune(engine=engine, keep=4)
+
+    assert deleted == 6
+    assert sorted(EngineCall.objects.filter(engine=engine).values_list("latency_ms", flat=True)) == [0, 1, 2, 3]

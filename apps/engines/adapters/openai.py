@@ -2,7 +2,8 @@
 
 dall-e-3: sizes 1024x1024 | 1792x1024 | 1024x1792, quality standard | hd, style vivid |
 natural, `response_format: b64_json`. GPT image models (gpt-image-1, -1-mini, -1.5, -2):
-sizes 1024x1024 | 1536x1024 | 1024x1536, quality low | medium | high, `output_format`, no
+sizes 1024x1024 | 1536x1024 | 1024x1536 (gpt-image-2: any WxH ÷16, 1:3–3:1, ≤3840×2160),
+quality low | medium | high, `output_format`, no
 `response_format` (always base64), token `usage` in the answer. No model takes a seed, so
 `seed_used` is None. DALL·E 3 and gpt-image-1 are retired: the model id is configuration,
 and a retired model's `model_not_found` is a MisconfiguredError.
@@ -40,6 +41,27 @@ class OpenAIAdapter(HttpAdapter):
                 return str(value)
         return "standard" if self.is_dalle else "medium"
 
+    def size_for(self, model: str, *, width: int, height: int) -> sizes.SizeOption:
+        """dall-e-3 and gpt-image-1.x take three sizes; gpt-image-2 takes any WxH with both
+        sides divisible by 16, aspect between 1:3 and 3:1, at most 3840×2160 (2160 on the
+        short side)."""
+        if self.params.get("sizes") or not model.startswith("gpt-image-2"):
+            return sizes.nearest(
+                self.size_options(DALLE_SIZES if self.is_dalle else GPT_IMAGE_SIZES), width=width, height=height
+            )
+        if width > 3 * height:
+            width = 3 * height
+        elif height > 3 * width:
+            height = 3 * width
+        scale = min(1.0, 3840 / max(width, height), 2160 / min(width, height))
+        size = sizes.free_size(width=round(width * scale), height=round(height * scale), multiple=16, max_side=3840)
+        w, h = size.width, size.height
+        while w > 3 * h:  # rounding to 16 can tip a 3:1 canvas over the limit
+            w -= 16
+        while h > 3 * w:
+            h -= 16
+        return sizes.SizeOption(value=f"{w}x{h}", width=w, height=h)
+
     def check(self, response: transport.Response) -> None:
         if 200 <= response.status < 300:
             return
@@ -58,11 +80,7 @@ class OpenAIAdapter(HttpAdapter):
 
     def call(self, request: EngineRequest, *, deadline: transport.Deadline, stats: transport.CallStats) -> EngineResult:
         model = self.model_id()
-        size = sizes.nearest(
-            self.size_options(DALLE_SIZES if self.is_dalle else GPT_IMAGE_SIZES),
-            width=request.width,
-            height=request.height,
-        )
+        size = self.size_for(model, width=request.width, height=request.height)
         quality = self.quality(request)
         body: dict[str, Any] = {
             "model": model,
@@ -83,6 +101,8 @@ class OpenAIAdapter(HttpAdapter):
         headers = {"Authorization": f"Bearer {self.api_key()}"}
         if self.params.get("organization"):
             headers["OpenAI-Organization"] = str(self.params["organization"])
+        if self.params.get("project"):
+            headers["OpenAI-Project"] = str(self.params["project"])
         url = f"{self.base_url()}/images/generations"
         response = self.send("POST", url, json=body, headers=headers, deadline=deadline, stats=stats)
         payload = response.json()

@@ -158,6 +158,7 @@ class Command(BaseCommand):
         server.daemon_threads = True
         server.served = 0  # type: ignore[attr-defined]
         host, port = server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         self.stdout.write(f"Serving the generic engine protocol on http://{host}:{port}/ (engine: {engine.slug})")
         self.stdout.flush()
         try:
