@@ -88,7 +88,7 @@ def test_pipeline_renders_through_a_worker_against_each_fake(case, celery_worker
 
 
 @pytest.mark.e2e
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_pipeline_new_render_page_runs_preview_and_final_on_vendor_engines(celery_workers, demo, client, editor):
     """An admin points the production tier at vendor engines; an editor uses the New render page."""
     from django.urls import reverse
