@@ -121,6 +121,7 @@ def test_pipeline_new_render_page_runs_preview_and_final_on_vendor_engines(celer
     assert attempts[0].engine == preview and attempts[0].seed_honoured is True
     assert attempts[0].sent["aspect_ratio"] == "3:2"
     finals = [a for a in attempts if a.stage == "final"]
-    assert finals and all(a.engine == final and a.image for a in finals)
+    # The first final runs on the tier's final engine; later ones may be escalation steps.
+    assert finals and finals[0].engine == final and finals[0].image
     assert finals[0].sent["aspect_ratio"] == "ASPECT_3_2"
     assert stability.generation_requests() and ideogram.generation_requests()
