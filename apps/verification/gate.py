@@ -421,7 +421,14 @@ def verify_image(
     ocr = ocr_backend(backend)
     try:
         img = decode_image(image)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombWarning, SyntaxError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
         check = Check("image", FAIL, f"The image cannot be decoded: {exc}")
         return GateReport(FAIL, [f"image: {check.detail}"], [check], "", [], ocr.name, time.perf_counter() - started)
     checks = [image_check(img, size, limits)]

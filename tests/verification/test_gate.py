@@ -179,3 +179,12 @@ def test_compare_words_fails_a_missing_word():
 def test_contrast_ratio_matches_wcag():
     assert round(contrast_ratio((0, 0, 0), (255, 255, 255)), 1) == 21.0
     assert round(contrast_ratio((118, 118, 118), (255, 255, 255)), 2) == 4.54
+
+
+def test_verify_image_fails_an_image_over_the_pixel_cap(settings):
+    settings.RENDERHUB_MAX_PIXELS = 100 * 100
+
+    report = verify_image(image=title_card("Harbour"), expected={"title": "Harbour"}, regions={})
+
+    assert report.verdict == "fail"
+    assert "pixel cap" in report.reasons[0]
