@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from apps.catalog.models import Template
 from apps.moderation import services
 from apps.moderation.models import JobClaim
 from apps.renders.models import JobStatus
@@ -125,3 +126,28 @@ def test_job_page_shows_the_verification_evidence(client, job, editor):
 
     assert 'id="verification-evidence"' in body
     assert 'id="checks"' in body and "text:title" in body
+
+
+def test_release_gives_the_job_back_to_the_queue(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:release", args=[job.public_id]))
+
+    assert response["Location"] == reverse("moderation:queue")
+    assert JobClaim.objects.get(job=job).moderator is None
+    assert job.moderation_decisions.first().action == "release"
+
+
+def test_queue_filters_by_template_and_engine(client, job, moderator):
+    client.force_login(moderator)
+
+    by_engine = client.get(reverse("moderation:queue"), {"engine": "typo-always"}).content.decode()
+    other_engine = client.get(reverse("moderation:queue"), {"engine": "builtin-ultra"}).content.decode()
+    other_template = client.get(
+        reverse("moderation:queue"), {"template": Template.objects.get(slug="product-thumbnail").pk}
+    ).content.decode()
+
+    assert str(job.public_id) in by_engine
+    assert str(job.public_id) not in other_engine
+    assert str(job.public_id) not in other_template
