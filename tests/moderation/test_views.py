@@ -151,3 +151,12 @@ def test_queue_filters_by_template_and_engine(client, job, moderator):
     assert str(job.public_id) in by_engine
     assert str(job.public_id) not in other_engine
     assert str(job.public_id) not in other_template
+
+
+def test_claim_next_stays_within_the_filtered_queue(client, job, moderator):
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:claim-next"), {"filters": "engine=builtin-ultra"})
+
+    assert response["Location"] == reverse("moderation:queue") + "?engine=builtin-ultra"
+    assert not JobClaim.objects.filter(job=job, moderator=moderator).exists()
