@@ -40,7 +40,8 @@ def test_queue_filter_by_reason_and_htmx_partial(client, job, moderator):
     response = client.get(reverse("moderation:queue"), {"reason": "palette"}, HTTP_HX_REQUEST="true")
 
     body = response.content.decode()
-    assert body.lstrip().startswith('<section class="card" id="queue-list">')
+    assert body.lstrip().startswith('<section class="card" id="queue-list"')
+    assert 'hx-get="/moderation/?reason=palette" hx-trigger="every 10s"' in body
     assert str(job.public_id) not in body
     assert "Nothing waiting for review." in body
 
