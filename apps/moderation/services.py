@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.engines.models import Engine
 from apps.moderation.models import JobClaim, ModerationDecision
+from apps.moderation.selectors import queue_jobs
 from apps.renders import services as renders
 from apps.renders.models import JobStatus, RenderAttempt, RenderJob
 
@@ -65,8 +66,6 @@ def claim_next(
 
     `jobs` is the (filtered) queue in order; `skip` is released and passed over.
     """
-    from apps.moderation.selectors import queue_jobs
-
     if skip is not None:
         claim_release(job=skip, by=by)
     candidates = jobs if jobs is not None else list(queue_jobs())

@@ -5,7 +5,7 @@ refreshes the queue list in place, and static/js/moderation.js adds keyboard sho
 """
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -25,7 +25,10 @@ def _job(public_id: object) -> RenderJob:
 
 
 def _filters(request: HttpRequest) -> dict:
-    form = QueueFilterForm(request.GET or request.POST or None)
+    """The queue's filters: the query string, or on a POST the query string the page carried
+    along in its "filters" field (so "next" stays within the filtered queue)."""
+    data = QueryDict(request.POST.get("filters", "")) if request.method == "POST" else request.GET
+    form = QueueFilterForm(data or None)
     if form.is_valid():
         return {k: v for k, v in form.cleaned_data.items() if v}
     return {}

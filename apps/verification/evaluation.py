@@ -52,6 +52,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def percentile_ci(values: list[float], q: float, z: float = 1.96) -> tuple[float, float]:
+    """Distribution-free 95 % interval of a quantile: order statistics at the binomial
+    normal-approximation ranks n·q ± z·√(n·q·(1−q))."""
+    if not values:
+        return (0.0, 0.0)
+    ordered = sorted(values)
+    n = len(ordered)
+    spread = z * math.sqrt(n * q * (1 - q))
+    lo = max(0, math.floor(n * q - spread) - 1)
+    hi = min(n - 1, math.ceil(n * q + spread) - 1)
+    return (ordered[lo], ordered[hi])
+
+
 @dataclass
 class EvalReport:
     split: str
@@ -90,6 +103,8 @@ class EvalReport:
             "seconds": {
                 "p50": round(percentile(seconds, 0.5), 4),
                 "p95": round(percentile(seconds, 0.95), 4),
+                "p50_ci95": [round(v, 4) for v in percentile_ci(seconds, 0.5)],
+                "p95_ci95": [round(v, 4) for v in percentile_ci(seconds, 0.95)],
                 "max": round(max(seconds, default=0.0), 4),
                 "mean": round(statistics.fmean(seconds), 4) if seconds else 0.0,
             },

@@ -421,7 +421,14 @@ def verify_image(
     ocr = ocr_backend(backend)
     try:
         img = decode_image(image)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombWarning, SyntaxError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
         check = Check("image", FAIL, f"The image cannot be decoded: {exc}")
         return GateReport(FAIL, [f"image: {check.detail}"], [check], "", [], ocr.name, time.perf_counter() - started)
     checks = [image_check(img, size, limits)]
@@ -438,21 +445,30 @@ def verify_image(
         )
 
     read = ocr.read(img)
-    full = [0.0, 0.0, 1.0, 1.0]
-    slot_boxes = {name: _region_px(img.size, regions.get(name) or full) for name in expected}
-    grown = {
-        name: _region_px(img.size, regions.get(name) or full, limits["slot_tolerance"] if name in regions else 0)
-        for name in expected
-    }
+    # Slots with a region get the words centred in it; slots without one share the rest of
+    # the image (several are compared as one bag, since their order on the canvas is unknown).
+    placed = {name: regions[name] for name in expected if regions.get(name)}
+    loose = [name for name in expected if name not in placed]
+    targets = {name: expected[name] for name in placed}
+    if len(loose) == 1:
+        targets[loose[0]] = expected[loose[0]]
+    elif loose:
+        targets["+".join(loose)] = " ".join(expected[name] for name in loose)
+    slot_boxes = {name: _region_px(img.size, region) for name, region in placed.items()}
+    grown = {name: _region_px(img.size, region, limits["slot_tolerance"]) for name, region in placed.items()}
     by_slot, outside = _assign(read, slot_boxes, grown)
+    if loose:
+        by_slot[next(name for name in targets if name not in placed)] = outside
+        outside = []
 
     words_out: list[dict[str, object]] = []
     texts: list[str] = []
-    for slot, want in expected.items():
+    for slot, want in targets.items():
         slot_words = sorted(by_slot[slot], key=lambda w: (w.line, w.box[0]))
         line = " ".join(w.text for w in slot_words)
         texts.append(line)
-        check = compare_words(want, line, confidences=[w.conf for w in slot_words], thresholds=limits)
+        slot_limits = limits if slot in expected else {**limits, "word_order": "ignore"}
+        check = compare_words(want, line, confidences=[w.conf for w in slot_words], thresholds=slot_limits)
         check.name = f"text:{slot}"
         checks.append(check)
         wanted = set(normalise(want))
@@ -467,7 +483,7 @@ def verify_image(
                     "match": bool(tokens) and all(t in wanted for t in tokens),
                 }
             )
-        checks.extend(_geometry_checks(img, slot, slot_words, slot_boxes[slot], regions.get(slot), limits))
+        checks.extend(_geometry_checks(img, slot, slot_words, slot_boxes.get(slot), placed.get(slot), limits))
 
     strays = [
         w
@@ -514,14 +530,14 @@ def _geometry_checks(
     img: Image.Image,
     slot: str,
     words: list[OcrWord],
-    box: tuple[float, float, float, float],
+    box: tuple[float, float, float, float] | None,
     region: list[float] | None,
     limits: dict[str, Any],
 ) -> list[Check]:
     if not words:
         return []
     checks = []
-    if region:
+    if region and box:
         tol_x, tol_y = limits["layout_tolerance"] * img.width, limits["layout_tolerance"] * img.height
         over = [
             {"text": w.text, "box": list(w.box)}

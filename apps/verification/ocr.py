@@ -177,7 +177,10 @@ class TesseractBackend:
             while True:
                 if iterator.IsAtBeginningOf(tesserocr.RIL.TEXTLINE):
                     line_no += 1
-                text = iterator.GetUTF8Text(level)
+                try:
+                    text = iterator.GetUTF8Text(level)
+                except RuntimeError:  # an empty element ("No text returned")
+                    text = ""
                 bbox = iterator.BoundingBox(level)
                 if text and text.strip() and bbox:
                     words.append(

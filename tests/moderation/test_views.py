@@ -1,11 +1,15 @@
 import pytest
 from django.urls import reverse
 
+from apps.catalog.models import Template
 from apps.moderation import services
 from apps.moderation.models import JobClaim
 from apps.renders.models import JobStatus
 from tests.factories import UserFactory
 from tests.moderation.helpers import review_job
+
+# The queue page costs a fixed number of queries, whatever the queue's length.
+QUEUE_QUERIES = 9
 
 
 @pytest.fixture
@@ -19,10 +23,10 @@ def test_queue_requires_the_moderator_role(client, editor):
     assert client.get(reverse("moderation:queue")).status_code == 403
 
 
-def test_queue_lists_jobs_with_counts(client, job, moderator, django_assert_max_num_queries):
+def test_queue_lists_jobs_with_counts(client, job, moderator, django_assert_num_queries):
     client.force_login(moderator)
 
-    with django_assert_max_num_queries(12):
+    with django_assert_num_queries(QUEUE_QUERIES):
         response = client.get(reverse("moderation:queue"))
 
     body = response.content.decode()
@@ -33,13 +37,25 @@ def test_queue_lists_jobs_with_counts(client, job, moderator, django_assert_max_
     assert "Always misspells: <b>1</b>" in body
 
 
+def test_queue_queries_do_not_grow_with_the_queue(
+    client, demo, editor, moderator, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    for seed, title in enumerate(["Spring Sale", "Night Market", "Quiet Coast"]):
+        review_job(editor=editor, captured=django_capture_on_commit_callbacks, title=title, seed=seed)
+    client.force_login(moderator)
+
+    with django_assert_num_queries(QUEUE_QUERIES):
+        client.get(reverse("moderation:queue"))
+
+
 def test_queue_filter_by_reason_and_htmx_partial(client, job, moderator):
     client.force_login(moderator)
 
     response = client.get(reverse("moderation:queue"), {"reason": "palette"}, HTTP_HX_REQUEST="true")
 
     body = response.content.decode()
-    assert body.lstrip().startswith('<section class="card" id="queue-list">')
+    assert body.lstrip().startswith('<section class="card" id="queue-list"')
+    assert 'hx-get="/moderation/?reason=palette" hx-trigger="every 10s"' in body
     assert str(job.public_id) not in body
     assert "Nothing waiting for review." in body
 
@@ -125,3 +141,37 @@ def test_job_page_shows_the_verification_evidence(client, job, editor):
 
     assert 'id="verification-evidence"' in body
     assert 'id="checks"' in body and "text:title" in body
+
+
+def test_release_gives_the_job_back_to_the_queue(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:release", args=[job.public_id]))
+
+    assert response["Location"] == reverse("moderation:queue")
+    assert JobClaim.objects.get(job=job).moderator is None
+    assert job.moderation_decisions.first().action == "release"
+
+
+def test_queue_filters_by_template_and_engine(client, job, moderator):
+    client.force_login(moderator)
+
+    by_engine = client.get(reverse("moderation:queue"), {"engine": "typo-always"}).content.decode()
+    other_engine = client.get(reverse("moderation:queue"), {"engine": "builtin-ultra"}).content.decode()
+    other_template = client.get(
+        reverse("moderation:queue"), {"template": Template.objects.get(slug="product-thumbnail").pk}
+    ).content.decode()
+
+    assert str(job.public_id) in by_engine
+    assert str(job.public_id) not in other_engine
+    assert str(job.public_id) not in other_template
+
+
+def test_claim_next_stays_within_the_filtered_queue(client, job, moderator):
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:claim-next"), {"filters": "engine=builtin-ultra"})
+
+    assert response["Location"] == reverse("moderation:queue") + "?engine=builtin-ultra"
+    assert not JobClaim.objects.filter(job=job, moderator=moderator).exists()

@@ -5,13 +5,21 @@ import pytest
 from django.core.management import call_command
 
 from apps.verification.corpus import KINDS, generate, hallucinate
-from apps.verification.evaluation import evaluate, wilson
+from apps.verification.evaluation import evaluate, percentile_ci, wilson
 from apps.verification.gate import normalise
 
 
 def test_wilson_interval_matches_the_known_values():
     assert tuple(round(v, 3) for v in wilson(0, 100)) == (0.0, 0.037)
     assert tuple(round(v, 3) for v in wilson(99, 100)) == (0.946, 0.998)
+
+
+def test_percentile_ci_brackets_the_quantile():
+    values = [i / 1000 for i in range(1, 601)]
+
+    low, high = percentile_ci(values, 0.95)
+
+    assert (low, high) == (0.559, 0.581)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -40,7 +48,9 @@ def test_evaluate_a_small_split_catches_the_hallucinations():
     assert summary["images"] == 24
     assert summary["catch"]["value"] >= 0.9
     assert summary["false_fail"]["value"] <= 0.2
-    assert set(summary["seconds"]) == {"p50", "p95", "max", "mean"}
+    assert set(summary["seconds"]) == {"p50", "p95", "p50_ci95", "p95_ci95", "max", "mean"}
+    low, high = summary["seconds"]["p95_ci95"]
+    assert low <= summary["seconds"]["p95"] <= high
 
 
 def test_verifier_eval_command_prints_and_writes_the_report(tmp_path):

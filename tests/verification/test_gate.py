@@ -179,3 +179,33 @@ def test_compare_words_fails_a_missing_word():
 def test_contrast_ratio_matches_wcag():
     assert round(contrast_ratio((0, 0, 0), (255, 255, 255)), 1) == 21.0
     assert round(contrast_ratio((118, 118, 118), (255, 255, 255)), 2) == 4.54
+
+
+def test_verify_image_fails_an_image_over_the_pixel_cap(settings):
+    settings.RENDERHUB_MAX_PIXELS = 100 * 100
+
+    report = verify_image(image=title_card("Harbour"), expected={"title": "Harbour"}, regions={})
+
+    assert report.verdict == "fail"
+    assert "pixel cap" in report.reasons[0]
+
+
+def test_verify_image_compares_slots_without_regions_as_one_bag():
+    image = card([("SALE", (300, 80)), ("Mama's Kitchen", (120, 350))])
+
+    report = verify_image(image=image, expected={"text1": "Mama's Kitchen", "text2": "SALE"}, regions={})
+
+    assert report.verdict == "pass", report.reasons
+    assert [c.name for c in report.checks if c.name.startswith("text:")] == ["text:text1+text2"]
+
+
+def test_verify_image_slot_with_region_and_a_loose_slot():
+    image = card([("SALE", (300, 80)), ("Harbour Lights", (70, 350))])
+
+    report = verify_image(image=image, expected={"title": "Harbour Lights", "badge": "SALE"}, regions=REGIONS)
+
+    assert report.verdict == "pass", report.reasons
+    assert {c.name: c.evidence.get("read") for c in report.checks if c.name.startswith("text:")} == {
+        "text:title": "Harbour Lights",
+        "text:badge": "SALE",
+    }

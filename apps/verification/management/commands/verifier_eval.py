@@ -59,7 +59,10 @@ class Command(BaseCommand):
             out(f"  {source:<10} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}")
         s = summary["seconds"]
         cpu = f"pinned to CPU {opts['cpu']}" if opts["cpu"] is not None else "not pinned"
-        out(f"seconds per image ({cpu}): p50 {s['p50']:.3f} · p95 {s['p95']:.3f} · max {s['max']:.3f}")
+        out(
+            f"seconds per image ({cpu}): p50 {s['p50']:.3f} (95% CI {s['p50_ci95'][0]:.3f}–{s['p50_ci95'][1]:.3f})"
+            f" · p95 {s['p95']:.3f} (95% CI {s['p95_ci95'][0]:.3f}–{s['p95_ci95'][1]:.3f}) · max {s['max']:.3f}"
+        )
         if opts["show_misses"]:
             for row in report.rows:
                 wrong = (row["label"] == "ok" and row["verdict"] != "pass") or (
