@@ -208,6 +208,7 @@ RENDERHUB_ENGINE_HOST_ALLOWLIST = env.list(
         "generativelanguage.googleapis.com",
         "aiplatform.googleapis.com",
         "*.aiplatform.googleapis.com",
+        "*-aiplatform.googleapis.com",
         "api.stability.ai",
         "api.ideogram.ai",
     ],
