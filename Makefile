@@ -7,6 +7,8 @@ PORT ?= 8000
 # Test services (PostgreSQL with trust auth, Redis); override on the command line.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/renderhub
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# Engine tests run fake vendors on loopback, which is refused unless allowlisted.
+TEST_ENGINE_HOSTS ?= api.openai.com,generativelanguage.googleapis.com,aiplatform.googleapis.com,*.aiplatform.googleapis.com,*-aiplatform.googleapis.com,api.stability.ai,api.ideogram.ai,127.0.0.1
 
 .PHONY: run test lint system-run system-test services clean
 
@@ -37,7 +39,8 @@ run: system-run $(VENV)/.base
 
 test: system-test $(VENV)/.dev services
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-	  RENDERHUB_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
+	  RENDERHUB_VAR_DIR=$(CURDIR)/var/test RENDERHUB_ENGINE_HOST_ALLOWLIST='$(TEST_ENGINE_HOSTS)' \
+	  $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

@@ -5,7 +5,8 @@
 set -euo pipefail
 want=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core)
 if [ "${1:-run}" = test ]; then
-  want+=(chromium postgresql redis-server)
+  # fonts-*: the typefaces of the verifier evaluation corpus (verifier_eval).
+  want+=(chromium postgresql redis-server fonts-liberation2 fonts-liberation fonts-noto-core)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.renders",
     "apps.moderation",
     "apps.metrics",
+    "apps.harness",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Celery ---------------------------------------------------------------------------
@@ -157,10 +160,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The filesystem transport polls; its 1 s default would add up to a second per hop.
+        "polling_interval": 0.05,
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     # Redeliver an unacked task only well after the hard time limit (research/reliability.md §1).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 900,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+# Publishing gives up quickly when the broker is down; the job row is already committed and
+# the sweeper enqueues it again (research/reliability.md §1).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
@@ -196,11 +208,12 @@ RENDERHUB_ENGINE_HOST_ALLOWLIST = env.list(
         "generativelanguage.googleapis.com",
         "aiplatform.googleapis.com",
         "*.aiplatform.googleapis.com",
+        "*-aiplatform.googleapis.com",
         "api.stability.ai",
         "api.ideogram.ai",
     ],
 )
-RENDERHUB_OCR_BACKEND = env.str("RENDERHUB_OCR_BACKEND", default="tesseract")
+RENDERHUB_OCR_BACKEND = env.str("RENDERHUB_OCR_BACKEND", default="rapidocr")
 
 LOGGING = {
     "version": 1,

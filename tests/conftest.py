@@ -19,6 +19,7 @@ from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pw-for-tests"
+_live_workers: list[subprocess.Popen] = []
 
 
 @pytest.fixture
@@ -117,7 +118,9 @@ def celery_workers(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
         start_worker("engine", [q["preview"], q["final"], "default"], "threads", 8, env, log_dir),
         start_worker("verify", [q["verify"]], "prefork", 1, env, log_dir),
     ]
+    _live_workers.extend(procs)
     yield {"env": env, "log_dir": log_dir, "procs": procs}
+    _live_workers.clear()
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -136,3 +139,33 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type:
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _quiesce_workers(request):  # type: ignore[no-untyped-def]
+    """After a transactional test, let the live workers finish what they hold before the
+    database is flushed: a TRUNCATE racing a worker's UPDATE deadlocks. Queued messages of
+    the finished test are dropped first, so workers pick up nothing new."""
+    # Set up the DB fixture first so that this teardown runs before its flush.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not _live_workers or not transactional:
+        return
+    import redis
+
+    from apps.renders.models import AttemptStatus, RenderAttempt
+
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith("redis"):
+        client = redis.Redis.from_url(broker)
+        names = [k for k in client.keys("*") if not k.startswith((b"_kombu", b"unacked"))]
+        if names:
+            client.delete(*names)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and RenderAttempt.objects.filter(status=AttemptStatus.RUNNING).exists():
+        time.sleep(0.1)
+    time.sleep(0.5)  # a verification in progress finishes

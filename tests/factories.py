@@ -2,6 +2,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from apps.accounts.services import roles_sync
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -14,5 +16,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
         if extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                roles_sync()
             self.groups.add(Group.objects.get(name=extracted))
         self.save()

@@ -29,3 +29,22 @@ def api_token_authenticate(*, key: str) -> AbstractBaseUser | None:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user
+
+
+def roles_sync() -> None:
+    """Make sure the role groups exist with exactly their permissions (idempotent).
+
+    The data migration creates them; this also restores them where a database was
+    flushed (transactional tests) or a permission was added to ROLE_PERMISSIONS.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    from apps.accounts.roles import ROLE_PERMISSIONS
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = [
+            Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
+            for perm in perms
+        ]
+        group.permissions.set(wanted)

@@ -1,6 +1,10 @@
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+from apps.engines.urlcheck import validate_engine_url
 
 
 class AdapterKind(models.TextChoices):
@@ -26,14 +30,18 @@ class Engine(models.Model):
     name = models.CharField(max_length=100)
     adapter = models.CharField(max_length=20, choices=AdapterKind.choices)
     model_id = models.CharField(max_length=100, blank=True)
-    base_url = models.URLField(blank=True)
-    api_key_env = models.CharField(max_length=100, blank=True)
+    base_url = models.URLField(blank=True, validators=[validate_engine_url])
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "Name an environment variable (A–Z, 0–9, _), not a key.")],
+    )
     params = models.JSONField(default=dict, blank=True)
     price_usd = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
     price_table = models.JSONField(default=dict, blank=True)
-    connect_timeout_s = models.FloatField(default=5.0)
-    read_timeout_s = models.FloatField(default=60.0)
-    deadline_s = models.FloatField(default=120.0)
+    connect_timeout_s = models.FloatField(default=5.0, validators=[MinValueValidator(0.1)])
+    read_timeout_s = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    deadline_s = models.FloatField(default=120.0, validators=[MinValueValidator(0.1)])
     max_retries = models.PositiveSmallIntegerField(default=2)
     concurrency_limit = models.PositiveIntegerField(default=8)
     capabilities = models.JSONField(default=dict, blank=True)
@@ -49,6 +57,44 @@ class Engine(models.Model):
     def __str__(self) -> str:
         return self.name or self.slug
 
+    def clean(self) -> None:
+        """Cross-field checks, so an importer calling full_clean() gets a message per field."""
+        from apps.engines.validation import engine_problems
+
+        problems = engine_problems(self)
+        if problems:
+            raise ValidationError(problems)
+
     @property
     def label(self) -> str:
         return f"{self.name} (simulation)" if self.is_simulation else self.name
+
+
+class EngineCall(models.Model):
+    """One call of `engine_generate`: the engine's own health record.
+
+    Written by the engines app itself (it may not read the renders app's attempts), for the
+    health shown on the engine pages: success rate, latency percentiles, last error.
+    """
+
+    class Source(models.TextChoices):
+        PIPELINE = "pipeline", "Pipeline"
+        TEST = "test", "Test button"
+        SERVER = "server", "Engine server"
+
+    engine = models.ForeignKey(Engine, on_delete=models.CASCADE, related_name="calls")
+    started_at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    latency_ms = models.FloatField()
+    error_kind = models.CharField(max_length=30, blank=True)
+    error = models.TextField(blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.PIPELINE)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["engine", "-started_at"], name="engines_call_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.engine_id} {'ok' if self.ok else self.error_kind} {self.latency_ms:.0f} ms"

@@ -1,10 +1,109 @@
-"""Engine calls. No other app talks to a vendor."""
+"""Engine calls and engine configuration writes. No other app talks to a vendor."""
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
 
 from apps.engines.adapters import adapter_for
-from apps.engines.models import Engine
-from apps.engines.types import EngineRequest, EngineResult
+from apps.engines.models import Engine, EngineCall
+from apps.engines.types import EngineError, EngineRequest, EngineResult
+
+TEST_PROMPT = 'A clean poster test card with the word "RenderHub" in bold letters'
 
 
-def engine_generate(*, engine: Engine, request: EngineRequest) -> EngineResult:
-    """Generate one image with `engine`. Raises an EngineError subclass on failure."""
-    return adapter_for(engine).generate(request)
+def engine_generate(
+    *, engine: Engine, request: EngineRequest, source: str = EngineCall.Source.PIPELINE
+) -> EngineResult:
+    """Generate one image with `engine`. Raises an EngineError subclass on failure.
+
+    Writes one EngineCall row (success, latency, error) for the engine's health, whatever
+    the outcome; an unsaved engine (the engine server's ad-hoc built-in) records nothing.
+    """
+    started_at = timezone.now()
+    started = time.perf_counter()
+    try:
+        result = adapter_for(engine).generate(request)
+    except EngineError as exc:
+        _record(engine, started_at, started, ok=False, error=exc, source=source)
+        raise
+    _record(engine, started_at, started, ok=True, retries=int(result.sent.get("retries", 0) or 0), source=source)
+    return result
+
+
+CALLS_KEPT_PER_ENGINE = 5000
+PRUNE_PROBABILITY = 0.002  # ~1 in 500 calls trims the engine's history
+
+
+def engine_calls_prune(*, engine: Engine, keep: int = CALLS_KEPT_PER_ENGINE) -> int:
+    """Delete all but the engine's `keep` newest EngineCall rows; returns how many went.
+
+    Health reads the last 200 calls, so older rows only cost space. Called now and then
+    from `engine_generate` itself, so no periodic task is needed.
+    """
+    cutoff = (
+        EngineCall.objects.filter(engine=engine)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)[keep : keep + 1]
+    )
+    first_old = next(iter(cutoff), None)
+    if first_old is None:
+        return 0
+    deleted, _ = EngineCall.objects.filter(engine=engine, started_at__lte=first_old).delete()
+    return deleted
+
+
+def _record(
+    engine: Engine,
+    started_at: Any,
+    started: float,
+    *,
+    ok: bool,
+    source: str,
+    error: EngineError | None = None,
+    retries: int = 0,
+) -> None:
+    if engine.pk is None:
+        return
+    EngineCall.objects.create(
+        engine=engine,
+        started_at=started_at,
+        ok=ok,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        error_kind=error.kind if error else "",
+        error=error.message[:2000] if error else "",
+        status_code=error.status if error and error.status and 0 < error.status < 1000 else None,
+        retries=retries,
+        source=source,
+    )
+    if random.random() < PRUNE_PROBABILITY:
+        engine_calls_prune(engine=engine)
+
+
+@dataclass(kw_only=True)
+class EngineTestOutcome:
+    ok: bool
+    result: EngineResult | None = None
+    error: EngineError | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def data_uri(self) -> str:
+        import base64
+
+        if self.result is None:
+            return ""
+        return f"data:{self.result.mime_type};base64,{base64.b64encode(self.result.image).decode()}"
+
+
+def engine_test(*, engine: Engine, width: int = 512, height: int = 512, seed: int = 1234) -> EngineTestOutcome:
+    """Render one test image synchronously (the "Test engine" button); records an EngineCall."""
+    started = time.perf_counter()
+    request = EngineRequest(prompt=TEST_PROMPT, seed=seed, width=width, height=height)
+    try:
+        result = engine_generate(engine=engine, request=request, source=EngineCall.Source.TEST)
+    except EngineError as exc:
+        return EngineTestOutcome(ok=False, error=exc, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+    return EngineTestOutcome(ok=True, result=result, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))

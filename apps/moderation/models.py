@@ -24,3 +24,19 @@ class ModerationDecision(models.Model):
     class Meta:
         ordering = ["-created_at"]
         permissions = [("moderate", "Can work the moderation queue")]
+
+
+class JobClaim(models.Model):
+    """Who is working a job in the queue. One row per job; taken and released by conditional
+    updates (services.claim_take), so two moderators never work the same job. A claim lapses
+    at `expires_at`, so a moderator who walks away does not lock a job forever."""
+
+    job = models.OneToOneField(RenderJob, on_delete=models.CASCADE, related_name="moderation_claim")
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.job_id} claimed by {self.moderator_id or 'nobody'}"

@@ -5,5 +5,12 @@ from apps.moderation import views
 app_name = "moderation"
 
 urlpatterns = [
-    path("", views.index, name="queue"),
+    path("", views.queue, name="queue"),
+    path("next/", views.claim_next, name="claim-next"),
+    path("<uuid:public_id>/", views.review, name="review"),
+    path("<uuid:public_id>/claim/", views.claim, name="claim"),
+    path("<uuid:public_id>/release/", views.release, name="release"),
+    path("<uuid:public_id>/approve/", views.approve, name="approve"),
+    path("<uuid:public_id>/reject/", views.reject, name="reject"),
+    path("<uuid:public_id>/rerender/", views.rerender, name="rerender"),
 ]

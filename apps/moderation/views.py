@@ -1,9 +1,167 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The moderation queue and review pages (moderator role: `moderation.moderate`).
+
+Every action is a real form (POST + redirect) so the pages work without JavaScript; htmx only
+refreshes the queue list in place, and static/js/moderation.js adds keyboard shortcuts.
+"""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
+from apps.moderation import selectors, services
+from apps.moderation.forms import QueueFilterForm, RejectForm, RerenderForm
+from apps.renders.models import JobStatus, RenderJob
+from apps.renders.services import SubmissionError, TransitionError
+
+PERM = "moderation.moderate"
 
 
-@permission_required("moderation.moderate")
-def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/placeholder.html", {"title": "Moderation"})
+def _job(public_id: object) -> RenderJob:
+    return get_object_or_404(RenderJob.objects.select_related("template", "tier", "engine"), public_id=public_id)
+
+
+def _filters(request: HttpRequest) -> dict:
+    """The queue's filters: the query string, or on a POST the query string the page carried
+    along in its "filters" field (so "next" stays within the filtered queue)."""
+    data = QueryDict(request.POST.get("filters", "")) if request.method == "POST" else request.GET
+    form = QueueFilterForm(data or None)
+    if form.is_valid():
+        return {k: v for k, v in form.cleaned_data.items() if v}
+    return {}
+
+
+def _queue_url(request: HttpRequest) -> str:
+    query = request.POST.get("filters") or ""
+    return reverse("moderation:queue") + (f"?{query}" if query else "")
+
+
+def _next_or_queue(request: HttpRequest, *, skip: RenderJob | None = None) -> HttpResponse:
+    """Claim the next job matching the queue's filters and open it; the queue when empty."""
+    filters = _filters(request)
+    jobs = [item.job for item in selectors.queue(**filters).items]
+    job = services.claim_next(by=request.user, jobs=jobs, skip=skip)
+    if job is None:
+        messages.info(request, "The queue is empty: nothing left to review.")
+        return redirect(_queue_url(request))
+    url = reverse("moderation:review", args=[job.public_id])
+    query = request.POST.get("filters") or ""
+    return redirect(url + (f"?{query}" if query else ""))
+
+
+@permission_required(PERM)
+@require_GET
+@vary_on_headers("HX-Request")
+def queue(request: HttpRequest) -> HttpResponse:
+    form = QueueFilterForm(request.GET or None)
+    data = _filters(request)
+    context = {"form": form, "queue": selectors.queue(**data), "filters": request.GET.urlencode()}
+    if request.htmx:
+        return render(request, "moderation/queue.html#queue-list", context)
+    return render(request, "moderation/queue.html", context)
+
+
+@permission_required(PERM)
+@require_POST
+def claim_next(request: HttpRequest) -> HttpResponse:
+    skip = request.POST.get("skip")
+    return _next_or_queue(request, skip=_job(skip) if skip else None)
+
+
+@permission_required(PERM)
+@require_GET
+def review(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = _job(public_id)
+    context = selectors.review_context(job)
+    claim = context["claim"]
+    context.update(
+        {
+            "job": job,
+            "mine": claim is not None and claim.moderator_id == request.user.pk,
+            "open": job.status == JobStatus.NEEDS_REVIEW,
+            "reject_form": RejectForm(),
+            "rerender_form": RerenderForm(job=job),
+            "filters": request.GET.urlencode(),
+        }
+    )
+    return render(request, "moderation/review.html", context)
+
+
+@permission_required(PERM)
+@require_POST
+def claim(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = _job(public_id)
+    if not services.claim_take(job=job, by=request.user):
+        messages.error(request, "Another moderator is working on this job (or it is no longer in the queue).")
+    return redirect("moderation:review", public_id=job.public_id)
+
+
+@permission_required(PERM)
+@require_POST
+def release(request: HttpRequest, public_id: str) -> HttpResponse:
+    services.claim_release(job=_job(public_id), by=request.user)
+    return redirect(_queue_url(request))
+
+
+@permission_required(PERM)
+@require_POST
+def approve(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = _job(public_id)
+    try:
+        services.moderation_approve(job=job, by=request.user, reason=request.POST.get("note", "").strip()[:500])
+    except (services.ClaimError, TransitionError) as exc:
+        messages.error(request, str(exc))
+        return redirect("moderation:review", public_id=job.public_id)
+    messages.success(request, f"Approved: {', '.join(job.texts.values()) or job.public_id}.")
+    return _next_or_queue(request)
+
+
+@permission_required(PERM)
+@require_POST
+def reject(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = _job(public_id)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A rejection needs a reason.")
+        return redirect("moderation:review", public_id=job.public_id)
+    try:
+        services.moderation_reject(job=job, by=request.user, reason=form.cleaned_data["reason"])
+    except (services.ClaimError, TransitionError) as exc:
+        messages.error(request, str(exc))
+        return redirect("moderation:review", public_id=job.public_id)
+    messages.success(request, f"Rejected: {', '.join(job.texts.values()) or job.public_id}.")
+    return _next_or_queue(request)
+
+
+@permission_required(PERM)
+@require_POST
+def rerender(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = _job(public_id)
+    form = RerenderForm(request.POST, job=job)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            attempt = services.moderation_rerender(
+                job=job,
+                by=request.user,
+                texts=form.texts(),
+                step=data["step"],
+                engine=data["engine"],
+                guidance=data["guidance"] or 0,
+                seed=data["seed"],
+            )
+        except (services.ClaimError, TransitionError) as exc:
+            messages.error(request, str(exc))
+        except SubmissionError as exc:
+            for field, message in exc.errors.items():
+                form.add_error(f"text_{field}" if f"text_{field}" in form.fields else None, message)
+        else:
+            messages.success(request, f"Re-render queued (attempt {attempt.number}, {attempt.step}).")
+            return _next_or_queue(request)
+    if form.errors:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+    return redirect("moderation:review", public_id=job.public_id)

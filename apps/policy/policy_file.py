@@ -18,12 +18,15 @@ Tiers: every field of `selectors.tier_snapshot` (engines by slug; ``daily_budget
 name resolved to an engine (below). ``model`` is the tier's final engine, and its preview
 engine too when the tier is new or renders both stages on one engine.
 
-Model names resolve, in order, to: an engine whose slug is the name; an engine whose
-model id is the name or its alias (``MODEL_ALIASES``: ``sd3.5_turbo`` → ``sd3.5-large-turbo``,
-``imagen4_ultra`` → ``imagen-4.0-ultra-generate-001`` …); and when no engine row serves a
-known model, the built-in simulation standing in for its class (distilled/fast →
-``builtin-turbo``, high-fidelity → ``builtin-ultra``) — the import says so in its notes, so
-nobody believes a vendor is being called. An unknown name is refused.
+Model names resolve, in order, to: an engine whose slug is the name (used as named, with a
+note if it is disabled); an ENABLED engine whose model id is the name or its alias
+(``MODEL_ALIASES``: ``sd3.5_turbo`` → ``sd3.5-large-turbo``, ``imagen4_ultra`` →
+``imagen-4.0-ultra-generate-001`` …); and when no enabled engine serves a known model (the
+vendor rows exist but stay disabled until their API key variable is set), the built-in
+simulation standing in for its class (distilled/fast → ``builtin-turbo``, high-fidelity →
+``builtin-ultra``, typography → ``builtin-typography``). The import says so in its notes, so
+nobody believes a vendor is being called; import again once the vendor engine is enabled.
+An unknown name is refused.
 
 Import is all or nothing (one transaction); a bad value is refused with its path, e.g.
 ``tiers.production.daily_budget_usd: The daily budget cannot be negative.``. Tiers, engines
@@ -57,7 +60,7 @@ MODEL_ALIASES: dict[str, str] = {
     "imagen4_fast": "imagen-4.0-fast-generate-001",
     "ideogram_v2": "V_2",
     "ideogram_v2_turbo": "V_2_TURBO",
-    "ideogram_v3": "ideogram-v3",
+    "ideogram_v3": "V_3",
     "dalle3": "dall-e-3",
     "dall-e-3": "dall-e-3",
     "gpt_image_1": "gpt-image-1",
@@ -75,7 +78,7 @@ SIMULATION_STAND_IN: dict[str, str] = {
     "gpt-image-1": "builtin-ultra",
     "V_2": "builtin-typography",
     "V_2_TURBO": "builtin-typography",
-    "ideogram-v3": "builtin-typography",
+    "V_3": "builtin-typography",
 }
 TIER_KEYS = {
     "name",
@@ -221,24 +224,37 @@ def resolve_model(name: str, path: str, report: ImportReport) -> Engine:
     """A model name from the file → an engine (see the module docstring for the order)."""
     by_slug = Engine.objects.filter(slug=name).first()
     if by_slug:
+        if not by_slug.enabled:
+            report.notes.append(
+                f"{path}: engine {by_slug.slug!r} is disabled; jobs routed to it will fail until it is enabled."
+            )
         return by_slug
     model_id = MODEL_ALIASES.get(name, name)
     by_model = Engine.objects.filter(model_id=model_id).order_by("-enabled", "is_simulation", "slug").first()
-    if by_model:
+    if by_model and by_model.enabled:
         return by_model
     stand_in = SIMULATION_STAND_IN.get(model_id)
+    if by_model and not stand_in:
+        report.notes.append(
+            f"{path}: engine {by_model.slug!r} is disabled; jobs routed to it will fail until it is enabled."
+        )
+        return by_model
     if stand_in:
+        if by_model:
+            key = f" ({by_model.api_key_env} is not set)" if by_model.api_key_env else ""
+            why = f"engine {by_model.slug!r} serves {model_id!r} but is disabled{key}"
+            then = f"enable {by_model.slug!r} and import again to call the vendor"
+        else:
+            why = f"no engine serves {model_id!r}"
+            then = f"add an engine with model {model_id!r} to call the vendor"
         engine = Engine.objects.filter(slug=stand_in).first()
         if engine:
-            report.notes.append(
-                f"{path}: no engine serves {model_id!r}; using the built-in simulation {engine.slug!r} in its place "
-                f"(add an engine with model {model_id!r} to call the vendor)."
-            )
+            report.notes.append(f"{path}: {why}; using the built-in simulation {engine.slug!r} in its place ({then}).")
             return engine
         raise PolicyFileError(
             path,
-            f"no engine serves {model_id!r}, and the built-in simulation {stand_in!r} that stands in for it is "
-            "not installed either: add an engine with that model (or run seed_demo).",
+            f"{why}, and the built-in simulation {stand_in!r} that stands in for it is not installed either: "
+            f"{then} (or run seed_demo).",
         )
     known = ", ".join(sorted(MODEL_ALIASES))
     raise PolicyFileError(path, f"unknown model {name!r}: not an engine slug, model id or known alias ({known}).")

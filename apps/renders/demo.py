@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from apps.accounts.roles import ADMIN, EDITOR, MODERATOR
+from apps.accounts.services import roles_sync
 from apps.catalog.models import Template
 from apps.engines.models import AdapterKind, Engine
 from apps.policy.models import AssetClass, Tier
@@ -33,6 +34,7 @@ BUILTIN_ENGINES = [
             "tail_prob": 0.05,
             "tail_factor": 2.2,
             "typo_rate": 0.03,
+            "detail": 1.0,
         },
     },
 ]
@@ -147,6 +149,7 @@ def demo_seed(*, password: str | None = None) -> dict[str, str]:
     for spec in TEMPLATES:
         Template.objects.update_or_create(slug=spec["slug"], defaults=spec)
 
+    roles_sync()
     users = {}
     User = get_user_model()
     for username, role in [("editor", EDITOR), ("moderator", MODERATOR), ("admin", ADMIN)]:

@@ -291,7 +291,8 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
-        transaction.on_commit(lambda: _enqueue_run(attempt))
+        # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
+        transaction.on_commit(lambda: _enqueue_run(attempt), robust=True)
     return attempt
 
 
@@ -409,7 +410,7 @@ def attempt_run(*, attempt_id: int) -> None:
         ]
     )
     if job.tier.verify_ocr and job.texts:
-        transaction.on_commit(lambda: _enqueue_verify(attempt))
+        transaction.on_commit(lambda: _enqueue_verify(attempt), robust=True)
     else:
         attempt_conclude(attempt, status=AttemptStatus.PASSED)
 
@@ -434,6 +435,7 @@ def attempt_verify(*, attempt_id: int) -> None:
         regions=job.regions,
         thresholds=job.template.verify_thresholds if job.template else None,
         palette=job.template.palette if job.template else [],
+        size=(job.width, job.height),
     )
     with transaction.atomic():
         result = verification_record(report=report, expected=job.texts)

@@ -1,6 +1,10 @@
 """Celery is one more interface to the pipeline: each task is one service call."""
 
+import logging
+import time
+
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 
 from apps.renders import services
 
@@ -33,3 +37,37 @@ def release_deferred() -> int:
 def hedge_preview(*, attempt_id: int) -> None:
     """Delayed by the tier's latency budget: hedge a preview that has not answered yet."""
     services.preview_hedge(attempt_id=attempt_id)
+
+
+def _consumes_verify_queue() -> bool:
+    from celery import current_app
+    from django.conf import settings
+
+    consumed = current_app.amqp.queues.consume_from or {}
+    return settings.RENDERHUB_QUEUES["verify"] in consumed
+
+
+@worker_ready.connect
+def warm_ocr_in_worker(sender: object = None, **_: object) -> None:
+    """Thread and solo pools run tasks in the main process: warm it (prefork warms each child)."""
+    pool = getattr(sender, "pool", None)
+    if pool is not None and "prefork" not in type(pool).__module__:
+        warm_ocr()
+
+
+@worker_process_init.connect
+def warm_ocr(**_: object) -> None:
+    """Load the OCR models when a verification worker (or prefork child) starts, so the first
+    render it verifies does not pay the 0.3–1.4 s model load inside the preview's budget."""
+    if not _consumes_verify_queue():
+        return
+    from PIL import Image
+
+    from apps.verification.ocr import ocr_backend
+
+    started = time.perf_counter()
+    try:
+        ocr_backend().read(Image.new("RGB", (64, 32), "white"))
+        logging.getLogger(__name__).info("OCR warmed up in %.2f s", time.perf_counter() - started)
+    except Exception:  # warming is an optimisation; verification reports real errors later
+        logging.getLogger(__name__).exception("OCR warm-up failed")

@@ -1,28 +1,94 @@
 """The verification gate: does the image say exactly what was asked, and nothing else?
 
-Word-bag comparison (order-insensitive, case and punctuation folded) per slot, read from the
-slot's region; research/ocr.md shows it catches single-letter errors that an edit-distance
-threshold lets through.
+One OCR pass over the whole image (the detector's side capped, research/ocr.md), then each
+word is assigned to the slot whose region (with a tolerance) holds its centre; words in no
+slot are "outside" text. Checks, each with a status and its evidence:
+
+- ``image``: decodes as PNG/JPEG/WEBP within the pixel cap, not blank, the requested shape;
+- ``text:<slot>``: normalised word bags (order-insensitive, case and punctuation folded) —
+  PASS identical (and in order), REVIEW identical only after folding diacritics and dropping
+  ornament tokens or with low recognition confidence, FAIL otherwise; evidence lists missing,
+  extra and misspelled words, the edit distance and the CER;
+- ``extra_text``: confident words outside every slot (hallucinated extra words);
+- ``layout:<slot>``: the slot's word boxes inside its region, with a tolerance;
+- ``legibility:<slot>``: minimum text height and the WCAG contrast ratio of text against its
+  background;
+- ``palette``: the image's dominant colours within a ΔE of the template's palette.
+
+Word bags, not an edit-distance threshold: a one-letter error in a 30-character title is a
+normalised edit distance of 0.03, below any threshold that keeps false rejects tolerable.
+Thresholds have defaults (`DEFAULT_THRESHOLDS`) and each template may override them.
+This module knows nothing of jobs: it takes bytes and expectations and returns a report.
 """
 
 import io
 import re
 import time
 import unicodedata
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 from apps.verification.ocr import OcrWord, ocr_backend
 
-PASS, REVIEW, FAIL = "pass", "review", "fail"
+PASS, REVIEW, FAIL, SKIP = "pass", "review", "fail", "skip"
 _NON_ALNUM = re.compile(r"[^\w]+|_")
+# Letters with a stroke have no Unicode decomposition; OCR and models confuse them with the
+# plain letter as often as accented ones.
+_STROKES = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ı": "i", "ŋ": "n"})
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    # Words whose lowest recognition score is below this make an otherwise matching slot REVIEW.
+    "low_confidence": 0.5,
+    # A word belongs to a slot when its centre lies in the region grown by this share of the side.
+    "slot_tolerance": 0.05,
+    # Word boxes may overflow their region by this share of the image side before layout flags it.
+    "layout_tolerance": 0.04,
+    # Words outside every slot count as extra text from this recognition score and length on.
+    "extra_text_min_conf": 0.8,
+    "extra_text_min_chars": 2,
+    # "fail" | "review" | "ignore": the right words in another order.
+    "word_order": "fail",
+    # "pass" | "review" | "fail": the right letters in order, split or joined differently. The
+    # recogniser segments tracked or condensed type unreliably ("SUMM ER", "DESIGNFOOTBALL"),
+    # and none of the hallucinations we look for keeps every letter in place.
+    "spacing": "pass",
+    "min_text_px": 10,
+    "min_contrast": 1.5,
+    "palette_max_delta_e": 30.0,
+    "palette_min_coverage": 0.5,
+    # Standard deviation (largest of R, G, B) under which an image is blank.
+    "blank_std": 3.0,
+    # Relative difference of aspect ratio from the requested size that fails the image.
+    "aspect_tolerance": 0.05,
+    "min_side": 32,
+}
 
 
 def normalise(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).casefold()
     return _NON_ALNUM.sub(" ", text).split()
+
+
+def fold(token: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", token.translate(_STROKES))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_STROKES)
+
+
+def levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 @dataclass
@@ -42,35 +108,297 @@ class GateReport:
     words: list[dict[str, object]]
     backend: str
     seconds: float
+    size: tuple[int, int] = (0, 0)
 
     def checks_as_dicts(self) -> list[dict[str, object]]:
         return [asdict(c) for c in self.checks]
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "checks": self.checks_as_dicts(),
+            "ocr_text": self.ocr_text,
+            "words": self.words,
+            "backend": self.backend,
+            "seconds": round(self.seconds, 4),
+        }
 
-def _crop_box(size: tuple[int, int], region: list[float], pad: int = 8) -> tuple[int, int, int, int]:
-    w, h = size
-    return (
-        max(0, int(region[0] * w) - pad),
-        max(0, int(region[1] * h) - pad),
-        min(w, int(region[2] * w) + pad),
-        min(h, int(region[3] * h) + pad),
-    )
+
+def _verdict(checks: list[Check]) -> str:
+    statuses = {c.status for c in checks}
+    return FAIL if FAIL in statuses else REVIEW if REVIEW in statuses else PASS
 
 
-def compare_words(expected: str, read: str) -> Check:
-    want, got = Counter(normalise(expected)), Counter(normalise(read))
+# --- Text --------------------------------------------------------------------------------
+
+
+def _misspellings(missing: list[str], extra: list[str]) -> list[dict[str, object]]:
+    """Pair each missing word with the closest unexpected word when they look alike."""
+    pairs: list[dict[str, object]] = []
+    pool = list(extra)
+    for want in missing:
+        best = min(pool, key=lambda got: levenshtein(want, got), default=None)
+        if best is None:
+            continue
+        distance = levenshtein(want, best)
+        if distance <= max(1, len(want) // 2):
+            pairs.append({"expected": want, "read": best, "distance": distance})
+            pool.remove(best)
+    return pairs
+
+
+def compare_words(
+    expected: str, read: str, *, confidences: list[float] | None = None, thresholds: dict[str, Any] | None = None
+) -> Check:
+    """Compare one slot's expected text with the words read (in reading order)."""
+    limits = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    want_tokens, got_tokens = normalise(expected), normalise(read)
+    want, got = Counter(want_tokens), Counter(got_tokens)
     missing = sorted((want - got).elements())
     extra = sorted((got - want).elements())
+    joined_want, joined_got = " ".join(want_tokens), " ".join(got_tokens)
+    distance = levenshtein(joined_want, joined_got)
+    evidence: dict[str, object] = {
+        "expected": expected,
+        "read": read,
+        "missing": missing,
+        "extra": extra,
+        "misspelled": _misspellings(missing, extra),
+        "edit_distance": distance,
+        "cer": round(distance / max(1, len(joined_want)), 4),
+        "min_confidence": round(min(confidences), 4) if confidences else None,
+    }
     if not missing and not extra:
-        return Check("text", PASS, "Text matches.", {"expected": expected, "read": read})
+        if want_tokens != got_tokens and limits["word_order"] != "ignore":
+            evidence["order"] = {"expected": want_tokens, "read": got_tokens}
+            status = FAIL if limits["word_order"] == "fail" else REVIEW
+            return Check("text", status, "The right words in the wrong order.", evidence)
+        if confidences and min(confidences) < limits["low_confidence"]:
+            return Check("text", REVIEW, f"Text matches but recognition is unsure ({min(confidences):.2f}).", evidence)
+        return Check("text", PASS, "Text matches.", evidence)
+    if "".join(want_tokens) == "".join(got_tokens) and limits["spacing"] != "fail":
+        evidence["spacing"] = True
+        status = PASS if limits["spacing"] == "pass" else REVIEW
+        return Check("text", status, "Text matches (word spacing read differently).", evidence)
+    # Lenient reading: diacritics folded, OCR tokens sharing no character with the title dropped.
+    letters = set("".join(fold(t) for t in want_tokens))
+    lenient_got = [fold(t) for t in got_tokens if set(fold(t)) & letters]
+    if Counter(fold(t) for t in want_tokens) == Counter(lenient_got) or "".join(
+        fold(t) for t in want_tokens
+    ) == "".join(lenient_got):
+        dropped = [t for t in got_tokens if not set(fold(t)) & letters]
+        evidence["folded"] = True
+        evidence["ornaments"] = dropped
+        return Check("text", REVIEW, "Text matches only after folding accents and dropping ornaments.", evidence)
     detail = []
-    if missing:
-        detail.append("missing " + ", ".join(missing))
-    if extra:
-        detail.append("unexpected " + ", ".join(extra))
-    return Check(
-        "text", FAIL, "; ".join(detail), {"expected": expected, "read": read, "missing": missing, "extra": extra}
+    if evidence["misspelled"]:
+        detail.append(
+            "misspelled " + ", ".join(f"{p['expected']} → {p['read']}" for p in evidence["misspelled"])  # type: ignore[union-attr]
+        )
+    paired_want = {p["expected"] for p in evidence["misspelled"]}  # type: ignore[union-attr]
+    paired_got = {p["read"] for p in evidence["misspelled"]}  # type: ignore[union-attr]
+    lone_missing = [w for w in missing if w not in paired_want]
+    lone_extra = [w for w in extra if w not in paired_got]
+    if lone_missing:
+        detail.append("missing " + ", ".join(lone_missing))
+    if lone_extra:
+        detail.append("unexpected " + ", ".join(lone_extra))
+    return Check("text", FAIL, "; ".join(detail), evidence)
+
+
+# --- Geometry and colour -------------------------------------------------------------------
+
+
+def _region_px(size: tuple[int, int], region: list[float], grow: float = 0.0) -> tuple[float, float, float, float]:
+    w, h = size
+    return (
+        (region[0] - grow) * w,
+        (region[1] - grow) * h,
+        (region[2] + grow) * w,
+        (region[3] + grow) * h,
     )
+
+
+def _inside(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def _centre(box: tuple[int, int, int, int]) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def _srgb_to_linear(values: Any) -> Any:
+    import numpy as np
+
+    c = np.asarray(values, dtype=np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def relative_luminance(rgb: Any) -> Any:
+    """WCAG 2 relative luminance of sRGB colour(s) given as 0..255 (last axis RGB)."""
+    lin = _srgb_to_linear(rgb)
+    return 0.2126 * lin[..., 0] + 0.7152 * lin[..., 1] + 0.0722 * lin[..., 2]
+
+
+def contrast_ratio(a: Any, b: Any) -> float:
+    la, lb = float(relative_luminance(a)), float(relative_luminance(b))
+    hi, lo = max(la, lb), min(la, lb)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def hex_rgb(value: str) -> tuple[int, int, int]:
+    value = value.strip().lstrip("#")
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
+
+def rgb_to_lab(rgb: Any) -> Any:
+    """sRGB (0..255, last axis) → CIE L*a*b* (D65)."""
+    import numpy as np
+
+    lin = _srgb_to_linear(rgb)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, list[int], list[int]]:
+    """Contrast of the text in `box` against its background: the box's pixels are split in two
+    by luminance (Otsu); the smaller class is the glyphs. Returns ratio, text and background RGB."""
+    import numpy as np
+
+    crop = np.asarray(img.crop(box).convert("RGB"), dtype=np.float64).reshape(-1, 3)
+    if len(crop) < 4:
+        return 21.0, [0, 0, 0], [255, 255, 255]
+    lum = relative_luminance(crop)
+    hist, edges = np.histogram(lum, bins=64, range=(0.0, 1.0))
+    weights = hist.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    total, best, cut = weights.sum(), -1.0, 0.5
+    cum_w, cum_m = np.cumsum(weights), np.cumsum(weights * centres)
+    for k in range(63):
+        w0, w1 = cum_w[k], total - cum_w[k]
+        if w0 == 0 or w1 == 0:
+            continue
+        m0, m1 = cum_m[k] / w0, (cum_m[-1] - cum_m[k]) / w1
+        between = w0 * w1 * (m0 - m1) ** 2
+        if between > best:
+            best, cut = between, edges[k + 1]
+    dark, light = crop[lum < cut], crop[lum >= cut]
+    if len(dark) == 0 or len(light) == 0:
+        return 1.0, [int(v) for v in crop.mean(0)], [int(v) for v in crop.mean(0)]
+    text, ground = (dark, light) if len(dark) < len(light) else (light, dark)
+    # Medians resist anti-aliased edges and stray background texture.
+    t, g = np.median(text, axis=0), np.median(ground, axis=0)
+    return round(contrast_ratio(t, g), 2), [int(v) for v in t], [int(v) for v in g]
+
+
+def _palette_distance(lab: Any, targets: Any) -> float:
+    """ΔE*ab (CIE76) from a colour to the palette: to the nearest palette colour or to a blend
+    of two of them (gradients and soft edges between palette colours are on-palette)."""
+    import numpy as np
+
+    best = float(np.min(np.linalg.norm(targets - lab, axis=-1)))
+    for i in range(len(targets)):
+        for j in range(i + 1, len(targets)):
+            a, b = targets[i], targets[j]
+            span = b - a
+            t = float(np.clip(np.dot(lab - a, span) / max(float(np.dot(span, span)), 1e-9), 0.0, 1.0))
+            best = min(best, float(np.linalg.norm(a + t * span - lab)))
+    return best
+
+
+def palette_check(img: Image.Image, palette: list[str], limits: dict[str, Any]) -> Check:
+    import numpy as np
+
+    colours = []
+    for value in palette:
+        try:
+            colours.append(hex_rgb(value))
+        except (ValueError, IndexError):
+            continue
+    if not colours:
+        return Check("palette", SKIP, "No palette to compare with.")
+    small = img.resize((96, 64), Image.Resampling.BOX).quantize(colors=8, method=Image.Quantize.MEDIANCUT)
+    counts = sorted(small.getcolors() or [], reverse=True)
+    lut = small.getpalette() or []
+    total = sum(n for n, _ in counts)
+    targets = rgb_to_lab(np.array(colours, dtype=np.float64))
+    dominant, covered = [], 0
+    for n, index in counts:
+        rgb = lut[index * 3 : index * 3 + 3]
+        delta = _palette_distance(rgb_to_lab(np.array(rgb, dtype=np.float64)), targets)
+        share = n / total
+        hex_value = "#{:02x}{:02x}{:02x}".format(*rgb)
+        dominant.append({"rgb": hex_value, "share": round(share, 3), "delta_e": round(delta, 1)})
+        if delta <= limits["palette_max_delta_e"]:
+            covered += n
+    coverage = covered / max(1, total)
+    evidence = {"dominant": dominant, "coverage": round(coverage, 3), "palette": palette}
+    if coverage >= limits["palette_min_coverage"]:
+        return Check("palette", PASS, f"{coverage:.0%} of the image is within ΔE of the palette.", evidence)
+    return Check("palette", REVIEW, f"Only {coverage:.0%} of the image is near the template's palette.", evidence)
+
+
+# --- Image -------------------------------------------------------------------------------
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Decode untrusted bytes: allowlisted formats, pixel cap, bomb warnings as errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
+        if img.width * img.height > settings.RENDERHUB_MAX_PIXELS:
+            raise ValueError(f"{img.width}x{img.height} is over the pixel cap.")
+        img.load()
+    return img.convert("RGB")
+
+
+def image_check(img: Image.Image, size: tuple[int, int] | None, limits: dict[str, Any]) -> Check:
+    from PIL import ImageStat
+
+    w, h = img.size
+    evidence: dict[str, object] = {"size": [w, h], "requested": list(size) if size else None}
+    if min(w, h) < limits["min_side"]:
+        return Check("image", FAIL, f"The image is too small ({w}x{h}).", evidence)
+    # Per channel: two colours of equal luminance (an orange-to-green gradient) are not blank.
+    std = max(ImageStat.Stat(img.reduce(4) if min(w, h) >= 64 else img).stddev)
+    evidence["colour_std"] = round(std, 2)
+    if std < limits["blank_std"]:
+        return Check("image", FAIL, "The image is blank (one flat colour).", evidence)
+    if size:
+        want, got = size[0] / size[1], w / h
+        if abs(got - want) / want > limits["aspect_tolerance"]:
+            return Check("image", FAIL, f"Wrong size: {w}x{h}, asked for {size[0]}x{size[1]}.", evidence)
+        if (w, h) != tuple(size):
+            return Check("image", PASS, f"Scaled: {w}x{h} for {size[0]}x{size[1]} (same shape).", evidence)
+    return Check("image", PASS, f"{w}x{h}, decodes, not blank.", evidence)
+
+
+# --- The gate ----------------------------------------------------------------------------
+
+
+def _assign(
+    words: list[OcrWord], slot_boxes: dict[str, tuple[float, float, float, float]], grown: dict[str, Any]
+) -> tuple[dict[str, list[OcrWord]], list[OcrWord]]:
+    by_slot: dict[str, list[OcrWord]] = {name: [] for name in slot_boxes}
+    outside: list[OcrWord] = []
+    for word in words:
+        centre = _centre(word.box)
+        holders = [name for name in slot_boxes if _inside(centre, grown[name])]
+        if not holders:
+            outside.append(word)
+            continue
+        exact = [name for name in holders if _inside(centre, slot_boxes[name])]
+        pick = (exact or holders)[0]
+        if len(exact or holders) > 1:
+            pick = min(
+                exact or holders,
+                key=lambda n: abs(_centre(tuple(int(v) for v in slot_boxes[n]))[1] - centre[1]),  # type: ignore[arg-type]
+            )
+        by_slot[pick].append(word)
+    return by_slot, outside
 
 
 def verify_image(
@@ -80,40 +408,174 @@ def verify_image(
     regions: dict[str, list[float]],
     thresholds: dict | None = None,
     palette: list[str] | None = None,
+    size: tuple[int, int] | None = None,
+    backend: str | None = None,
 ) -> GateReport:
-    """Read each slot's region and compare its words with the expected text."""
+    """Read the image once and run every check; the verdict is the worst check's status.
+
+    `regions` maps slot → [x0, y0, x1, y1] as fractions; a slot without a region may be
+    anywhere (the whole image). `size` is the requested width × height, when known.
+    """
     started = time.perf_counter()
-    backend = ocr_backend()
+    limits = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    ocr = ocr_backend(backend)
     try:
-        img = Image.open(io.BytesIO(image), formats=["PNG", "JPEG", "WEBP"])
-        img.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        check = Check("image", FAIL, f"Image cannot be decoded: {exc}")
-        return GateReport(FAIL, [check.detail], [check], "", [], backend.name, time.perf_counter() - started)
-    img = img.convert("RGB")
-    checks: list[Check] = []
-    words: list[dict[str, object]] = []
+        img = decode_image(image)
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
+        check = Check("image", FAIL, f"The image cannot be decoded: {exc}")
+        return GateReport(FAIL, [f"image: {check.detail}"], [check], "", [], ocr.name, time.perf_counter() - started)
+    checks = [image_check(img, size, limits)]
+    if checks[0].status == FAIL:
+        return GateReport(
+            FAIL,
+            [f"image: {checks[0].detail}"],
+            checks,
+            "",
+            [],
+            ocr.name,
+            time.perf_counter() - started,
+            img.size,
+        )
+
+    read = ocr.read(img)
+    # Slots with a region get the words centred in it; slots without one share the rest of
+    # the image (several are compared as one bag, since their order on the canvas is unknown).
+    placed = {name: regions[name] for name in expected if regions.get(name)}
+    loose = [name for name in expected if name not in placed]
+    targets = {name: expected[name] for name in placed}
+    if len(loose) == 1:
+        targets[loose[0]] = expected[loose[0]]
+    elif loose:
+        targets["+".join(loose)] = " ".join(expected[name] for name in loose)
+    slot_boxes = {name: _region_px(img.size, region) for name, region in placed.items()}
+    grown = {name: _region_px(img.size, region, limits["slot_tolerance"]) for name, region in placed.items()}
+    by_slot, outside = _assign(read, slot_boxes, grown)
+    if loose:
+        by_slot[next(name for name in targets if name not in placed)] = outside
+        outside = []
+
+    words_out: list[dict[str, object]] = []
     texts: list[str] = []
-    for slot, want in expected.items():
-        region = regions.get(slot) or [0.0, 0.0, 1.0, 1.0]
-        box = _crop_box(img.size, region)
-        read: list[OcrWord] = backend.read(img.crop(box))
-        line = " ".join(w.text for w in read)
+    for slot, want in targets.items():
+        slot_words = sorted(by_slot[slot], key=lambda w: (w.line, w.box[0]))
+        line = " ".join(w.text for w in slot_words)
         texts.append(line)
-        for w in read:
-            words.append(
+        slot_limits = limits if slot in expected else {**limits, "word_order": "ignore"}
+        check = compare_words(want, line, confidences=[w.conf for w in slot_words], thresholds=slot_limits)
+        check.name = f"text:{slot}"
+        checks.append(check)
+        wanted = set(normalise(want))
+        for w in slot_words:
+            tokens = normalise(w.text)
+            words_out.append(
                 {
                     "slot": slot,
                     "text": w.text,
-                    "conf": w.conf,
-                    "box": [w.box[0] + box[0], w.box[1] + box[1], w.box[2] + box[0], w.box[3] + box[1]],
+                    "conf": round(w.conf, 4),
+                    "box": list(w.box),
+                    "match": bool(tokens) and all(t in wanted for t in tokens),
                 }
             )
-        check = compare_words(want, line)
-        check.name = f"text:{slot}"
-        checks.append(check)
-    verdict = (
-        FAIL if any(c.status == FAIL for c in checks) else REVIEW if any(c.status == REVIEW for c in checks) else PASS
+        checks.extend(_geometry_checks(img, slot, slot_words, slot_boxes.get(slot), placed.get(slot), limits))
+
+    strays = [
+        w
+        for w in outside
+        if w.conf >= limits["extra_text_min_conf"] and len("".join(normalise(w.text))) >= limits["extra_text_min_chars"]
+    ]
+    for w in outside:
+        words_out.append({"slot": "", "text": w.text, "conf": round(w.conf, 4), "box": list(w.box), "match": False})
+    evidence: dict[str, object] = {
+        "words": [{"text": w.text, "conf": round(w.conf, 3), "box": list(w.box)} for w in outside],
+    }
+    if strays:
+        checks.append(
+            Check(
+                "extra_text",
+                FAIL,
+                "Text outside the slots: " + ", ".join(f"“{w.text}”" for w in strays),
+                evidence,
+            )
+        )
+    else:
+        checks.append(Check("extra_text", PASS, "No text outside the slots.", evidence))
+
+    if palette:
+        checks.append(palette_check(img, palette, limits))
+
+    verdict = _verdict(checks)
+    reasons = [f"{c.name}: {c.detail}" for c in checks if c.status in (REVIEW, FAIL)]
+    if outside:
+        texts.append(" ".join(w.text for w in outside))
+    return GateReport(
+        verdict,
+        reasons,
+        checks,
+        "\n".join(t for t in texts if t),
+        words_out,
+        ocr.name,
+        time.perf_counter() - started,
+        img.size,
     )
-    reasons = [f"{c.name}: {c.detail}" for c in checks if c.status != PASS]
-    return GateReport(verdict, reasons, checks, "\n".join(texts), words, backend.name, time.perf_counter() - started)
+
+
+def _geometry_checks(
+    img: Image.Image,
+    slot: str,
+    words: list[OcrWord],
+    box: tuple[float, float, float, float] | None,
+    region: list[float] | None,
+    limits: dict[str, Any],
+) -> list[Check]:
+    if not words:
+        return []
+    checks = []
+    if region and box:
+        tol_x, tol_y = limits["layout_tolerance"] * img.width, limits["layout_tolerance"] * img.height
+        over = [
+            {"text": w.text, "box": list(w.box)}
+            for w in words
+            if w.box[0] < box[0] - tol_x
+            or w.box[1] < box[1] - tol_y
+            or w.box[2] > box[2] + tol_x
+            or w.box[3] > box[3] + tol_y
+        ]
+        evidence = {"region": [round(v) for v in box], "overflowing": over}
+        if over:
+            checks.append(Check(f"layout:{slot}", REVIEW, f"{len(over)} word(s) overflow the slot's region.", evidence))
+        else:
+            checks.append(Check(f"layout:{slot}", PASS, "Text sits inside its region.", evidence))
+    # Punctuation and one-letter tokens get degenerate boxes; measure the words.
+    heights = [w.box[3] - w.box[1] for w in words if len("".join(normalise(w.text))) >= 2] or [
+        w.box[3] - w.box[1] for w in words
+    ]
+    union = (
+        max(0, min(w.box[0] for w in words)),
+        max(0, min(w.box[1] for w in words)),
+        min(img.width, max(w.box[2] for w in words)),
+        min(img.height, max(w.box[3] for w in words)),
+    )
+    ratio, text_rgb, ground_rgb = text_contrast(img, union)
+    evidence = {
+        "min_height_px": min(heights),
+        "contrast": ratio,
+        "text_rgb": text_rgb,
+        "background_rgb": ground_rgb,
+    }
+    problems = []
+    if min(heights) < limits["min_text_px"]:
+        problems.append(f"text {min(heights)} px high (min {limits['min_text_px']})")
+    if ratio < limits["min_contrast"]:
+        problems.append(f"contrast {ratio}:1 (min {limits['min_contrast']}:1)")
+    if problems:
+        checks.append(Check(f"legibility:{slot}", REVIEW, "; ".join(problems), evidence))
+    else:
+        checks.append(Check(f"legibility:{slot}", PASS, f"Contrast {ratio}:1, {min(heights)} px high.", evidence))
+    return checks

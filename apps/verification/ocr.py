@@ -1,12 +1,31 @@
-"""OCR behind one interface. Backends are created once per process (see `ocr_backend`)."""
+"""OCR behind one interface. Backends are created once per process (see `ocr_backend`).
+
+Backends (name → class):
+- ``rapidocr``: RapidOCR 3.10 with the PP-OCRv6 small models shipped in its wheel (offline).
+  The default: on our evaluation set it reads correct titles exactly where Tesseract does not
+  (numbers in the README of `apps/verification` and in `python manage.py verifier_eval`).
+- ``tesseract``: Tesseract in-process through tesserocr (the API object is reused, ~7x faster
+  than a subprocess per call); falls back to pytesseract when tesserocr is not installed.
+- ``pytesseract``: Tesseract through the pytesseract subprocess (the product's old baseline).
+
+Every backend reads a whole RGB image and returns words with boxes in that image's pixels and a
+confidence in 0..1. Engines are single-threaded on purpose: one worker process per core is the
+deployment (research/ocr.md: two OCR processes on two cores slow each 2–3x when they thread).
+"""
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from PIL import Image
+
+# OpenMP oversubscription makes Tesseract crawl (and hang) with several workers per box.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata")
 
 
 @dataclass(frozen=True)
@@ -14,6 +33,7 @@ class OcrWord:
     text: str
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
     conf: float  # 0..1
+    line: int = 0  # index of the text line the word belongs to, in reading order
 
 
 class OcrBackend(Protocol):
@@ -22,41 +42,168 @@ class OcrBackend(Protocol):
     def read(self, image: Image.Image) -> list[OcrWord]: ...
 
 
-class TesseractBackend:
-    """Tesseract through pytesseract (one subprocess per call)."""
+class RapidOcrBackend:
+    """RapidOCR (PP-OCRv6 small det + rec, ONNX Runtime, one thread).
 
-    name = "tesseract"
+    The detector's resize is capped at `det_side` on the longer side: rapidocr's default
+    (`limit_type: min`, 736) upscales small images and costs 4x the time (research/ocr.md).
+    `text_score` is lowered from 0.5 so that a faint line inside a slot shows up as a
+    low-confidence word (REVIEW) instead of silently vanishing.
+    """
 
-    def __init__(self) -> None:
-        # OpenMP oversubscription makes Tesseract crawl with several workers per box.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    name = "rapidocr"
+
+    def __init__(self, det_side: int = 480, text_score: float = 0.3) -> None:
+        from rapidocr import RapidOCR
+
+        self._engine = RapidOCR(
+            params={
+                "Global.use_cls": False,
+                "Global.text_score": text_score,
+                "Global.log_level": "error",
+                "Det.limit_type": "max",
+                "Det.limit_side_len": det_side,
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        self._lock = threading.Lock()
+
+    def read(self, image: Image.Image) -> list[OcrWord]:
+        import numpy as np
+
+        array = np.asarray(image.convert("RGB"))
+        with self._lock:
+            out: Any = self._engine(array, return_word_box=True)
+        words: list[OcrWord] = []
+        if not out.txts:
+            return words
+        for line_no, (line_text, line_score, line_box, line_words) in enumerate(
+            zip(out.txts, out.scores, out.boxes, out.word_results or [()] * len(out.txts), strict=False)
+        ):
+            parts = [(t, s, b) for t, s, b in line_words if str(t).strip()] if line_words else []
+            if not parts:
+                parts = [(line_text, line_score, line_box)]
+            for text, score, box in parts:
+                xs = [int(p[0]) for p in box]
+                ys = [int(p[1]) for p in box]
+                words.append(
+                    OcrWord(
+                        text=str(text).strip(),
+                        box=(min(xs), min(ys), max(xs), max(ys)),
+                        conf=float(score),
+                        line=line_no,
+                    )
+                )
+        return words
+
+
+def _tessdata() -> str:
+    for path in TESSDATA_DIRS:
+        if os.path.exists(os.path.join(path, "eng.traineddata")):
+            return path
+    return ""
+
+
+class PyTesseractBackend:
+    """Tesseract through pytesseract: one subprocess per call, the model reloaded each time."""
+
+    name = "pytesseract"
+    psm = 3
 
     def read(self, image: Image.Image) -> list[OcrWord]:
         import pytesseract
 
         data = pytesseract.image_to_data(
-            image.convert("L"), config="--psm 6", output_type=pytesseract.Output.DICT, timeout=30
+            image.convert("L"), config=f"--psm {self.psm}", output_type=pytesseract.Output.DICT, timeout=30
         )
         words = []
-        for text, conf, x, y, w, h in zip(
+        for text, conf, x, y, w, h, block, par, line in zip(
             data["text"],
             data["conf"],
             data["left"],
             data["top"],
             data["width"],
             data["height"],
+            data["block_num"],
+            data["par_num"],
+            data["line_num"],
             strict=True,
         ):
             if text.strip() and float(conf) >= 0:
-                words.append(OcrWord(text=text.strip(), box=(x, y, x + w, y + h), conf=float(conf) / 100))
+                words.append(
+                    OcrWord(
+                        text=text.strip(),
+                        box=(x, y, x + w, y + h),
+                        conf=float(conf) / 100,
+                        line=block * 10000 + par * 100 + line,
+                    )
+                )
         return words
 
 
-_BACKENDS = {"tesseract": TesseractBackend}
+class TesseractBackend:
+    """Tesseract in-process (tesserocr, the API reused across images); pytesseract without it.
+
+    Grayscale input and page segmentation 3 read best on whole thumbnails (research/ocr.md).
+    """
+
+    name = "tesseract"
+
+    def __init__(self) -> None:
+        try:
+            import tesserocr
+        except ImportError:  # the subprocess path still works, only slower
+            self._api = None
+            self._fallback = PyTesseractBackend()
+            return
+        self._tesserocr = tesserocr
+        self._api = tesserocr.PyTessBaseAPI(path=_tessdata(), lang="eng", psm=tesserocr.PSM.AUTO)
+        self._lock = threading.Lock()
+
+    def read(self, image: Image.Image) -> list[OcrWord]:
+        if self._api is None:
+            return self._fallback.read(image)
+        tesserocr = self._tesserocr
+        level = tesserocr.RIL.WORD
+        words: list[OcrWord] = []
+        with self._lock:
+            self._api.SetImage(image.convert("L"))
+            self._api.Recognize()
+            iterator = self._api.GetIterator()
+            line_no = 0
+            if iterator is None:
+                return words
+            while True:
+                if iterator.IsAtBeginningOf(tesserocr.RIL.TEXTLINE):
+                    line_no += 1
+                try:
+                    text = iterator.GetUTF8Text(level)
+                except RuntimeError:  # an empty element ("No text returned")
+                    text = ""
+                bbox = iterator.BoundingBox(level)
+                if text and text.strip() and bbox:
+                    words.append(
+                        OcrWord(text=text.strip(), box=tuple(bbox), conf=iterator.Confidence(level) / 100, line=line_no)
+                    )
+                if not iterator.Next(level):
+                    break
+        return words
+
+
+_BACKENDS: dict[str, type] = {
+    "rapidocr": RapidOcrBackend,
+    "tesseract": TesseractBackend,
+    "pytesseract": PyTesseractBackend,
+}
 
 
 def register(name: str, factory: type) -> None:
     _BACKENDS[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
 
 
 @functools.cache

@@ -77,6 +77,7 @@ def tight_budget(production):  # type: ignore[no-untyped-def]
     production.degrade_to = None
     production.when_spent = WhenSpent.REFUSE
     production.verify_ocr = False
+    production.max_latency_ms = 600_000  # about money: no job is deferred for queue depth
     production.save()
     return production
 
@@ -97,7 +98,8 @@ def test_budget_200_concurrent_submissions_never_overrun(kill_queues, tight_budg
     assert set(refused.values_list("status", flat=True)) == {JobStatus.REFUSED}
     assert all("budget for today is spent" in r for r in refused.values_list("admission_reason", flat=True))
     ledger = assert_ledger_consistent(tight_budget)
-    assert ledger.reserved_usd == ledger.limit_usd == Decimal("5.0000")
+    # Live workers may already have finished some admitted jobs (settled at their estimate).
+    assert ledger.spent_usd + ledger.reserved_usd == ledger.limit_usd == Decimal("5.0000")
     assert Reservation.objects.count() == 50
     print(
         f"\nadmitted={admitted.count()} refused={refused.count()} "

@@ -35,8 +35,13 @@ def test_policy_import_product_file_maps_models_to_simulation_stand_ins(demo, tm
 
     out = run("policy", "import", write(tmp_path, PRODUCT_FILE))
 
-    assert "no engine serves 'sd3.5-large-turbo'; using the built-in simulation 'builtin-turbo'" in out
-    assert "no engine serves 'imagen-4.0-ultra-generate-001'; using the built-in simulation 'builtin-ultra'" in out
+    # The vendor engines exist (engines migration 0003) but are disabled without API keys.
+    assert (
+        "tiers.preview.model: engine 'sd35-large-turbo' serves 'sd3.5-large-turbo' but is disabled "
+        "(STABILITY_API_KEY is not set); using the built-in simulation 'builtin-turbo' in its place" in out
+    )
+    assert "engine 'imagen4-ultra' serves 'imagen-4.0-ultra-generate-001' but is disabled" in out
+    assert "using the built-in simulation 'builtin-ultra' in its place" in out
     production = Tier.objects.get(slug="production")
     assert production.final_engine.slug == "builtin-ultra"
     assert production.preview_engine.slug == "builtin-turbo"  # two-stage tier keeps its preview engine
@@ -64,6 +69,14 @@ def test_policy_import_product_file_prefers_a_real_engine_with_that_model(demo, 
     assert Tier.objects.get(slug="production").final_engine.slug == "imagen-ultra"
 
 
+def test_policy_import_uses_the_vendor_engine_once_it_is_enabled(demo, tmp_path):
+    Engine.objects.filter(slug="imagen4-ultra").update(enabled=True)
+
+    run("policy", "import", write(tmp_path, PRODUCT_FILE))
+
+    assert Tier.objects.get(slug="production").final_engine.slug == "imagen4-ultra"
+
+
 def test_policy_export_then_import_round_trips(demo, tmp_path):
     exported = json.loads(run("policy", "export"))
     exported["tiers"]["production"]["daily_budget_usd"] = "123.5"
@@ -81,10 +94,11 @@ def test_policy_export_then_import_round_trips(demo, tmp_path):
 def test_policy_import_engines_with_prices_and_new_tier(demo, tmp_path):
     data = {
         "engines": {
-            "ideogram-v3": {
-                "name": "Ideogram 3.0",
+            "ideogram-house": {
+                "name": "Ideogram 3.0 (house key)",
                 "adapter": "ideogram",
-                "model": "ideogram-v3",
+                "model": "V_3",
+                "enabled": True,
                 "base_url": "https://api.ideogram.ai",
                 "api_key_env": "IDEOGRAM_API_KEY",
                 "price_usd": "0.06",
@@ -106,7 +120,7 @@ def test_policy_import_engines_with_prices_and_new_tier(demo, tmp_path):
 
     run("policy", "import", write(tmp_path, data))
 
-    engine = Engine.objects.get(slug="ideogram-v3")
+    engine = Engine.objects.get(slug="ideogram-house")
     assert policy.engine_price(engine=engine, width=1024, height=1024, quality="quality") == Decimal("0.09")
     assert engine.deadline_s == 90.0
     cover = Tier.objects.get(slug="cover")
@@ -170,6 +184,8 @@ def test_budget_json_prints_limit_spent_reserved_per_tier(production):
 
 
 def test_policy_import_product_file_without_any_engine_says_what_is_missing(db, tmp_path):
+    Engine.objects.all().delete()
+
     with pytest.raises(CommandError) as info:
         run("policy", "import", write(tmp_path, PRODUCT_FILE))
 

@@ -6,7 +6,7 @@ register = template.Library()
 @register.filter
 def ms(value: float | int | None) -> str:
     """Milliseconds for people: 850 ms, 1.42 s."""
-    if value is None:
+    if value is None or value == "":
         return "–"
     value = float(value)
     return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
@@ -14,7 +14,7 @@ def ms(value: float | int | None) -> str:
 
 @register.filter
 def usd(value: object) -> str:
-    if value is None:
+    if value is None or value == "":
         return "–"
     return f"${float(value):,.4f}".rstrip("0").rstrip(".") if float(value) < 1 else f"${float(value):,.2f}"
 

@@ -14,8 +14,23 @@ def _builtin(engine: Engine) -> Adapter:
     return BuiltinAdapter(engine)
 
 
+def _lazy(module: str, name: str) -> AdapterFactory:
+    def factory(engine: Engine) -> Adapter:
+        import importlib
+
+        return getattr(importlib.import_module(f"apps.engines.adapters.{module}"), name)(engine)  # type: ignore[no-any-return]
+
+    return factory
+
+
 _FACTORIES: dict[str, AdapterFactory] = {
     "builtin": _builtin,
+    "http": _lazy("http", "GenericHttpAdapter"),
+    "openai": _lazy("openai", "OpenAIAdapter"),
+    "imagen": _lazy("imagen", "ImagenAdapter"),
+    "stability": _lazy("stability", "StabilityAdapter"),
+    "ideogram": _lazy("ideogram", "IdeogramAdapter"),
+    "comfyui": _lazy("comfyui", "ComfyUIAdapter"),
 }
 
 

@@ -9,7 +9,9 @@ missing word) at a configurable rate that falls with the guidance level, and wai
 simulated latency drawn from a log-normal distribution with an optional long tail.
 
 Engine.params keys (defaults in DEFAULTS): latency_p50_ms, latency_sigma, tail_prob,
-tail_factor, typo_rate.
+tail_factor, typo_rate, detail (0 = flat preview look; 1 = a finer second pass of shapes and
+texture, so a high-fidelity preset's final differs from its preview while keeping the
+composition that the seed fixes).
 """
 
 import hashlib
@@ -33,6 +35,7 @@ DEFAULTS: dict[str, float] = {
     "tail_prob": 0.0,
     "tail_factor": 3.0,
     "typo_rate": 0.15,
+    "detail": 0.0,
 }
 FONT_PATH = Path(settings.BASE_DIR) / "static" / "fonts" / "DejaVuSans-Bold.ttf"
 LOOKALIKES = {
@@ -142,6 +145,28 @@ def _background(w: int, h: int, palette: list[tuple[int, int, int]], rng: random
     return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
 
 
+def _add_detail(
+    img: Image.Image, palette: list[tuple[int, int, int]], rng: random.Random, amount: float
+) -> Image.Image:
+    """A finer pass: small soft highlights and thin strokes over the base composition."""
+    w, h = img.size
+    layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for _ in range(int(24 * amount)):
+        color = rng.choice(palette)
+        cx, cy, r = rng.randrange(w), rng.randrange(h), rng.randint(4, max(6, min(w, h) // 14))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*color, rng.randint(40, 110)))
+    for _ in range(int(10 * amount)):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        draw.line(
+            (x0, y0, x0 + rng.randint(-w // 3, w // 3), y0 + rng.randint(-h // 6, h // 6)),
+            fill=(255, 255, 255, rng.randint(30, 80)),
+            width=rng.randint(1, 3),
+        )
+    layer = layer.filter(ImageFilter.GaussianBlur(radius=1.2))
+    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+
+
 def _fit(
     draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int]
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
@@ -197,6 +222,7 @@ class BuiltinAdapter:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.params = {**DEFAULTS, **{k: float(v) for k, v in (engine.params or {}).items() if k in DEFAULTS}}
+        self.params["latency_p50_ms"] = max(self.params["latency_p50_ms"], 0.0)
 
     def simulated_latency_ms(self) -> float:
         p = self.params
@@ -211,6 +237,8 @@ class BuiltinAdapter:
         rng = _seeded_rng(request)
         palette = _palette(request, rng)
         img = _background(request.width, request.height, palette, rng)
+        if self.params["detail"] > 0:
+            img = _add_detail(img, palette, random.Random(rng.random()), self.params["detail"])
         texts = quoted_texts(request.prompt)
         regions_given = [tuple(r) for r in request.extra.get("text_regions", []) if len(r) == 4]
         regions = regions_given or default_regions(len(texts))

@@ -1,0 +1,74 @@
+"""The engine editor: every field an admin may set. The key itself is never a field."""
+
+import json
+from typing import Any
+
+from django import forms
+
+from apps.engines.models import Engine
+
+
+class PrettyJSONField(forms.JSONField):
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class EngineForm(forms.ModelForm):
+    """Field checks (URL allowlist, key-variable name, price table, params) live on the model
+    (validators and Engine.clean), so every writer of engines gets the same messages."""
+
+    price_table = PrettyJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text='Price by size and quality, e.g. {"1024x1024": {"standard": "0.04", "hd": "0.08"}}. '
+        "Sizes not listed cost the base price.",
+    )
+    params = PrettyJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text='Adapter parameters, e.g. {"api": "vertex"}, {"style": "natural"}, '
+        '{"sizes": ["1024x1024"]}, a ComfyUI {"workflow": {…}}, {"backoff_base_s": 0.5}.',
+    )
+
+    class Meta:
+        model = Engine
+        fields = [
+            "slug",
+            "name",
+            "adapter",
+            "model_id",
+            "base_url",
+            "api_key_env",
+            "price_usd",
+            "price_table",
+            "connect_timeout_s",
+            "read_timeout_s",
+            "deadline_s",
+            "max_retries",
+            "concurrency_limit",
+            "params",
+            "enabled",
+        ]
+        labels = {
+            "model_id": "Model id",
+            "base_url": "Base URL",
+            "api_key_env": "API key environment variable",
+            "price_usd": "Base price per image (USD)",
+            "connect_timeout_s": "Connect timeout (s)",
+            "read_timeout_s": "Read timeout (s)",
+            "deadline_s": "Overall deadline per call (s)",
+            "concurrency_limit": "Concurrency limit (all workers; 0 = none)",
+        }
+        help_texts = {
+            "base_url": "Checked against RENDERHUB_ENGINE_HOST_ALLOWLIST. Empty: the vendor's default.",
+            "api_key_env": "The NAME of the environment variable holding the key (e.g. OPENAI_API_KEY), never the key.",
+            "model_id": "Configuration: vendors retire models (DALL·E 3, gpt-image-1, Imagen 4).",
+        }
+
+    def clean_price_table(self) -> Any:
+        return self.cleaned_data.get("price_table") or {}
+
+    def clean_params(self) -> Any:
+        return self.cleaned_data.get("params") or {}

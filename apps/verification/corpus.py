@@ -1,0 +1,345 @@
+"""A labelled evaluation corpus for the gate, generated deterministically from a seed.
+
+Each sample is a 768×512 thumbnail with a title in one of three layout bands. Half carry the
+title exactly; the other half carry one typographic hallucination of a known kind, drawn as if
+the model had made it (the expected text stays the correct title):
+
+- ``substitute``: one letter replaced by a look-alike (a→o, e→c, rn→m …);
+- ``drop`` / ``double`` / ``transpose``: one letter dropped, doubled, or swapped with the next;
+- ``swap_words``: two words trade places; ``missing_word``; ``extra_word`` ("the the", a filler);
+- ``garble``: one or two letters replaced by look-alike glyphs (ø ł ħ ŋ ő á …).
+
+Variety: many open fonts (DejaVu, Liberation, Noto; whatever of them is installed, see
+`.ci/system-packages.sh`), sizes 26–84 px, one or two lines, strokes, shadows, mild blur, and
+flat, gradient, noise and busy photo-like backgrounds. A share of the samples are outputs of
+the built-in engine simulation (its own typo injection, labelled by what it drew).
+
+Splits: ``dev`` and ``test`` come from different seeds; thresholds are tuned on ``dev`` only,
+numbers are reported on ``test``.
+"""
+
+import io
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+KINDS = ["substitute", "drop", "double", "transpose", "swap_words", "missing_word", "extra_word", "garble"]
+SPLIT_SEEDS = {"dev": 1001, "test": 2002}
+SIZE = (768, 512)
+BANDS = {
+    "top": [0.05, 0.05, 0.95, 0.36],
+    "middle": [0.05, 0.33, 0.95, 0.67],
+    "bottom": [0.05, 0.62, 0.95, 0.95],
+}
+FONT_DIRS = [
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/truetype/liberation2",
+    "/usr/share/fonts/truetype/liberation",
+    "/usr/share/fonts/truetype/noto",
+]
+FONT_PREFIXES = (
+    "DejaVuSans",
+    "DejaVuSerif",
+    "Liberation",
+    "NotoSans-",
+    "NotoSerif-",
+    "NotoSansDisplay-",
+    "NotoSerifDisplay-",
+)
+_WORDS = """
+spring summer autumn winter harvest festival market night city river harbour lights garden kitchen
+morning evening weekend journal review report guide season opening grand final sale offer week
+island mountain coast valley forest desert ocean travel stories voices future history science
+design studio coffee bakery fresh local modern classic golden silver quiet bright wild open
+election budget housing climate energy water health school music theatre cinema sports football
+marathon cycling recipes dinner brunch table bread cheese wine spirits books poetry letters
+portrait gallery museum archive culture weather tomorrow tonight inside beyond north south east west
+heritage frontier pioneer horizon crossing bridge tower station canvas colour shadow
+victory record notes drafts edition special issue podcast live launch summit forum dialogue
+"""
+WORDS = _WORDS.split()
+LOOKALIKE = {
+    "a": "o", "o": "a", "e": "c", "c": "e", "i": "l", "l": "i", "n": "h", "h": "n", "u": "v", "v": "u",
+    "s": "z", "t": "f", "f": "t", "r": "n", "g": "q", "b": "h", "m": "n", "d": "b", "y": "v", "w": "v",
+    "k": "x", "p": "q",
+}  # fmt: skip
+GARBLE = {
+    "o": "ø", "l": "ł", "h": "ħ", "n": "ŋ", "a": "á", "e": "é", "u": "ü", "i": "í", "c": "ç", "s": "ş",
+    "d": "đ", "r": "ř", "t": "ŧ", "g": "ğ", "y": "ý", "z": "ž",
+}  # fmt: skip
+FILLERS = ["the", "and", "of", "new", "best", "now", "more", "live"]
+
+
+@dataclass
+class Sample:
+    id: str
+    image: bytes
+    expected: dict[str, str]
+    regions: dict[str, list[float]]
+    label: str  # ok | hallucinated
+    kind: str  # ok or one of KINDS (or the built-in engine's kind)
+    source: str  # synthetic | builtin
+    drawn: str
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+def fonts() -> list[Path]:
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder in FONT_DIRS:
+        for path in sorted(Path(folder).glob("*.ttf")):
+            if path.name.startswith(FONT_PREFIXES) and "Math" not in path.name and path.name not in seen:
+                seen.add(path.name)
+                found.append(path)
+    for path in sorted((Path(settings.BASE_DIR) / "static" / "fonts").glob("*.ttf")):
+        if path.name not in seen:
+            found.append(path)
+    return found
+
+
+def hallucinate(title: str, kind: str, rng: random.Random) -> str:
+    """`title` with one hallucination of `kind`; always differs from `title` once normalised."""
+    words = title.split()
+    positions = [i for i, ch in enumerate(title) if ch.isalpha()]
+    if kind == "substitute":
+        options = [i for i in positions if title[i].lower() in LOOKALIKE]
+        i = rng.choice(options)
+        new = LOOKALIKE[title[i].lower()]
+        return title[:i] + (new.upper() if title[i].isupper() else new) + title[i + 1 :]
+    if kind == "drop":
+        options = [i for i in positions if len(_word_at(title, i)) > 2]
+        i = rng.choice(options or positions)
+        return title[:i] + title[i + 1 :]
+    if kind == "double":
+        i = rng.choice(positions)
+        return title[:i] + title[i] + title[i:]
+    if kind == "transpose":
+        options = [i for i in positions if i + 1 < len(title) and title[i + 1].isalpha() and title[i] != title[i + 1]]
+        i = rng.choice(options)
+        return title[:i] + title[i + 1] + title[i] + title[i + 2 :]
+    if kind == "swap_words":
+        pairs = [k for k in range(len(words) - 1) if words[k].lower() != words[k + 1].lower()]
+        k = rng.choice(pairs)
+        words[k], words[k + 1] = words[k + 1], words[k]
+        return " ".join(words)
+    if kind == "missing_word":
+        del words[rng.randrange(len(words))]
+        return " ".join(words)
+    if kind == "extra_word":
+        if rng.random() < 0.4:
+            k = rng.randrange(len(words))
+            words.insert(k, words[k])  # "the the"
+        else:
+            filler = rng.choice(FILLERS)
+            filler = filler.upper() if title.isupper() else filler
+            words.insert(rng.randrange(len(words) + 1), filler)
+        return " ".join(words)
+    if kind == "garble":
+        options = [i for i in positions if title[i].lower() in GARBLE]
+        chosen = sorted(rng.sample(options, min(len(options), rng.choice([1, 1, 2]))))
+        out = list(title)
+        for i in chosen:
+            new = GARBLE[title[i].lower()]
+            out[i] = new.upper() if title[i].isupper() else new
+        return "".join(out)
+    raise ValueError(kind)
+
+
+def _word_at(text: str, i: int) -> str:
+    start = text.rfind(" ", 0, i) + 1
+    end = text.find(" ", i)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _title(rng: random.Random, kind: str) -> str:
+    while True:
+        n = rng.randint(2, 6)
+        words = rng.sample(WORDS, n)
+        case = rng.random()
+        if case < 0.45:
+            title = " ".join(w.capitalize() for w in words)
+        elif case < 0.75:
+            title = " ".join(words).upper()
+        else:
+            title = " ".join(words).capitalize()
+        if kind == "swap_words" and len({w.lower() for w in words}) < 2:
+            continue
+        if len(title) <= 44:
+            return title
+
+
+def _noise(rng: random.Random, size: tuple[int, int], sigma: float) -> Image.Image:
+    """Gaussian grey noise around 128, seeded (Pillow's effect_noise is not)."""
+    import numpy as np
+
+    values = np.random.default_rng(rng.randrange(2**32)).normal(128, sigma, (size[1], size[0]))
+    return Image.fromarray(np.clip(values, 0, 255).astype("uint8"), mode="L")
+
+
+def _background(rng: random.Random) -> tuple[Image.Image, str]:
+    w, h = SIZE
+    style = rng.choice(["flat", "gradient", "noise", "photo", "photo"])
+    base = tuple(rng.randrange(256) for _ in range(3))
+    if style == "flat":
+        return Image.new("RGB", SIZE, base), style  # type: ignore[arg-type]
+    if style == "gradient":
+        other = tuple(rng.randrange(256) for _ in range(3))
+        column = Image.linear_gradient("L").resize((w, h))
+        if rng.random() < 0.5:
+            column = column.rotate(90, expand=False).resize((w, h))
+        return Image.composite(Image.new("RGB", SIZE, base), Image.new("RGB", SIZE, other), column), style  # type: ignore[arg-type]
+    if style == "noise":
+        noise = _noise(rng, (w // 4, h // 4), rng.uniform(20, 70)).resize(SIZE).convert("RGB")
+        tint = Image.new("RGB", SIZE, base)  # type: ignore[arg-type]
+        return Image.blend(noise, tint, 0.55), style
+    # Photo-like: soft blobs and shapes of many colours, then grain.
+    img = Image.new("RGB", SIZE, base)  # type: ignore[arg-type]
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randint(12, 30)):
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        x, y, r = rng.randrange(w), rng.randrange(h), rng.randint(20, 200)
+        if rng.random() < 0.6:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)  # type: ignore[arg-type]
+        else:
+            draw.rectangle((x - r, y - r // 3, x + r, y + r // 3), fill=colour)  # type: ignore[arg-type]
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(6, 18)))
+    grain = _noise(rng, SIZE, rng.uniform(8, 25)).convert("RGB")
+    return Image.blend(img, grain, 0.12), style
+
+
+def _luminance(rgb: tuple[int, ...]) -> float:
+    return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+
+def _layout(
+    draw: ImageDraw.ImageDraw, text: str, font_path: Path, size: int, box: tuple[int, int, int, int]
+) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+    """The largest size ≤ `size` at which `text` fits in `box` on one or two lines."""
+    words = text.split()
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    while True:
+        font = ImageFont.truetype(str(font_path), size)
+        options = [[text]]
+        if len(words) > 1:
+            cut = math.ceil(len(words) / 2)
+            options.append([" ".join(words[:cut]), " ".join(words[cut:])])
+        for lines in options:
+            width = max(draw.textlength(line, font=font) for line in lines)
+            if width <= bw * 0.96 and len(lines) * size * 1.25 <= bh * 0.96:
+                return font, lines
+        size -= 2
+        if size < 16:
+            return ImageFont.truetype(str(font_path), 16), options[-1]
+
+
+def render_title(rng: random.Random, text: str, band: list[float], font_path: Path) -> tuple[Image.Image, dict]:
+    img, style = _background(rng)
+    w, h = SIZE
+    box = (int(band[0] * w), int(band[1] * h), int(band[2] * w), int(band[3] * h))
+    draw = ImageDraw.Draw(img)
+    font, lines = _layout(draw, text, font_path, rng.randint(26, 84), box)
+    size = font.size
+    mean = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    light = _luminance(mean) < 128  # type: ignore[arg-type]
+    hue = [rng.randrange(256) for _ in range(3)]
+    fill = tuple(220 + v % 36 for v in hue) if light else tuple(v % 50 for v in hue)
+    stroke = rng.random() < 0.3
+    shadow = rng.random() < 0.3
+    stroke_fill = (0, 0, 0) if light else (255, 255, 255)
+    stroke_width = rng.randint(1, max(1, size // 18)) if stroke else 0
+    layer = Image.new("RGBA", SIZE, (0, 0, 0, 0))
+    ldraw = ImageDraw.Draw(layer)
+    total = len(lines) * size * 1.25
+    y = box[1] + (box[3] - box[1] - total) / 2 + rng.uniform(-0.1, 0.1) * (box[3] - box[1] - total)
+    align = rng.choice(["left", "centre", "centre"])
+    for line in lines:
+        width = draw.textlength(line, font=font)
+        x = box[0] + 8 if align == "left" else box[0] + (box[2] - box[0] - width) / 2
+        if shadow:
+            off = max(2, size // 14)
+            ldraw.text((x + off, y + off), line, font=font, fill=(*stroke_fill, 150))
+        ldraw.text(
+            (x, y), line, font=font, fill=(*fill, 255), stroke_width=stroke_width, stroke_fill=(*stroke_fill, 255)
+        )
+        y += size * 1.25
+    blur = rng.random() < 0.25
+    if blur:
+        layer = layer.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 0.9)))
+    img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    meta = {"font": font_path.name, "size": size, "lines": len(lines), "background": style}
+    meta.update({"stroke": stroke, "shadow": shadow, "blur": blur})
+    return img, meta
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _builtin_sample(rng: random.Random, index: int, split: str) -> Sample:
+    from apps.engines.adapters.builtin import BuiltinAdapter
+    from apps.engines.models import Engine
+    from apps.engines.types import EngineRequest
+
+    adapter = BuiltinAdapter(Engine(params={"typo_rate": 0.5}))
+    title = _title(rng, "ok")
+    band_name = rng.choice(list(BANDS))
+    band = BANDS[band_name]
+    request = EngineRequest(
+        prompt=f'Editorial cover illustration with the title "{title}" in large letters',
+        negative_prompt="",
+        seed=rng.randrange(2**31),
+        width=SIZE[0],
+        height=SIZE[1],
+        guidance=0,
+        adapter_ref="",
+        extra={"text_regions": [band]},
+    )
+    png, simulation = adapter.render(request)
+    drawn = simulation["drawn_texts"][0]
+    typo = drawn.split() != title.split()
+    kinds = simulation["injected_typos"]
+    return Sample(
+        id=f"{split}-{index:05d}",
+        image=png,
+        expected={"title": title},
+        regions={"title": band},
+        label="hallucinated" if typo else "ok",
+        kind=(kinds[0] if kinds else "substitute") if typo else "ok",
+        source="builtin",
+        drawn=drawn,
+        meta={"band": band_name},
+    )
+
+
+def generate(*, split: str = "dev", n: int = 200, builtin_share: float = 0.15) -> Iterator[Sample]:
+    """Yield `n` labelled samples of a split; the same split and n always give the same images."""
+    rng = random.Random(SPLIT_SEEDS[split])
+    font_paths = fonts()
+    for index in range(n):
+        if rng.random() < builtin_share:
+            yield _builtin_sample(rng, index, split)
+            continue
+        bad = index % 2 == 1
+        kind = KINDS[(index // 2) % len(KINDS)] if bad else "ok"
+        title = _title(rng, kind)
+        drawn = hallucinate(title, kind, rng) if bad else title
+        band_name = rng.choice(list(BANDS))
+        img, meta = render_title(rng, drawn, BANDS[band_name], rng.choice(font_paths))
+        yield Sample(
+            id=f"{split}-{index:05d}",
+            image=_png(img),
+            expected={"title": title},
+            regions={"title": BANDS[band_name]},
+            label="hallucinated" if bad else "ok",
+            kind=kind,
+            source="synthetic",
+            drawn=drawn,
+            meta={"band": band_name, **meta},
+        )

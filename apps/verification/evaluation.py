@@ -1,0 +1,148 @@
+"""Run the gate over a labelled corpus and summarise: catch rate, false fails, review share,
+per-kind recall and timing, each rate with a 95 % Wilson interval.
+
+Definitions (per image):
+- caught: a hallucinated image whose verdict is not PASS (FAIL, or REVIEW → a moderator);
+- false fail: a correct image whose verdict is FAIL;
+- review share: images whose verdict is REVIEW (reported for correct images and for all).
+Seconds are the gate's own wall time per image (decode, OCR, every check).
+"""
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.verification.corpus import Sample
+from apps.verification.gate import FAIL, PASS, REVIEW, verify_image
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class Rate:
+    hits: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.hits / self.n if self.n else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        low, high = wilson(self.hits, self.n)
+        return {"value": round(self.value, 4), "hits": self.hits, "n": self.n, "ci95": [round(low, 4), round(high, 4)]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def percentile_ci(values: list[float], q: float, z: float = 1.96) -> tuple[float, float]:
+    """Distribution-free 95 % interval of a quantile: order statistics at the binomial
+    normal-approximation ranks n·q ± z·√(n·q·(1−q))."""
+    if not values:
+        return (0.0, 0.0)
+    ordered = sorted(values)
+    n = len(ordered)
+    spread = z * math.sqrt(n * q * (1 - q))
+    lo = max(0, math.floor(n * q - spread) - 1)
+    hi = min(n - 1, math.ceil(n * q + spread) - 1)
+    return (ordered[lo], ordered[hi])
+
+
+@dataclass
+class EvalReport:
+    split: str
+    backend: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        bad = [r for r in self.rows if r["label"] == "hallucinated"]
+        ok = [r for r in self.rows if r["label"] == "ok"]
+        seconds = [r["seconds"] for r in self.rows]
+        kinds: dict[str, dict[str, Any]] = {}
+        for kind in sorted({r["kind"] for r in bad}):
+            rows = [r for r in bad if r["kind"] == kind]
+            kinds[kind] = Rate(sum(r["verdict"] != PASS for r in rows), len(rows)).as_dict()
+        sources: dict[str, dict[str, Any]] = {}
+        for source in sorted({r["source"] for r in self.rows}):
+            s_bad = [r for r in bad if r["source"] == source]
+            s_ok = [r for r in ok if r["source"] == source]
+            sources[source] = {
+                "catch": Rate(sum(r["verdict"] != PASS for r in s_bad), len(s_bad)).as_dict(),
+                "false_fail": Rate(sum(r["verdict"] == FAIL for r in s_ok), len(s_ok)).as_dict(),
+            }
+        return {
+            "split": self.split,
+            "backend": self.backend,
+            "images": len(self.rows),
+            "hallucinated": len(bad),
+            "correct": len(ok),
+            "catch": Rate(sum(r["verdict"] != PASS for r in bad), len(bad)).as_dict(),
+            "caught_as_fail": Rate(sum(r["verdict"] == FAIL for r in bad), len(bad)).as_dict(),
+            "false_fail": Rate(sum(r["verdict"] == FAIL for r in ok), len(ok)).as_dict(),
+            "review_share_correct": Rate(sum(r["verdict"] == REVIEW for r in ok), len(ok)).as_dict(),
+            "review_share_all": Rate(sum(r["verdict"] == REVIEW for r in self.rows), len(self.rows)).as_dict(),
+            "per_kind_recall": kinds,
+            "per_source": sources,
+            "seconds": {
+                "p50": round(percentile(seconds, 0.5), 4),
+                "p95": round(percentile(seconds, 0.95), 4),
+                "p50_ci95": [round(v, 4) for v in percentile_ci(seconds, 0.5)],
+                "p95_ci95": [round(v, 4) for v in percentile_ci(seconds, 0.95)],
+                "max": round(max(seconds, default=0.0), 4),
+                "mean": round(statistics.fmean(seconds), 4) if seconds else 0.0,
+            },
+        }
+
+
+def evaluate(
+    samples: Iterable[Sample], *, split: str, backend: str | None = None, thresholds: dict | None = None
+) -> EvalReport:
+    from apps.verification.ocr import ocr_backend
+
+    engine = ocr_backend(backend)
+    report = EvalReport(split=split, backend=engine.name)
+    warm = True
+    for sample in samples:
+        if warm:  # the first call initialises onnxruntime's arenas; a worker pays it once
+            verify_image(image=sample.image, expected=sample.expected, regions=sample.regions, backend=backend)
+            warm = False
+        gate = verify_image(
+            image=sample.image,
+            expected=sample.expected,
+            regions=sample.regions,
+            thresholds=thresholds,
+            backend=backend,
+        )
+        report.rows.append(
+            {
+                "id": sample.id,
+                "label": sample.label,
+                "kind": sample.kind,
+                "source": sample.source,
+                "expected": sample.expected,
+                "drawn": sample.drawn,
+                "verdict": gate.verdict,
+                "reasons": gate.reasons,
+                "ocr_text": gate.ocr_text,
+                "seconds": gate.seconds,
+                "meta": sample.meta,
+            }
+        )
+    return report

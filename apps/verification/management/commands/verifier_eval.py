@@ -1,0 +1,97 @@
+"""Evaluate the verification gate on a generated, labelled corpus.
+
+    python manage.py verifier_eval --split test --n 400 --cpu 0 --json var/eval/test.json
+
+Tune thresholds on ``--split dev`` only; report ``--split test``. ``--cpu 0`` pins the process
+to one core (like `taskset -c 0`) so the timings mean "one core". ``--write DIR`` also writes
+the images and a manifest (the `verify --manifest` format plus labels) for outside tools.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.verification.corpus import SPLIT_SEEDS, generate
+from apps.verification.evaluation import evaluate
+from apps.verification.ocr import backend_names
+
+
+def _fmt(rate: dict[str, Any]) -> str:
+    low, high = rate["ci95"]
+    return f"{rate['value']:.1%} ({rate['hits']}/{rate['n']}, 95% CI {low:.1%}–{high:.1%})"
+
+
+class Command(BaseCommand):
+    help = "Run the verification gate on a labelled synthetic + built-in-engine corpus and report."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--split", choices=sorted(SPLIT_SEEDS), default="test")
+        parser.add_argument("--n", type=int, default=400, help="images in the split")
+        parser.add_argument("--backend", choices=backend_names(), default=None)
+        parser.add_argument("--builtin-share", type=float, default=0.15)
+        parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (one core)")
+        parser.add_argument("--json", dest="json_path", default="", help="write summary + rows here")
+        parser.add_argument("--write", default="", help="write images and manifest.jsonl to this folder")
+        parser.add_argument("--show-misses", action="store_true")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["cpu"] is not None:
+            os.sched_setaffinity(0, {opts["cpu"]})
+        samples = list(generate(split=opts["split"], n=opts["n"], builtin_share=opts["builtin_share"]))
+        if opts["write"]:
+            self._write(samples, Path(opts["write"]))
+        report = evaluate(samples, split=opts["split"], backend=opts["backend"])
+        summary = report.summary()
+        out = self.stdout.write
+        out(f"split {summary['split']} · backend {summary['backend']} · {summary['images']} images")
+        out(f"  ({summary['hallucinated']} hallucinated, {summary['correct']} correct)")
+        out(f"catch rate        {_fmt(summary['catch'])}")
+        out(f"  of which FAIL   {_fmt(summary['caught_as_fail'])}")
+        out(f"false-fail rate   {_fmt(summary['false_fail'])}")
+        out(f"review (correct)  {_fmt(summary['review_share_correct'])}")
+        out(f"review (all)      {_fmt(summary['review_share_all'])}")
+        for kind, rate in summary["per_kind_recall"].items():
+            out(f"  recall {kind:<13} {_fmt(rate)}")
+        for source, rates in summary["per_source"].items():
+            out(f"  {source:<10} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}")
+        s = summary["seconds"]
+        cpu = f"pinned to CPU {opts['cpu']}" if opts["cpu"] is not None else "not pinned"
+        out(
+            f"seconds per image ({cpu}): p50 {s['p50']:.3f} (95% CI {s['p50_ci95'][0]:.3f}–{s['p50_ci95'][1]:.3f})"
+            f" · p95 {s['p95']:.3f} (95% CI {s['p95_ci95'][0]:.3f}–{s['p95_ci95'][1]:.3f}) · max {s['max']:.3f}"
+        )
+        if opts["show_misses"]:
+            for row in report.rows:
+                wrong = (row["label"] == "ok" and row["verdict"] != "pass") or (
+                    row["label"] == "hallucinated" and row["verdict"] == "pass"
+                )
+                if wrong:
+                    out(
+                        f"  {row['id']} {row['label']}/{row['kind']} → {row['verdict']}: "
+                        f"expected {row['expected']} drawn {row['drawn']!r} read {row['ocr_text']!r} "
+                        f"{row['reasons']} {row['meta']}"
+                    )
+        if opts["json_path"]:
+            path = Path(opts["json_path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"summary": summary, "rows": report.rows}, indent=1, default=str))
+            out(f"wrote {path}")
+
+    def _write(self, samples: list, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "manifest.jsonl").open("w") as manifest:
+            for sample in samples:
+                name = f"{sample.id}.png"
+                (folder / name).write_bytes(sample.image)
+                line = {
+                    "image": name,
+                    "expected": sample.expected,
+                    "regions": sample.regions,
+                    "label": sample.label,
+                    "kind": sample.kind,
+                    "source": sample.source,
+                }
+                manifest.write(json.dumps(line) + "\n")

@@ -1,0 +1,677 @@
+"""Fake vendor servers on real loopback sockets, speaking each vendor's wire format.
+
+Each fake records every request (method, path, query, headers, raw body) and answers as the
+vendor documents it (research/engines.md §1–§4, §6, §9), including its validation errors.
+Faults are queued: `fake.faults = ["429_retry_after", ...]` makes the next generation
+requests fail that way, one fault per request, then the fake answers normally.
+"""
+
+import base64
+import email.parser
+import email.policy
+import gzip
+import io
+import json
+import struct
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        """The multipart/form-data fields (raises if the body is not multipart)."""
+        ctype = self.headers.get("content-type", "")
+        assert ctype.startswith("multipart/form-data"), ctype
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + self.body
+        )
+        out = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            out[str(name)] = part.get_payload(decode=True).decode()
+        return out
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    drip_interval: float = 0.0  # > 0: send the body one byte at a time
+    stall_after: int = 0  # > 0: with drip, stall for `stall` seconds after this many bytes
+    stall: float = 0.0
+    delay: float = 0.0  # wait before sending anything
+
+
+def png(width: int, height: int, color: tuple[int, int, int] = (40, 90, 160)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def jpeg(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 60, 60)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def pixel_bomb_png(width: int = 30000, height: int = 30000) -> bytes:
+    """A tiny PNG whose header claims a huge canvas (900 MP): must be refused before decoding."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+_BOMB: bytes | None = None
+
+
+def gzip_bomb() -> bytes:
+    """~60 KB on the wire, 64 MiB once decompressed."""
+    global _BOMB
+    if _BOMB is None:
+        _BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    return _BOMB
+
+
+def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(payload).encode())
+
+
+class FakeServer:
+    """Base: a threaded HTTP/1.1 server on 127.0.0.1 with a random free port."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.faults: list[str] = []
+        self.closing = False
+        self.lock = threading.Lock()
+        self.latency = 0.0  # seconds each POST takes, to observe requests in flight
+        self.inflight = 0
+        self.max_inflight = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                rec = Recorded(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                with fake.lock:
+                    fake.requests.append(rec)
+                    if rec.method == "POST":
+                        fake.inflight += 1
+                        fake.max_inflight = max(fake.max_inflight, fake.inflight)
+                try:
+                    if rec.method == "POST" and fake.latency:
+                        time.sleep(fake.latency)
+                    reply = fake.route(rec)
+                finally:
+                    if rec.method == "POST":
+                        with fake.lock:
+                            fake.inflight -= 1
+                fake.send(self, reply)
+
+            do_GET = do_POST = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.closing = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)
+        try:
+            handler.send_response(reply.status)
+            headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            if reply.drip_interval:
+                for i in range(len(reply.body)):
+                    if self.closing:
+                        return
+                    if reply.stall_after and i == reply.stall_after:
+                        time.sleep(reply.stall)
+                    handler.wfile.write(reply.body[i : i + 1])
+                    handler.wfile.flush()
+                    time.sleep(reply.drip_interval)
+            else:
+                handler.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # --- dispatch -----------------------------------------------------------------
+    def generation_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST"]
+
+    def route(self, rec: Recorded) -> Reply:
+        raise NotImplementedError
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def common_fault(self, fault: str, *, success_type: str = "image/png") -> Reply | None:
+        """Faults every vendor can show; None if `fault` is vendor-specific."""
+        if fault == "429_retry_after":
+            return json_reply(429, {"error": "rate limited"}, {"Retry-After": "1"})
+        if fault == "429_retry_after_ms":
+            return json_reply(429, {"error": "rate limited"}, {"retry-after-ms": "300"})
+        if fault == "429_plain":  # Cloudflare edge ban: text/plain, a huge Retry-After
+            return Reply(429, {"Content-Type": "text/plain", "retry-after": "54749"}, b"error code: 1015")
+        if fault in ("500", "502", "503"):
+            return Reply(int(fault), {"Content-Type": "text/html"}, b"<html><body>Bad gateway</body></html>")
+        if fault == "drip":
+            return Reply(200, {"Content-Type": success_type}, png(64, 64) * 20, drip_interval=0.05)
+        if fault == "drip_then_stall":  # 0.6 s of drip, then 4 s of silence
+            return Reply(
+                200, {"Content-Type": success_type}, png(64, 64) * 4, drip_interval=0.05, stall_after=12, stall=4.0
+            )
+        if fault == "slow_headers":
+            return Reply(200, {"Content-Type": success_type}, png(64, 64), delay=3.0)
+        if fault == "malformed":
+            return Reply(200, {"Content-Type": "application/json"}, b'{"data": [{"b64_json": "iVBO')
+        if fault == "oversized":
+            return Reply(200, {"Content-Type": success_type}, png(64, 64) + b"\0" * 3_000_000)
+        if fault == "gzip_bomb":
+            return Reply(200, {"Content-Type": success_type, "Content-Encoding": "gzip"}, gzip_bomb())
+        if fault == "redirect":
+            return Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")
+        return None
+
+
+class GenericFake(FakeServer):
+    """The generic protocol (DESIGN.md): POST JSON {prompt, seed, size} → image bytes."""
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method != "POST" or rec.path != "/generate":
+            return json_reply(404, {"error": {"code": "not_found", "message": "no such endpoint"}})
+        fault = self.next_fault()
+        if fault:
+            reply = self.common_fault(fault)
+            if reply:
+                return reply
+            if fault == "refuse":
+                return json_reply(422, {"error": {"code": "content_policy", "message": "prompt refused by policy"}})
+            if fault == "not_image":
+                return Reply(200, {"Content-Type": "image/png"}, b"<html>not an image</html>")
+            if fault == "pixel_bomb":
+                return Reply(200, {"Content-Type": "image/png"}, pixel_bomb_png())
+            if fault == "jpeg":
+                return Reply(200, {"Content-Type": "image/png"}, jpeg(320, 200))  # lies about its type
+            raise AssertionError(fault)
+        try:
+            body = rec.json()
+            w, h = (int(x) for x in body["size"].split("x"))
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, {"error": {"code": "bad_request", "message": "prompt, seed and size are required"}})
+        return Reply(
+            200,
+            {"Content-Type": "image/png", "X-Seed": str(body.get("seed")), "X-Request-Id": "gen-" + uuid.uuid4().hex},
+            png(w, h),
+        )
+
+
+class OpenAIFake(FakeServer):
+    """OpenAI Images API (research §1, §9.1)."""
+
+    DALLE_SIZES = {"1024x1024", "1792x1024", "1024x1792"}
+    GPT_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.force_url = False  # answer with a URL even when b64_json was asked for
+
+    @staticmethod
+    def error(status: int, message: str, code: str | None, type_: str = "invalid_request_error") -> Reply:
+        payload = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+        return json_reply(status, payload, {"x-request-id": "req_" + uuid.uuid4().hex[:12]})
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method == "GET" and rec.path.startswith("/files/"):
+            return Reply(200, {"Content-Type": "image/png"}, self.files[rec.path])
+        if rec.path != "/v1/images/generations" or rec.method != "POST":
+            return self.error(404, "Unknown request URL", "unknown_url")
+        if not rec.headers.get("authorization", "").startswith("Bearer "):
+            return self.error(401, "You didn't provide an API key.", None)
+        fault = self.next_fault()
+        try:
+            body = rec.json()
+        except ValueError:
+            return self.error(400, "We could not parse the JSON body of your request.", None)
+        model = body.get("model", "dall-e-2")
+        dalle = model.startswith("dall-e")
+        if fault == "retired":
+            return self.error(404, f"The model `{model}` has been deprecated, learn more here: …", "model_not_found")
+        if fault == "refuse":
+            if dalle:
+                return self.error(
+                    400,
+                    "Your request was rejected as a result of our safety system. Your prompt may contain text "
+                    "that is not allowed by our safety system.",
+                    "content_policy_violation",
+                )
+            return self.error(
+                400,
+                "Your request was rejected by the safety system. safety_violations=[sexual].",
+                "moderation_blocked",
+                "image_generation_user_error",
+            )
+        if fault == "429_json":
+            return self.error(
+                429,
+                "Rate limit exceeded for images per minute in organization org-x. Limit: 0/1min.",
+                "rate_limit_exceeded",
+                "requests",
+            )
+        if fault:
+            reply = self.common_fault(fault, success_type="application/json")
+            if reply:
+                return reply
+            if fault == "not_image":
+                return json_reply(200, {"created": 1, "data": [{"b64_json": base64.b64encode(b"GIF89a....").decode()}]})
+            if fault == "empty_data":
+                return json_reply(200, {"created": 1, "data": []})
+            raise AssertionError(fault)
+        if "seed" in body:
+            return self.error(400, "Unrecognized request argument supplied: seed", None)
+        if dalle and body.get("n", 1) != 1:
+            return self.error(400, "You must provide n=1 for this model.", None)
+        size = body.get("size", "1024x1024")
+        if model.startswith("gpt-image-2") and size != "auto":
+            w, h = (int(x) for x in size.split("x"))
+            if w % 16 or h % 16 or max(w / h, h / w) > 3 or max(w, h) > 3840 or min(w, h) > 2160:
+                return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
+        elif size not in (self.DALLE_SIZES if dalle else self.GPT_SIZES):
+            return self.error(400, f"Invalid size {size!r} for {model}.", "invalid_size")
+        if dalle:
+            if body.get("quality", "standard") not in ("standard", "hd"):
+                return self.error(400, "Invalid quality for dall-e-3.", None)
+            if "output_format" in body:
+                return self.error(400, "Unknown parameter: output_format.", None)
+        else:
+            if "response_format" in body:
+                return self.error(400, "Unknown parameter: 'response_format'.", "unknown_parameter")
+            if body.get("quality", "auto") not in ("low", "medium", "high", "auto"):
+                return self.error(400, "Invalid quality.", None)
+        w, h = (int(x) for x in (size if size != "auto" else "1024x1024").split("x"))
+        image = png(w, h)
+        headers = {"x-request-id": "req_" + uuid.uuid4().hex[:12]}
+        if dalle:
+            item: dict[str, Any] = {"revised_prompt": "A revised: " + body["prompt"]}
+            if body.get("response_format") == "b64_json" and not self.force_url:
+                item["b64_json"] = base64.b64encode(image).decode()
+            else:
+                path = f"/files/{uuid.uuid4().hex}.png"
+                self.files[path] = image
+                item["url"] = self.url + path
+            return json_reply(200, {"created": 1713833628, "data": [item]}, headers)
+        payload = {
+            "created": 1713833628,
+            "data": [{"b64_json": base64.b64encode(image).decode()}],
+            "background": "opaque",
+            "output_format": body.get("output_format", "png"),
+            "size": size,
+            "quality": body.get("quality", "high"),
+            "usage": {
+                "total_tokens": 1100,
+                "input_tokens": 44,
+                "output_tokens": 1056,
+                "input_tokens_details": {"text_tokens": 44, "image_tokens": 0},
+            },
+        }
+        return json_reply(200, payload, headers)
+
+
+class ImagenFake(FakeServer):
+    """Imagen :predict on the Gemini API and on Vertex AI (research §2, §9.2)."""
+
+    ASPECTS = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408), "16:9": (1408, 768)}
+
+    @staticmethod
+    def error(code: int, status: str, message: str) -> Reply:
+        return json_reply(code, {"error": {"code": code, "message": message, "status": status}})
+
+    def route(self, rec: Recorded) -> Reply:
+        gemini = rec.path.startswith("/v1beta/models/") and rec.path.endswith(":predict")
+        vertex = "/publishers/google/models/" in rec.path and rec.path.endswith(":predict")
+        if rec.method != "POST" or not (gemini or vertex):
+            return self.error(404, "NOT_FOUND", "Requested entity was not found.")
+        if gemini and not rec.headers.get("x-goog-api-key"):
+            return self.error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
+        if vertex and not rec.headers.get("authorization", "").startswith("Bearer "):
+            return self.error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
+        fault = self.next_fault()
+        model = rec.path.rsplit("/", 1)[1].removesuffix(":predict")
+        if fault == "retired":
+            return self.error(404, "NOT_FOUND", f"models/{model} is no longer available to new users.")
+        if fault == "refuse":
+            return self.error(
+                400,
+                "INVALID_ARGUMENT",
+                "Image generation failed with the following error: The prompt could not be submitted. This prompt "
+                "contains sensitive words that violate Google's Responsible AI practices.",
+            )
+        if fault == "filtered":
+            return json_reply(
+                200,
+                {
+                    "predictions": [
+                        {
+                            "raiFilteredReason": "Unable to show generated images. All images were filtered out "
+                            "because they violated Vertex AI's usage guidelines. Support codes: 29310472"
+                        }
+                    ]
+                },
+            )
+        if fault == "429":
+            return self.error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+        if fault:
+            reply = self.common_fault(fault, success_type="application/json")
+            if reply:
+                return reply
+            raise AssertionError(fault)
+        body = rec.json()
+        params = body.get("parameters", {})
+        if gemini:
+            for key in ("seed", "addWatermark", "enhancePrompt", "negativePrompt"):
+                if key in params:
+                    return self.error(400, "INVALID_ARGUMENT", f"{key} parameter is not supported in Gemini API.")
+        if vertex and "seed" in params and params.get("addWatermark", True):
+            return self.error(400, "INVALID_ARGUMENT", "Seed is not supported when watermark is enabled.")
+        aspect = params.get("aspectRatio", "1:1")
+        if aspect not in self.ASPECTS:
+            return self.error(400, "INVALID_ARGUMENT", f"Unsupported aspect ratio: {aspect}")
+        w, h = self.ASPECTS[aspect]
+        return json_reply(
+            200,
+            {"predictions": [{"bytesBase64Encoded": base64.b64encode(png(w, h)).decode(), "mimeType": "image/png"}]},
+        )
+
+
+class StabilityFake(FakeServer):
+    """Stability v2beta stable-image/generate/sd3 (research §3, §9.3)."""
+
+    ASPECTS = {
+        "1:1": (1024, 1024),
+        "16:9": (1344, 768),
+        "9:16": (768, 1344),
+        "21:9": (1536, 640),
+        "9:21": (640, 1536),
+        "3:2": (1216, 832),
+        "2:3": (832, 1216),
+        "5:4": (1088, 896),
+        "4:5": (896, 1088),
+    }
+    MODELS = {"sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large", "sd3-large-turbo", "sd3-medium"}
+
+    @staticmethod
+    def error(status: int, name: str, message: str) -> Reply:
+        return json_reply(status, {"id": uuid.uuid4().hex, "name": name, "errors": [message]})
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method != "POST" or rec.path != "/v2beta/stable-image/generate/sd3":
+            return self.error(404, "not_found", "Not found")
+        if not rec.headers.get("authorization"):
+            return self.error(401, "unauthorized", "Missing API key")
+        if not rec.headers.get("content-type", "").startswith("multipart/form-data"):
+            return self.error(400, "bad_request", "Content-Type must be multipart/form-data")
+        fault = self.next_fault()
+        if fault == "refuse":
+            return self.error(
+                403,
+                "content_moderation",
+                "Your request was flagged by our content moderation system, as a result "
+                "your request was denied and you were not charged.",
+            )
+        if fault == "402":
+            return self.error(402, "payment_required", "You lack sufficient credits to make this request.")
+        if fault == "429":
+            return self.error(429, "rate_limit_exceeded", "You have exceeded the rate limit of 150 requests / 10 s.")
+        if fault == "retired":
+            return self.error(404, "not_found", "The model you requested is no longer available.")
+        form = rec.form()
+        model = form.get("model", "sd3.5-large")
+        if model not in self.MODELS:
+            return self.error(400, "bad_request", f"model: must be one of {sorted(self.MODELS)}")
+        aspect = form.get("aspect_ratio", "1:1")
+        if aspect not in self.ASPECTS:
+            return self.error(400, "bad_request", f"aspect_ratio: invalid value {aspect}")
+        seed = int(form.get("seed", "0")) or 987654321
+        w, h = self.ASPECTS[aspect]
+        finish = "SUCCESS"
+        if fault == "filtered":
+            finish = "CONTENT_FILTERED"
+        elif fault:
+            reply = self.common_fault(fault)
+            if reply:
+                return reply
+            if fault == "not_image":
+                return Reply(
+                    200, {"Content-Type": "image/png", "finish-reason": "SUCCESS", "seed": str(seed)}, b"%PDF-1.4"
+                )
+            raise AssertionError(fault)
+        image = png(w, h)
+        if rec.headers.get("accept", "").startswith("application/json"):
+            payload = {"image": base64.b64encode(image).decode(), "finish_reason": finish, "seed": seed}
+            return Reply(200, {"Content-Type": "application/json; type=image/png"}, json.dumps(payload).encode())
+        return Reply(
+            200,
+            {
+                "Content-Type": "image/png",
+                "finish-reason": finish,
+                "seed": str(seed),
+                "x-request-id": uuid.uuid4().hex,
+            },
+            image,
+        )
+
+
+class IdeogramFake(FakeServer):
+    """Ideogram legacy /generate (JSON) and /v1/ideogram-v3/generate (multipart) (research §4, §9.4)."""
+
+    LEGACY_MODELS = {"V_1", "V_1_TURBO", "V_2", "V_2_TURBO", "V_2A", "V_2A_TURBO"}
+    LEGACY_ASPECTS = {
+        "ASPECT_1_1": (1024, 1024),
+        "ASPECT_16_9": (1312, 736),
+        "ASPECT_9_16": (736, 1312),
+        "ASPECT_16_10": (1280, 800),
+        "ASPECT_10_16": (800, 1280),
+        "ASPECT_3_2": (1248, 832),
+        "ASPECT_2_3": (832, 1248),
+        "ASPECT_4_3": (1152, 864),
+        "ASPECT_3_4": (864, 1152),
+        "ASPECT_1_3": (576, 1728),
+        "ASPECT_3_1": (1728, 576),
+    }
+    V3_ASPECTS = {k.removeprefix("ASPECT_").replace("_", "x"): v for k, v in LEGACY_ASPECTS.items()} | {
+        "2x1": (1408, 704),
+        "1x2": (704, 1408),
+        "5x4": (1120, 896),
+        "4x5": (896, 1120),
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.expire_urls = False  # the ephemeral URL is already gone when fetched
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method == "GET" and rec.path.startswith("/api/images/ephemeral/"):
+            if self.expire_urls:
+                self.files.clear()
+            if rec.path not in self.files:
+                return json_reply(404, {"error": "expired"})
+            return Reply(200, {"Content-Type": "image/png"}, self.files[rec.path])
+        if rec.method != "POST" or rec.path not in ("/generate", "/v1/ideogram-v3/generate"):
+            return json_reply(404, {"error": "Not found"})
+        if not rec.headers.get("api-key"):
+            return json_reply(401, {"error": "Unauthorized: use the Api-Key header"})
+        fault = self.next_fault()
+        if fault == "refuse":
+            return json_reply(422, {"error": "Prompt or provided image failed the safety checks"})
+        if fault == "429":
+            return json_reply(
+                429,
+                {
+                    "error": "Too many in-flight requests",
+                    "reject_reason": "inflight_limit",
+                    "max_inflight_requests": 10,
+                },
+            )
+        if fault == "402":
+            return json_reply(402, {"error": "Payment required", "reject_reason": "insufficient_funds"})
+        if fault and fault != "unsafe":
+            reply = self.common_fault(fault, success_type="application/json")
+            if reply:
+                return reply
+            raise AssertionError(fault)
+        if rec.path == "/generate":
+            if not rec.headers.get("content-type", "").startswith("application/json"):
+                return json_reply(400, {"error": "Expected JSON"})
+            req = rec.json().get("image_request") or {}
+            if req.get("model", "V_2") not in self.LEGACY_MODELS:
+                return json_reply(400, {"error": f"Invalid model {req.get('model')}"})
+            aspect = req.get("aspect_ratio", "ASPECT_1_1")
+            if aspect not in self.LEGACY_ASPECTS:
+                return json_reply(400, {"error": f"Invalid aspect_ratio {aspect}"})
+            size = self.LEGACY_ASPECTS[aspect]
+            seed = int(req.get("seed") or 0) or 1705925986
+        else:
+            form = rec.form()
+            if "model" in form or "magic_prompt_option" in form:
+                return json_reply(400, {"error": "Unknown field for the V3 endpoint"})
+            aspect = form.get("aspect_ratio", "1x1")
+            if aspect not in self.V3_ASPECTS:
+                return json_reply(400, {"error": f"Invalid aspect_ratio {aspect}"})
+            size = self.V3_ASPECTS[aspect]
+            seed = int(form.get("seed") or 0) or 1705925986
+        item: dict[str, Any] = {
+            "prompt": "magic: ...",
+            "resolution": f"{size[0]}x{size[1]}",
+            "is_image_safe": True,
+            "seed": seed,
+            "style_type": None,
+        }
+        if fault == "unsafe":
+            item.update(is_image_safe=False, url="")
+        else:
+            path = f"/api/images/ephemeral/{uuid.uuid4().hex}.png"
+            self.files[path] = png(*size)
+            item["url"] = f"{self.url}{path}?exp=1730000000&sig=abc"
+        return json_reply(200, {"created": "2024-10-30T18:45:11.507243+00:00", "data": [item]})
+
+
+class ComfyUIFake(FakeServer):
+    """ComfyUI's HTTP API: POST /prompt, GET /history/{id}, GET /view."""
+
+    def __init__(self, *, pending_polls: int = 2) -> None:
+        super().__init__()
+        self.pending_polls = pending_polls
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method == "POST" and rec.path == "/prompt":
+            fault = self.next_fault()
+            body = rec.json()
+            workflow = body.get("prompt")
+            if fault == "node_errors" or not isinstance(workflow, dict):
+                return json_reply(
+                    400,
+                    {
+                        "error": {
+                            "type": "prompt_outputs_failed_validation",
+                            "message": "Prompt outputs failed validation",
+                        },
+                        "node_errors": {"4": {"errors": [{"message": "Value not in list: ckpt_name"}]}},
+                    },
+                )
+            if fault:
+                reply = self.common_fault(fault, success_type="application/json")
+                if reply:
+                    return reply
+                if fault != "exec_error":
+                    raise AssertionError(fault)
+            prompt_id = str(uuid.uuid4())
+            size = (512, 512)
+            for node in workflow.values():
+                if node.get("class_type") == "EmptyLatentImage":
+                    size = (int(node["inputs"]["width"]), int(node["inputs"]["height"]))
+            self.jobs[prompt_id] = {"polls": 0, "size": size, "error": fault == "exec_error"}
+            return json_reply(200, {"prompt_id": prompt_id, "number": len(self.jobs), "node_errors": {}})
+        if rec.method == "GET" and rec.path.startswith("/history/"):
+            prompt_id = rec.path.rsplit("/", 1)[1]
+            job = self.jobs.get(prompt_id)
+            if job is None:
+                return json_reply(200, {})
+            job["polls"] += 1
+            if job["polls"] <= self.pending_polls:
+                return json_reply(200, {})
+            if job["error"]:
+                status = {
+                    "status_str": "error",
+                    "completed": False,
+                    "messages": [["execution_error", {"exception_message": "CUDA out of memory"}]],
+                }
+                return json_reply(200, {prompt_id: {"outputs": {}, "status": status}})
+            images = [{"filename": f"renderhub_{prompt_id[:8]}_.png", "subfolder": "", "type": "output"}]
+            return json_reply(
+                200,
+                {
+                    prompt_id: {
+                        "prompt": [],
+                        "outputs": {"9": {"images": images}},
+                        "status": {"status_str": "success", "completed": True, "messages": []},
+                    }
+                },
+            )
+        if rec.method == "GET" and rec.path == "/view":
+            name = rec.query.get("filename", [""])[0]
+            for prompt_id, job in self.jobs.items():
+                if name == f"renderhub_{prompt_id[:8]}_.png":
+                    return Reply(200, {"Content-Type": "image/png"}, png(*job["size"]))
+            return Reply(404, {"Content-Type": "text/plain"}, b"not found")
+        return Reply(404, {"Content-Type": "text/plain"}, b"404: Not Found")

@@ -1,0 +1,177 @@
+import pytest
+from django.urls import reverse
+
+from apps.catalog.models import Template
+from apps.moderation import services
+from apps.moderation.models import JobClaim
+from apps.renders.models import JobStatus
+from tests.factories import UserFactory
+from tests.moderation.helpers import review_job
+
+# The queue page costs a fixed number of queries, whatever the queue's length.
+QUEUE_QUERIES = 9
+
+
+@pytest.fixture
+def job(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    return review_job(editor=editor, captured=django_capture_on_commit_callbacks)
+
+
+def test_queue_requires_the_moderator_role(client, editor):
+    client.force_login(editor)
+
+    assert client.get(reverse("moderation:queue")).status_code == 403
+
+
+def test_queue_lists_jobs_with_counts(client, job, moderator, django_assert_num_queries):
+    client.force_login(moderator)
+
+    with django_assert_num_queries(QUEUE_QUERIES):
+        response = client.get(reverse("moderation:queue"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert str(job.public_id) in body
+    assert "Editorial cover: <b>1</b>" in body
+    assert "Wrong text: <b>1</b>" in body
+    assert "Always misspells: <b>1</b>" in body
+
+
+def test_queue_queries_do_not_grow_with_the_queue(
+    client, demo, editor, moderator, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    for seed, title in enumerate(["Spring Sale", "Night Market", "Quiet Coast"]):
+        review_job(editor=editor, captured=django_capture_on_commit_callbacks, title=title, seed=seed)
+    client.force_login(moderator)
+
+    with django_assert_num_queries(QUEUE_QUERIES):
+        client.get(reverse("moderation:queue"))
+
+
+def test_queue_filter_by_reason_and_htmx_partial(client, job, moderator):
+    client.force_login(moderator)
+
+    response = client.get(reverse("moderation:queue"), {"reason": "palette"}, HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section class="card" id="queue-list"')
+    assert 'hx-get="/moderation/?reason=palette" hx-trigger="every 10s"' in body
+    assert str(job.public_id) not in body
+    assert "Nothing waiting for review." in body
+
+
+def test_claim_next_opens_the_review_page(client, job, moderator):
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:claim-next"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("moderation:review", args=[job.public_id])
+    assert JobClaim.objects.get(job=job).moderator == moderator
+
+
+def test_review_page_shows_overlay_diff_checks_and_actions(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    body = client.get(reverse("moderation:review", args=[job.public_id])).content.decode()
+
+    assert '<svg id="ocr-overlay"' in body
+    assert 'class="word word-bad"' in body  # the misspelled word, drawn in the hallucination colour
+    assert 'class="word word-ok"' in body
+    assert "<del class=" in body or "<ins class=" in body  # character-level diff
+    assert 'id="checks"' in body and "text:title" in body
+    assert 'id="approve-button"' in body and 'id="reject-form"' in body and 'id="rerender-form"' in body
+    assert "js/moderation.js" in body
+    assert " style=" not in body and "<script>" not in body  # CSP: no inline styles or scripts
+
+
+def test_review_page_of_a_job_claimed_by_someone_else_has_no_actions(client, job, moderator):
+    other = UserFactory(role="moderator")
+    services.claim_take(job=job, by=other)
+    client.force_login(moderator)
+
+    body = client.get(reverse("moderation:review", args=[job.public_id])).content.decode()
+
+    assert f"{other.username} is working on this job" in body
+    assert 'id="approve-button"' not in body
+
+
+def test_approve_post_redirects_to_the_queue_when_empty(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:approve", args=[job.public_id]))
+
+    job.refresh_from_db()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("moderation:queue")
+    assert job.status == JobStatus.DELIVERED
+
+
+def test_reject_without_a_reason_changes_nothing(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    client.post(reverse("moderation:reject", args=[job.public_id]), {"reason": ""})
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.NEEDS_REVIEW
+
+
+def test_rerender_post_queues_a_composite_attempt(client, job, moderator, django_capture_on_commit_callbacks):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(
+            reverse("moderation:rerender", args=[job.public_id]),
+            {"step": "composite", "guidance": "0", "seed": "", "text_title": "Harbour Lights Tonight"},
+        )
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RENDERING
+    assert job.attempts.last().step == "composite"
+
+
+def test_job_page_shows_the_verification_evidence(client, job, editor):
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    assert 'id="verification-evidence"' in body
+    assert 'id="checks"' in body and "text:title" in body
+
+
+def test_release_gives_the_job_back_to_the_queue(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:release", args=[job.public_id]))
+
+    assert response["Location"] == reverse("moderation:queue")
+    assert JobClaim.objects.get(job=job).moderator is None
+    assert job.moderation_decisions.first().action == "release"
+
+
+def test_queue_filters_by_template_and_engine(client, job, moderator):
+    client.force_login(moderator)
+
+    by_engine = client.get(reverse("moderation:queue"), {"engine": "typo-always"}).content.decode()
+    other_engine = client.get(reverse("moderation:queue"), {"engine": "builtin-ultra"}).content.decode()
+    other_template = client.get(
+        reverse("moderation:queue"), {"template": Template.objects.get(slug="product-thumbnail").pk}
+    ).content.decode()
+
+    assert str(job.public_id) in by_engine
+    assert str(job.public_id) not in other_engine
+    assert str(job.public_id) not in other_template
+
+
+def test_claim_next_stays_within_the_filtered_queue(client, job, moderator):
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:claim-next"), {"filters": "engine=builtin-ultra"})
+
+    assert response["Location"] == reverse("moderation:queue") + "?engine=builtin-ultra"
+    assert not JobClaim.objects.filter(job=job, moderator=moderator).exists()

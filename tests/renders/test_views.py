@@ -1,0 +1,158 @@
+import pytest
+from django.urls import reverse
+
+from apps.catalog.models import Template
+from apps.renders import services
+from apps.renders.models import JobStatus, RenderJob
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    with django_capture_on_commit_callbacks(execute=False):
+        return services.job_submit(
+            submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Pages"}
+        )
+
+
+def test_pages_redirect_anonymous_users_to_login(client, job):
+    for url in [
+        reverse("renders:job-new"),
+        reverse("renders:job-list"),
+        reverse("renders:job-detail", args=[job.public_id]),
+        reverse("renders:attempt-image", args=[job.public_id, 1]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_job_new_shows_the_slot_fields_of_the_first_template(client, demo, editor):
+    client.force_login(editor)
+
+    response = client.get(reverse("renders:job-new"))
+
+    assert response.status_code == 200
+    assert b'name="text_title"' in response.content
+
+
+def test_template_fields_swaps_in_the_chosen_templates_slots(client, demo, editor):
+    client.force_login(editor)
+    thumb = Template.objects.get(slug="product-thumbnail")
+
+    response = client.get(reverse("renders:template-fields"), {"template": thumb.pk}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<fieldset id="slot-fields">')
+    assert b'name="text_overlay"' in response.content
+    assert b'name="text_title"' not in response.content
+
+
+def test_job_new_post_creates_a_job_and_redirects(client, demo, editor, django_capture_on_commit_callbacks):
+    client.force_login(editor)
+    cover = Template.objects.get(slug="editorial-cover")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("renders:job-new"), {"template": cover.pk, "text_title": "Hello", "seed": "5"})
+
+    job = RenderJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("renders:job-detail", args=[job.public_id])
+    assert (job.seed, job.texts) == (5, {"title": "Hello"})
+
+
+def test_job_new_post_with_missing_text_shows_the_error_and_saves_nothing(client, demo, editor):
+    client.force_login(editor)
+    cover = Template.objects.get(slug="editorial-cover")
+
+    response = client.post(reverse("renders:job-new"), {"template": cover.pk, "text_title": ""})
+
+    assert response.status_code == 200
+    assert b"This field is required" in response.content
+    assert RenderJob.objects.count() == 0
+
+
+def test_moderator_without_submit_permission_is_forbidden_on_new(client, demo):
+    viewer = UserFactory()
+    client.force_login(viewer)
+
+    assert client.get(reverse("renders:job-new")).status_code == 403
+
+
+def test_job_detail_is_404_for_another_editor(client, job):
+    client.force_login(UserFactory(role="editor"))
+
+    assert client.get(reverse("renders:job-detail", args=[job.public_id])).status_code == 404
+    assert client.get(reverse("renders:attempt-image", args=[job.public_id, 1])).status_code == 404
+
+
+def test_job_detail_is_visible_to_a_moderator(client, job, moderator):
+    client.force_login(moderator)
+
+    assert client.get(reverse("renders:job-detail", args=[job.public_id])).status_code == 200
+
+
+def test_job_detail_htmx_returns_the_polling_partial_while_running(client, job, editor):
+    client.force_login(editor)
+
+    response = client.get(reverse("renders:job-detail", args=[job.public_id]), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="job-status"')
+    assert 'hx-trigger="every 400ms"' in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_job_detail_htmx_stops_polling_once_resting(client, job, editor):
+    services.job_transition(job, to=JobStatus.FAILED, reason="stop")
+    client.force_login(editor)
+
+    response = client.get(reverse("renders:job-detail", args=[job.public_id]), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 286
+    assert "hx-trigger" not in response.content.decode()
+
+
+def test_job_list_shows_only_own_jobs_in_fixed_queries(
+    client, demo, editor, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    cover = Template.objects.get(slug="editorial-cover")
+    other = UserFactory(role="editor")
+    with django_capture_on_commit_callbacks(execute=False):
+        for i in range(12):
+            services.job_submit(submitted_by=editor, template=cover, texts={"title": f"Mine {i}"})
+        services.job_submit(submitted_by=other, template=cover, texts={"title": "Theirs"})
+    client.force_login(editor)
+
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("renders:job-list"))
+
+    assert response.status_code == 200
+    assert response.content.count(b"Mine ") == 12
+    assert b"Theirs" not in response.content
+
+
+def test_job_list_filters_by_status(client, job, editor):
+    client.force_login(editor)
+
+    assert b"Pages" in client.get(reverse("renders:job-list"), {"status": "previewing"}).content
+    assert b"Pages" not in client.get(reverse("renders:job-list"), {"status": "delivered"}).content
+
+
+def test_request_final_moves_a_previewed_job_to_rendering(client, demo, editor, django_capture_on_commit_callbacks):
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"})
+    services.job_transition(job, to=JobStatus.PREVIEW_READY)
+    client.force_login(editor)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("renders:job-final", args=[job.public_id]))
+
+    job.refresh_from_db()
+    assert response.status_code == 302
+    assert job.status == JobStatus.RENDERING
+    assert job.attempts.filter(stage="final").count() == 1

@@ -1,0 +1,65 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.verification.corpus import KINDS, generate, hallucinate
+from apps.verification.evaluation import evaluate, percentile_ci, wilson
+from apps.verification.gate import normalise
+
+
+def test_wilson_interval_matches_the_known_values():
+    assert tuple(round(v, 3) for v in wilson(0, 100)) == (0.0, 0.037)
+    assert tuple(round(v, 3) for v in wilson(99, 100)) == (0.946, 0.998)
+
+
+def test_percentile_ci_brackets_the_quantile():
+    values = [i / 1000 for i in range(1, 601)]
+
+    low, high = percentile_ci(values, 0.95)
+
+    assert (low, high) == (0.559, 0.581)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_hallucination_kind_changes_the_text(kind):
+    import random
+
+    rng = random.Random(3)
+    for title in ["Harbour Lights Tonight", "SPRING SALE", "Night market stories live"]:
+        assert normalise(hallucinate(title, kind, rng)) != normalise(title)
+
+
+def test_corpus_is_deterministic_and_labelled():
+    first = list(generate(split="dev", n=12))
+    again = list(generate(split="dev", n=12))
+    test = list(generate(split="test", n=12))
+
+    assert [s.image for s in first] == [s.image for s in again]
+    assert {s.id for s in first}.isdisjoint({s.id for s in test})
+    assert all((s.label == "ok") == (s.drawn.split() == s.expected["title"].split()) for s in first)
+
+
+def test_evaluate_a_small_split_catches_the_hallucinations():
+    report = evaluate(generate(split="dev", n=24), split="dev")
+    summary = report.summary()
+
+    assert summary["images"] == 24
+    assert summary["catch"]["value"] >= 0.9
+    assert summary["false_fail"]["value"] <= 0.2
+    assert set(summary["seconds"]) == {"p50", "p95", "p50_ci95", "p95_ci95", "max", "mean"}
+    low, high = summary["seconds"]["p95_ci95"]
+    assert low <= summary["seconds"]["p95"] <= high
+
+
+def test_verifier_eval_command_prints_and_writes_the_report(tmp_path):
+    out = StringIO()
+    path = tmp_path / "eval.json"
+
+    call_command("verifier_eval", split="dev", n=6, json_path=str(path), write=str(tmp_path / "set"), stdout=out)
+
+    text = out.getvalue()
+    assert "catch rate" in text and "false-fail rate" in text and "95% CI" in text
+    assert json.loads(path.read_text())["summary"]["images"] == 6
+    assert len((tmp_path / "set" / "manifest.jsonl").read_text().splitlines()) == 6
