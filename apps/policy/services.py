@@ -314,11 +314,14 @@ def admission_decide(
     with_preview: bool = True,
     queue_depth: int = 0,
     throughput_per_s: float | None = None,
+    final_queue_depth: int = 0,
+    final_throughput_per_s: float | None = None,
     team: str = "",
 ) -> AdmissionDecision:
     """Decide admit | degrade | defer | refuse before any money is spent.
 
-    Latency first: a queue whose predicted wait (depth ÷ recent throughput) passes
+    Latency first: queues whose predicted wait (depth ÷ recent throughput, the first stage's
+    queue plus the final queue for auto-final tiers, as the caller passes them) passes
     LATENCY_DEFER_FACTOR × the tier's latency budget defers the job until it drains
     (must-not-degrade classes are admitted with a note instead). Then money: a class that
     may degrade moves to the tier's `degrade_to` once the day is `degrade_at_percent` spent
@@ -332,15 +335,21 @@ def admission_decide(
     now = timezone.now()
     notes: list[str] = []
 
-    wait = predicted_wait_ms(queue_depth=queue_depth, throughput_per_s=throughput_per_s)
+    waits = [
+        predicted_wait_ms(queue_depth=queue_depth, throughput_per_s=throughput_per_s),
+        predicted_wait_ms(queue_depth=final_queue_depth, throughput_per_s=final_throughput_per_s),
+    ]
+    known = [w for w in waits if w is not None]
+    wait = sum(known) if known else None
     if wait is not None and wait > tier.max_latency_ms:
         seconds = wait / 1000
         if not keep and wait > LATENCY_DEFER_FACTOR * tier.max_latency_ms:
             until = now + timedelta(milliseconds=wait)
+            depth = " + ".join(str(d) for d in (queue_depth, final_queue_depth) if d) or "0"
             return AdmissionDecision(
                 outcome=Outcome.DEFER,
                 tier=tier,
-                reason=f"The {tier.name} queue is {queue_depth} deep (about {seconds:.0f} s of work, "
+                reason=f"The {tier.name} queue is {depth} deep (about {seconds:.0f} s of work, "
                 f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}.",
                 defer_until=until,
             )

@@ -211,12 +211,11 @@ def job_submit(
     return job
 
 
-def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
-    """What admission needs to know about the queue a job's first attempt joins: how many
-    attempts wait on it and how many it finished per second over the last minute."""
-    stage = Stage.PREVIEW if with_preview else Stage.FINAL
-    field = "preview_queue" if with_preview else "final_queue"
-    default = settings.RENDERHUB_QUEUES["preview" if with_preview else "final"]
+def _queue_load(*, tier: Tier, stage: str) -> tuple[int, float | None]:
+    """(attempts waiting, attempts finished per second lately) on the queue `tier` sends
+    `stage` attempts to, counting every tier that shares that queue."""
+    field = "preview_queue" if stage == Stage.PREVIEW else "final_queue"
+    default = settings.RENDERHUB_QUEUES["preview" if stage == Stage.PREVIEW else "final"]
     queue = getattr(tier, field) or default
     tier_ids = [pk for pk, name in Tier.objects.values_list("pk", field) if (name or default) == queue]
     on_queue = RenderAttempt.objects.filter(stage=stage, job__tier_id__in=tier_ids)
@@ -226,11 +225,21 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
         n=Count("pk"), first=Min("finished_at")
     )
     if recent["n"] < 5:  # too few to measure a rate
-        return {"queue_depth": depth, "throughput_per_s": None}
+        return depth, None
     # Over the time the queue has actually been finishing work (≤ 60 s), not the whole window,
     # so a burst's first seconds are not mistaken for a slow queue.
     elapsed = max((now - recent["first"]).total_seconds(), 1.0)
-    return {"queue_depth": depth, "throughput_per_s": recent["n"] / elapsed}
+    return depth, recent["n"] / elapsed
+
+
+def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
+    """What admission needs to know about the queues a job will wait on: the first stage's
+    queue, and for a tier that renders its final right after the preview, the final queue."""
+    depth, rate = _queue_load(tier=tier, stage=Stage.PREVIEW if with_preview else Stage.FINAL)
+    inputs: dict[str, Any] = {"queue_depth": depth, "throughput_per_s": rate}
+    if with_preview and tier.auto_final:
+        inputs["final_queue_depth"], inputs["final_throughput_per_s"] = _queue_load(tier=tier, stage=Stage.FINAL)
+    return inputs
 
 
 def job_start(job: RenderJob) -> RenderAttempt:

@@ -146,6 +146,29 @@ def test_admission_defers_when_queue_wait_far_exceeds_latency_budget(production)
     assert not Reservation.objects.exists()
 
 
+def test_admission_counts_the_final_queue_of_an_auto_final_tier(production):
+    # previews flow (1 s) but finals are backed up (20 s): together far over 4 × 2.2 s
+    decision = decide(
+        production, queue_depth=10, throughput_per_s=10.0, final_queue_depth=40, final_throughput_per_s=2.0
+    )
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert "queue is 10 + 40 deep (about 21 s of work" in decision.reason
+
+
+def test_admission_inputs_measure_the_final_queue_for_auto_final_tiers(production, preview_tier, cover, editor):
+    from apps.renders.models import Stage
+
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Q"}, with_preview=False)
+    assert job.attempts.get().stage == Stage.FINAL
+
+    production_inputs = services.admission_inputs(tier=production)
+    preview_inputs = services.admission_inputs(tier=preview_tier)
+
+    assert production_inputs["final_queue_depth"] == 1  # the queued final above
+    assert "final_queue_depth" not in preview_inputs  # the preview tier has no automatic final
+
+
 def test_admission_admits_with_note_when_wait_slightly_over_budget(production):
     decision = decide(production, queue_depth=6, throughput_per_s=2.0)  # 3 s vs 2.2 s
 
