@@ -4,6 +4,9 @@
     CELERY_BROKER_URL=redis://127.0.0.1:6379/4 \\
     .venv/bin/python manage.py bench_tiers --jobs 100
 
+`--rate N` paces arrivals (job i at i/N s, open loop) so runs compare across machine load;
+without it the burst goes back to back, as fast as `job_submit` runs (which depends on load).
+
 The product's scenario on the built-in engines (offline simulations with simulated latency:
 Turbo ≈ 300 ms, Ultra ≈ 1.5 s with a 5 % tail ×2.2): a burst of mixed jobs — mostly previews
 and avatars, some editorial, a few paid — submitted through `job_submit` (admission included)
@@ -74,6 +77,7 @@ def percentile(values: list[float], q: float) -> float | None:
 class RunResult:
     policy: str
     jobs: int = 0
+    rate: float = 0.0
     wall_s: float = 0.0
     peak_depth: dict[str, int] = field(default_factory=dict)
     cost_usd: Decimal = Decimal("0")
@@ -96,6 +100,12 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="Engine threads per policy (default 8).")
         parser.add_argument("--scale", type=float, default=1.0, help="Simulated-latency scale (default 1.0).")
         parser.add_argument("--seed", type=int, default=7, help="Seed of the job mix.")
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=0.0,
+            help="Arrivals per second (paced, open loop); 0 = back to back as fast as submission goes.",
+        )
         parser.add_argument("--timeout", type=float, default=240.0, help="Seconds to wait for a run to finish.")
         parser.add_argument("--only", choices=["monolithic", "tiered"], default=None)
         parser.add_argument("--json", action="store_true", help="Print JSON instead of tables.")
@@ -119,6 +129,7 @@ class Command(BaseCommand):
                     classes=classes,
                     user=user,
                     threads=int(opts["threads"]),  # type: ignore[arg-type]
+                    rate=float(opts["rate"]),  # type: ignore[arg-type]
                     scale=float(opts["scale"]),  # type: ignore[arg-type]
                     timeout=float(opts["timeout"]),  # type: ignore[arg-type]
                 )
@@ -188,14 +199,22 @@ class Command(BaseCommand):
     # --- one run -----------------------------------------------------------------------
 
     def run_policy(
-        self, policy: str, *, classes: list[str], user: object, threads: int, scale: float, timeout: float
+        self,
+        policy: str,
+        *,
+        classes: list[str],
+        user: object,
+        threads: int,
+        scale: float,
+        timeout: float,
+        rate: float = 0.0,
     ) -> RunResult:
         import redis
 
         redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
         tier = self.configure(policy)
         templates = {t.slug: t for t in Template.objects.all()}
-        result = RunResult(policy=policy, jobs=len(classes), load_before=os.getloadavg()[0])
+        result = RunResult(policy=policy, jobs=len(classes), rate=rate, load_before=os.getloadavg()[0])
         log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{policy}-"))
         procs = self.start_workers(policy, threads, scale, log_dir)
         stop = threading.Event()
@@ -215,6 +234,8 @@ class Command(BaseCommand):
         sampler.start()
         try:
             for i, klass in enumerate(classes):
+                if rate > 0:  # open loop: job i arrives at i / rate whatever the system does
+                    time.sleep(max(0.0, started + i / rate - time.monotonic()))
                 services.job_submit(
                     submitted_by=user,  # type: ignore[arg-type]
                     template=templates[TEMPLATE_FOR[klass]],
@@ -288,6 +309,7 @@ class Command(BaseCommand):
         return {
             "policy": r.policy,
             "jobs": r.jobs,
+            "rate_per_s": r.rate,
             "wall_s": r.wall_s,
             "peak_queue_depth": r.peak_depth,
             "cost_usd": str(r.cost_usd),
@@ -303,7 +325,8 @@ class Command(BaseCommand):
             return "–" if v is None else f"{float(v):.0f}"  # type: ignore[arg-type]
 
         self.stdout.write(
-            f"\n## {r.policy}: {r.jobs} jobs, wall {r.wall_s} s, peak queue depth {r.peak_depth}, "
+            f"\n## {r.policy}: {r.jobs} jobs ({f'{r.rate:g}/s' if r.rate else 'back to back'}), wall {r.wall_s} s, "
+            f"peak queue depth {r.peak_depth}, "
             f"cost/delivered image ${r.cost_per_image} ({r.delivered} delivered, ${r.cost_usd}), "
             f"admissions {r.admissions}, load avg {r.load_before:.2f}→{r.load_after:.2f}\n"
         )
