@@ -217,8 +217,7 @@ def models_engine(request: HttpRequest, engine_slug: str) -> HttpResponse:
     """One named engine; the PNG if done within the tier's budget, else 202."""
     engine = Engine.objects.filter(slug=engine_slug, enabled=True).first()
     if engine is None:
-        raise_unknown = ApiError(404, f"Unknown or disabled engine {engine_slug!r}.", field="engine")
-        return raise_unknown.response()
+        return ApiError(404, f"Unknown or disabled engine {engine_slug!r}.", field="engine").response()
     job = _submit(request, parse_payload(request), engine=engine, with_preview=False)
     return _answer_image_or_accepted(request, job)
 
