@@ -42,9 +42,10 @@ class NewRenderForm(forms.Form):
         qs = self.fields["template"].queryset
         if isinstance(key, Template):
             return key
-        if key:
-            return qs.filter(pk=key).first() if str(key).isdigit() else None
-        return qs.first()
+        # An unknown or retired template (a stale form) falls back to the first one, so the
+        # page still offers fields while the template field reports the error.
+        found = qs.filter(pk=key).first() if key and str(key).isdigit() else None
+        return found or qs.first()
 
     def clean_size(self) -> tuple[int, int] | None:
         value = self.cleaned_data.get("size")

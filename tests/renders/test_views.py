@@ -156,3 +156,17 @@ def test_request_final_moves_a_previewed_job_to_rendering(client, demo, editor, 
     assert response.status_code == 302
     assert job.status == JobStatus.RENDERING
     assert job.attempts.filter(stage="final").count() == 1
+
+
+def test_job_new_post_with_a_retired_template_shows_why_and_the_active_fields(client, demo, editor):
+    """A template deactivated while the editor was typing: say so and offer the active fields."""
+    client.force_login(editor)
+    cover = Template.objects.get(slug="editorial-cover")
+    Template.objects.filter(pk=cover.pk).update(is_active=False)
+
+    response = client.post(reverse("renders:job-new"), {"template": cover.pk, "text_title": "Gone"})
+
+    assert response.status_code == 200
+    assert RenderJob.objects.count() == 0
+    assert "Select a valid choice" in response.content.decode()
+    assert b'name="text_overlay"' in response.content  # the first active template's fields
