@@ -116,6 +116,19 @@ def test_job_detail_htmx_stops_polling_once_resting(client, job, editor):
     assert "hx-trigger" not in response.content.decode()
 
 
+def test_job_detail_without_js_refreshes_itself_while_running(client, job, editor):
+    """No htmx polling without JavaScript: a <noscript> refresh brings the preview in."""
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+
+    running = client.get(url).content.decode()
+    services.job_transition(job, to=JobStatus.FAILED, reason="stop")
+    resting = client.get(url).content.decode()
+
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in running
+    assert 'http-equiv="refresh"' not in resting
+
+
 def test_job_list_shows_only_own_jobs_in_fixed_queries(
     client, demo, editor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
