@@ -71,10 +71,7 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     return _next_or_queue(request, skip=_job(skip) if skip else None)
 
 
-@permission_required(PERM)
-@require_GET
-def review(request: HttpRequest, public_id: str) -> HttpResponse:
-    job = _job(public_id)
+def _review_page(request: HttpRequest, job: RenderJob, *, rerender_form: RerenderForm | None = None) -> HttpResponse:
     context = selectors.review_context(job)
     claim = context["claim"]
     context.update(
@@ -83,11 +80,17 @@ def review(request: HttpRequest, public_id: str) -> HttpResponse:
             "mine": claim is not None and claim.moderator_id == request.user.pk,
             "open": job.status == JobStatus.NEEDS_REVIEW,
             "reject_form": RejectForm(),
-            "rerender_form": RerenderForm(job=job),
-            "filters": request.GET.urlencode(),
+            "rerender_form": rerender_form or RerenderForm(job=job),
+            "filters": request.POST.get("filters", "") if request.method == "POST" else request.GET.urlencode(),
         }
     )
     return render(request, "moderation/review.html", context)
+
+
+@permission_required(PERM)
+@require_GET
+def review(request: HttpRequest, public_id: str) -> HttpResponse:
+    return _review_page(request, _job(public_id))
 
 
 @permission_required(PERM)
@@ -155,13 +158,12 @@ def rerender(request: HttpRequest, public_id: str) -> HttpResponse:
             )
         except (services.ClaimError, TransitionError) as exc:
             messages.error(request, str(exc))
+            return redirect("moderation:review", public_id=job.public_id)
         except SubmissionError as exc:
             for field, message in exc.errors.items():
                 form.add_error(f"text_{field}" if f"text_{field}" in form.fields else None, message)
         else:
             messages.success(request, f"Re-render queued (attempt {attempt.number}, {attempt.step}).")
             return _next_or_queue(request)
-    if form.errors:
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
-    return redirect("moderation:review", public_id=job.public_id)
+    # Show the errors on the form itself, with the moderator's edits still in it.
+    return _review_page(request, job, rerender_form=form)
