@@ -197,3 +197,13 @@ def test_rerender_with_bad_input_shows_the_errors_on_the_form_and_keeps_the_inpu
     assert 'name="seed" value="77"' in body
     assert 'name="filters" value="reason=text"' in body
     assert "text_title:" not in body
+
+
+def test_reject_without_a_reason_returns_to_the_review_within_the_filtered_queue(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:reject", args=[job.public_id]), {"reason": "", "filters": "reason=text"})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("moderation:review", args=[job.public_id]) + "?reason=text"
