@@ -67,7 +67,12 @@ class JobFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     template = forms.ModelChoiceField(queryset=Template.objects.all(), required=False, empty_label="Any template")
     tier = forms.ModelChoiceField(queryset=Tier.objects.all(), required=False, empty_label="Any tier")
-    q = forms.CharField(required=False, label="Text contains")
+    q = forms.CharField(
+        required=False,
+        label="Text contains",
+        # The filter row has no visible labels: the box says what it searches.
+        widget=forms.TextInput(attrs={"placeholder": "Text contains", "aria-label": "Text contains"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from apps.renders.models import JobStatus

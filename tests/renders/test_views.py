@@ -183,3 +183,12 @@ def test_job_new_post_with_a_retired_template_shows_why_and_the_active_fields(cl
     assert RenderJob.objects.count() == 0
     assert "Select a valid choice" in response.content.decode()
     assert b'name="text_overlay"' in response.content  # the first active template's fields
+
+
+def test_job_list_text_filter_says_what_it_searches(client, demo, editor):
+    """The filter row shows no labels; the text box was an empty, unexplained input."""
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-list")).content.decode()
+
+    assert 'placeholder="Text contains"' in body
