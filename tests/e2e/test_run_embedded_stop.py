@@ -64,4 +64,10 @@ def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
         if server.poll() is None:
             server.kill()
         if worker_pid and _alive(worker_pid):
-            os.kill(worker_pid, signal.SIGKILL)
+            # SIGTERM first: a killed worker would orphan its embedded beat process.
+            os.kill(worker_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while _alive(worker_pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(worker_pid):
+                os.kill(worker_pid, signal.SIGKILL)
