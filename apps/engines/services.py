@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.engines.adapters import adapter_for
 from apps.engines.models import Engine, EngineCall
-from apps.engines.types import EngineError, EngineRequest, EngineResult
+from apps.engines.types import EngineError, EngineRequest, EngineResult, MisconfiguredError
 
 TEST_PROMPT = 'A clean poster test card with the word "RenderHub" in bold letters'
 
@@ -25,7 +25,13 @@ def engine_generate(
     started_at = timezone.now()
     started = time.perf_counter()
     try:
-        result = adapter_for(engine).generate(request)
+        try:
+            adapter = adapter_for(engine)
+        except (TypeError, ValueError) as exc:
+            # Params written around the engine form (Django admin, an import) that the adapter
+            # cannot use: a permanent error now, not an attempt left "running" for the sweeper.
+            raise MisconfiguredError(f"{engine.name}: unusable params ({exc}).") from exc
+        result = adapter.generate(request)
     except EngineError as exc:
         _record(engine, started_at, started, ok=False, error=exc, source=source)
         raise

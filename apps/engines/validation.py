@@ -9,6 +9,9 @@ NEEDS_KEY = {"openai", "imagen", "stability", "ideogram"}
 NEEDS_MODEL = {"openai", "imagen"}
 NEEDS_URL = {"http", "comfyui"}
 API_CHOICES = {"imagen": ("gemini", "vertex"), "ideogram": ("legacy", "v3")}
+# The built-in simulation does arithmetic on these (adapters/builtin.py DEFAULTS): a string
+# would save and then fail every render and the test button.
+BUILTIN_NUMBER_PARAMS = ("latency_p50_ms", "latency_sigma", "tail_prob", "tail_factor", "typo_rate", "detail")
 
 # Lifecycle notes from research/engines.md §0: shown on the engine pages, never enforced
 # (model ids are configuration; the vendor's own "model not found" is the real signal).
@@ -59,6 +62,8 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
 
     if engine.slug == "new":
         add("slug", "“new” is reserved for the New engine page.")
+    if engine.price_usd is not None and not _price(engine.price_usd):
+        add("price_usd", "The base price cannot be negative.")
     for message in price_table_problems(engine.price_table):
         add("price_table", message)
     params = engine.params
@@ -78,6 +83,11 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
         add("params", f"params.api must be one of {', '.join(API_CHOICES[kind])}.")
     if kind == "imagen" and params.get("api") == "vertex" and not engine.base_url:
         add("base_url", "Vertex AI needs https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/L.")
+    if kind == "builtin":
+        for key in BUILTIN_NUMBER_PARAMS:
+            value = params.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                add("params", f"params.{key} must be a non-negative number (got {value!r}).")
     if "sizes" in params and (
         not isinstance(params["sizes"], list) or not all(SIZE_KEY.match(str(s)) for s in params["sizes"])
     ):

@@ -39,6 +39,12 @@ def _queue_url(request: HttpRequest) -> str:
     return reverse("moderation:queue") + (f"?{query}" if query else "")
 
 
+def _review_url(request: HttpRequest, job: RenderJob) -> str:
+    """The job's review page, still within the queue's filters the form carried along."""
+    query = request.POST.get("filters") or ""
+    return reverse("moderation:review", args=[job.public_id]) + (f"?{query}" if query else "")
+
+
 def _next_or_queue(request: HttpRequest, *, skip: RenderJob | None = None) -> HttpResponse:
     """Claim the next job matching the queue's filters and open it; the queue when empty."""
     filters = _filters(request)
@@ -71,10 +77,7 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     return _next_or_queue(request, skip=_job(skip) if skip else None)
 
 
-@permission_required(PERM)
-@require_GET
-def review(request: HttpRequest, public_id: str) -> HttpResponse:
-    job = _job(public_id)
+def _review_page(request: HttpRequest, job: RenderJob, *, rerender_form: RerenderForm | None = None) -> HttpResponse:
     context = selectors.review_context(job)
     claim = context["claim"]
     context.update(
@@ -83,11 +86,17 @@ def review(request: HttpRequest, public_id: str) -> HttpResponse:
             "mine": claim is not None and claim.moderator_id == request.user.pk,
             "open": job.status == JobStatus.NEEDS_REVIEW,
             "reject_form": RejectForm(),
-            "rerender_form": RerenderForm(job=job),
-            "filters": request.GET.urlencode(),
+            "rerender_form": rerender_form or RerenderForm(job=job),
+            "filters": request.POST.get("filters", "") if request.method == "POST" else request.GET.urlencode(),
         }
     )
     return render(request, "moderation/review.html", context)
+
+
+@permission_required(PERM)
+@require_GET
+def review(request: HttpRequest, public_id: str) -> HttpResponse:
+    return _review_page(request, _job(public_id))
 
 
 @permission_required(PERM)
@@ -96,7 +105,7 @@ def claim(request: HttpRequest, public_id: str) -> HttpResponse:
     job = _job(public_id)
     if not services.claim_take(job=job, by=request.user):
         messages.error(request, "Another moderator is working on this job (or it is no longer in the queue).")
-    return redirect("moderation:review", public_id=job.public_id)
+    return redirect(_review_url(request, job))
 
 
 @permission_required(PERM)
@@ -114,7 +123,7 @@ def approve(request: HttpRequest, public_id: str) -> HttpResponse:
         services.moderation_approve(job=job, by=request.user, reason=request.POST.get("note", "").strip()[:500])
     except (services.ClaimError, TransitionError) as exc:
         messages.error(request, str(exc))
-        return redirect("moderation:review", public_id=job.public_id)
+        return redirect(_review_url(request, job))
     messages.success(request, f"Approved: {', '.join(job.texts.values()) or job.public_id}.")
     return _next_or_queue(request)
 
@@ -126,12 +135,12 @@ def reject(request: HttpRequest, public_id: str) -> HttpResponse:
     form = RejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A rejection needs a reason.")
-        return redirect("moderation:review", public_id=job.public_id)
+        return redirect(_review_url(request, job))
     try:
         services.moderation_reject(job=job, by=request.user, reason=form.cleaned_data["reason"])
     except (services.ClaimError, TransitionError) as exc:
         messages.error(request, str(exc))
-        return redirect("moderation:review", public_id=job.public_id)
+        return redirect(_review_url(request, job))
     messages.success(request, f"Rejected: {', '.join(job.texts.values()) or job.public_id}.")
     return _next_or_queue(request)
 
@@ -155,13 +164,12 @@ def rerender(request: HttpRequest, public_id: str) -> HttpResponse:
             )
         except (services.ClaimError, TransitionError) as exc:
             messages.error(request, str(exc))
+            return redirect(_review_url(request, job))
         except SubmissionError as exc:
             for field, message in exc.errors.items():
                 form.add_error(f"text_{field}" if f"text_{field}" in form.fields else None, message)
         else:
             messages.success(request, f"Re-render queued (attempt {attempt.number}, {attempt.step}).")
             return _next_or_queue(request)
-    if form.errors:
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
-    return redirect("moderation:review", public_id=job.public_id)
+    # Show the errors on the form itself, with the moderator's edits still in it.
+    return _review_page(request, job, rerender_form=form)

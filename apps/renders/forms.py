@@ -42,9 +42,10 @@ class NewRenderForm(forms.Form):
         qs = self.fields["template"].queryset
         if isinstance(key, Template):
             return key
-        if key:
-            return qs.filter(pk=key).first() if str(key).isdigit() else None
-        return qs.first()
+        # An unknown or retired template (a stale form) falls back to the first one, so the
+        # page still offers fields while the template field reports the error.
+        found = qs.filter(pk=key).first() if key and str(key).isdigit() else None
+        return found or qs.first()
 
     def clean_size(self) -> tuple[int, int] | None:
         value = self.cleaned_data.get("size")
@@ -66,7 +67,12 @@ class JobFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     template = forms.ModelChoiceField(queryset=Template.objects.all(), required=False, empty_label="Any template")
     tier = forms.ModelChoiceField(queryset=Tier.objects.all(), required=False, empty_label="Any tier")
-    q = forms.CharField(required=False, label="Text contains")
+    q = forms.CharField(
+        required=False,
+        label="Text contains",
+        # The filter row has no visible labels: the box says what it searches.
+        widget=forms.TextInput(attrs={"placeholder": "Text contains", "aria-label": "Text contains"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from apps.renders.models import JobStatus

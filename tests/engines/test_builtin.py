@@ -4,9 +4,10 @@ import pytest
 from PIL import Image
 
 from apps.engines.adapters.builtin import BuiltinAdapter, hallucinate
-from apps.engines.models import Engine
+from apps.engines.models import Engine, EngineCall
 from apps.engines.prompts import quoted_texts
-from apps.engines.types import EngineRequest
+from apps.engines.services import engine_generate
+from apps.engines.types import EngineRequest, MisconfiguredError
 
 
 @pytest.fixture
@@ -69,3 +70,15 @@ def test_hallucinate_always_changes_the_text():
     for _ in range(200):
         text, kind = hallucinate("Harbour Lights Festival", rng)
         assert text != "Harbour Lights Festival", kind
+
+
+@pytest.mark.django_db
+def test_engine_generate_turns_unusable_params_into_a_misconfigured_error():
+    """Params written around the form (Django admin, an import) used to raise a bare ValueError:
+    the attempt stayed "running" until the sweeper failed it as "worker lost"."""
+    engine = Engine.objects.create(slug="sim", name="Sim", adapter="builtin", params={"latency_p50_ms": "abc"})
+
+    with pytest.raises(MisconfiguredError, match="unusable params"):
+        engine_generate(engine=engine, request=_request())
+
+    assert list(EngineCall.objects.values_list("ok", "error_kind")) == [(False, "misconfigured")]

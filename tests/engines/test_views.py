@@ -175,3 +175,22 @@ def test_engine_calls_prune_keeps_the_newest_rows():
 
     assert deleted == 6
     assert sorted(EngineCall.objects.filter(engine=engine).values_list("latency_ms", flat=True)) == [0, 1, 2, 3]
+
+
+def test_engine_create_rejects_a_negative_base_price(admin_client):
+    response = admin_client.post(reverse("engines:engine-create"), _form(price_usd="-1"))
+
+    assert response.status_code == 200
+    assert "The base price cannot be negative." in response.content.decode()
+    assert not Engine.objects.filter(slug="my-sd").exists()
+
+
+def test_engine_create_rejects_non_numeric_simulation_params(admin_client):
+    """A string latency used to save, then broke every render and the test button (500)."""
+    data = _form(adapter="builtin", model_id="", base_url="", api_key_env="", params='{"latency_p50_ms": "abc"}')
+
+    response = admin_client.post(reverse("engines:engine-create"), data)
+
+    assert response.status_code == 200
+    assert "params.latency_p50_ms must be a non-negative number" in response.content.decode()
+    assert not Engine.objects.filter(slug="my-sd").exists()

@@ -175,3 +175,35 @@ def test_claim_next_stays_within_the_filtered_queue(client, job, moderator):
 
     assert response["Location"] == reverse("moderation:queue") + "?engine=builtin-ultra"
     assert not JobClaim.objects.filter(job=job, moderator=moderator).exists()
+
+
+def test_rerender_with_bad_input_shows_the_errors_on_the_form_and_keeps_the_input(client, job, moderator):
+    """It used to redirect: the panel closed, the edits were gone and the errors came back as
+    messages with raw field names ("text_title: …")."""
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+    attempts_before = job.attempts.count()
+
+    response = client.post(
+        reverse("moderation:rerender", args=[job.public_id]),
+        {"step": "guidance", "guidance": "9", "seed": "77", "text_title": "", "filters": "reason=text"},
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert job.attempts.count() == attempts_before
+    assert '<details class="rerender" open>' in body
+    assert "Ensure this value is less than or equal to 3." in body
+    assert 'name="seed" value="77"' in body
+    assert 'name="filters" value="reason=text"' in body
+    assert "text_title:" not in body
+
+
+def test_reject_without_a_reason_returns_to_the_review_within_the_filtered_queue(client, job, moderator):
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    response = client.post(reverse("moderation:reject", args=[job.public_id]), {"reason": "", "filters": "reason=text"})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("moderation:review", args=[job.public_id]) + "?reason=text"

@@ -116,6 +116,19 @@ def test_job_detail_htmx_stops_polling_once_resting(client, job, editor):
     assert "hx-trigger" not in response.content.decode()
 
 
+def test_job_detail_without_js_refreshes_itself_while_running(client, job, editor):
+    """No htmx polling without JavaScript: a <noscript> refresh brings the preview in."""
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+
+    running = client.get(url).content.decode()
+    services.job_transition(job, to=JobStatus.FAILED, reason="stop")
+    resting = client.get(url).content.decode()
+
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in running
+    assert 'http-equiv="refresh"' not in resting
+
+
 def test_job_list_shows_only_own_jobs_in_fixed_queries(
     client, demo, editor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
@@ -156,3 +169,26 @@ def test_request_final_moves_a_previewed_job_to_rendering(client, demo, editor, 
     assert response.status_code == 302
     assert job.status == JobStatus.RENDERING
     assert job.attempts.filter(stage="final").count() == 1
+
+
+def test_job_new_post_with_a_retired_template_shows_why_and_the_active_fields(client, demo, editor):
+    """A template deactivated while the editor was typing: say so and offer the active fields."""
+    client.force_login(editor)
+    cover = Template.objects.get(slug="editorial-cover")
+    Template.objects.filter(pk=cover.pk).update(is_active=False)
+
+    response = client.post(reverse("renders:job-new"), {"template": cover.pk, "text_title": "Gone"})
+
+    assert response.status_code == 200
+    assert RenderJob.objects.count() == 0
+    assert "Select a valid choice" in response.content.decode()
+    assert b'name="text_overlay"' in response.content  # the first active template's fields
+
+
+def test_job_list_text_filter_says_what_it_searches(client, demo, editor):
+    """The filter row shows no labels; the text box was an empty, unexplained input."""
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-list")).content.decode()
+
+    assert 'placeholder="Text contains"' in body

@@ -16,7 +16,12 @@ def ms(value: float | int | None) -> str:
 def usd(value: object) -> str:
     if value is None or value == "":
         return "–"
-    return f"${float(value):,.4f}".rstrip("0").rstrip(".") if float(value) < 1 else f"${float(value):,.2f}"
+    if float(value) >= 1:
+        return f"${float(value):,.2f}"
+    # Sub-dollar prices keep up to four decimals (engines cost $0.0425), but always the cents:
+    # "$0.1" next to "$0.10" on the same page read as two different amounts.
+    text = f"{float(value):.4f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.split(".")[1])))
 
 
 @register.filter

@@ -48,6 +48,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Worker started (pid {worker.pid}) on queues {queues}.")
         self.stdout.write(f"RenderHub is at http://{host}:{port}/ (Ctrl-C stops web and worker).")
+        # `kill PID` sends SIGTERM, whose default action ends the process without running the
+        # `finally` below: the worker (and its beat) would live on as orphans.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:

@@ -1,0 +1,73 @@
+"""Stopping `run_embedded` by its PID stops its worker too."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# The suite's autouse fixtures set up the test database for every test.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes (its parent has not reaped it yet).
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
+    """SIGTERM (kill PID) skipped the `finally` that stops the worker: the Celery worker and its
+    beat lived on as orphans, consuming the broker after the web server was gone."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(tmp_path / "var")}
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    worker_pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while worker_pid is None:
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            worker_pid = int(children[0]) if children else None
+            time.sleep(0.2)
+        time.sleep(3)  # let the worker get going
+
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+        deadline = time.monotonic() + 5
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker_pid), log.read_text()[-2000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+        if worker_pid and _alive(worker_pid):
+            # SIGTERM first: a killed worker would orphan its embedded beat process.
+            os.kill(worker_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while _alive(worker_pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(worker_pid):
+                os.kill(worker_pid, signal.SIGKILL)
