@@ -71,3 +71,37 @@ def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
                 time.sleep(0.2)
             if _alive(worker_pid):
                 os.kill(worker_pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """Children of every thread of `pid` (the watcher thread starts the replacement worker)."""
+    return [int(p) for task in Path(f"/proc/{pid}/task").iterdir() for p in (task / "children").read_text().split()]
+
+
+def test_run_embedded_starts_a_new_worker_when_its_worker_dies(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(tmp_path / "var")}
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(server.pid):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        first = _children(server.pid)[0]
+
+        os.kill(first, signal.SIGKILL)
+
+        deadline = time.monotonic() + 30
+        while not [p for p in _children(server.pid) if p != first and _alive(p)]:
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        assert "starting a new one" in log.read_text()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

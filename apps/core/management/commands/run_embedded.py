@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -25,35 +27,47 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, port: int, host: str, concurrency: int, **options: object) -> None:
         queues = ",".join([*settings.RENDERHUB_QUEUES.values(), "default"])
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "renderhub",
-                "worker",
-                "-B",
-                "-Q",
-                queues,
-                "--pool",
-                "threads",
-                "-c",
-                str(concurrency),
-                "-l",
-                "warning",
-                "-s",
-                str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
-        )
-        self.stdout.write(f"Worker started (pid {worker.pid}) on queues {queues}.")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "renderhub",
+            "worker",
+            "-B",
+            "-Q",
+            queues,
+            "--pool",
+            "threads",
+            "-c",
+            str(concurrency),
+            "-l",
+            "warning",
+            "-s",
+            str(settings.VAR_DIR / "celerybeat-schedule"),
+        ]
+        state = {"worker": subprocess.Popen(command), "stopping": False}
+        self.stdout.write(f"Worker started (pid {state['worker'].pid}) on queues {queues}.")
         self.stdout.write(f"RenderHub is at http://{host}:{port}/ (Ctrl-C stops web and worker).")
+
+        def watch() -> None:
+            # A worker that dies would leave jobs queued with nothing to run them: start a new
+            # one (queued messages wait in the broker; the sweeper recovers interrupted attempts).
+            while not state["stopping"]:
+                time.sleep(2)
+                if state["worker"].poll() is not None and not state["stopping"]:
+                    self.stderr.write(f"Worker exited ({state['worker'].returncode}); starting a new one.")
+                    state["worker"] = subprocess.Popen(command)
+
+        threading.Thread(target=watch, daemon=True).start()
         # `kill PID` sends SIGTERM, whose default action ends the process without running the
         # `finally` below: the worker (and its beat) would live on as orphans.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
+            state["stopping"] = True
+            worker = state["worker"]
             worker.send_signal(signal.SIGTERM)
             try:
                 worker.wait(timeout=15)
