@@ -93,7 +93,8 @@ def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
 def job_list(request: HttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET or None)
     jobs = selectors.jobs_visible_to(request.user)
-    if request.GET.get("all") != "1" or not request.user.has_perm("renders.view_all_renders"):
+    everyone = request.GET.get("all") == "1" and request.user.has_perm("renders.view_all_renders")
+    if not everyone:
         jobs = jobs.filter(submitted_by=request.user)
     if form.is_valid():
         data = form.cleaned_data
@@ -106,7 +107,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         if data["q"]:
             jobs = jobs.filter(prompt__icontains=data["q"])
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    return render(request, "renders/job_list.html", {"form": form, "page": page})
+    return render(request, "renders/job_list.html", {"form": form, "page": page, "everyone": everyone})
 
 
 @login_required

@@ -192,3 +192,25 @@ def test_job_list_text_filter_says_what_it_searches(client, demo, editor):
     body = client.get(reverse("renders:job-list")).content.decode()
 
     assert 'placeholder="Text contains"' in body
+
+
+def test_job_list_links_moderators_to_everyones_renders(client, job, moderator):
+    client.force_login(moderator)
+
+    mine = client.get(reverse("renders:job-list"))
+    everyone = client.get(reverse("renders:job-list"), {"all": "1"})
+
+    assert b'id="all-renders"' in mine.content
+    assert b"Pages" not in mine.content
+    assert b"Pages" in everyone.content
+    assert b"All renders" in everyone.content
+
+
+def test_job_list_ignores_all_for_editors(client, job):
+    other = UserFactory(role="editor")
+    client.force_login(other)
+
+    response = client.get(reverse("renders:job-list"), {"all": "1"})
+
+    assert b'id="all-renders"' not in response.content
+    assert b"Pages" not in response.content
