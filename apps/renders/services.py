@@ -474,6 +474,8 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
         ):
             return
         job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
+        if job.status != (JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING):
+            return  # the job has moved on (a hedge rival answered first): this error decides nothing
         if preview_rival_pending(attempt):
             return  # a hedged preview: the other attempt may still answer
         fallback = job.tier.fallback_engine

@@ -154,3 +154,43 @@ def test_parse_size_accepts_wxh(value, expected):
 def test_parse_size_rejects_bad_sizes(value):
     with pytest.raises(ValueError, match=r"Size must|Each side"):
         services.parse_size(value)
+
+
+def _hedged_preview(cover, editor, capture, *, auto_final):  # type: ignore[no-untyped-def]
+    """A production job whose first preview has been running past the budget, hedged."""
+    from django.utils import timezone
+
+    from apps.policy.models import Tier
+    from apps.renders.models import RenderAttempt
+
+    Tier.objects.filter(slug="production").update(verify_ocr=False, auto_final=auto_final)
+    with capture(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedged"}, seed=3)
+    first = job.attempts.get()
+    RenderAttempt.objects.filter(pk=first.pk).update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(seconds=5)
+    )
+    with capture(execute=False):
+        hedge = services.preview_hedge(attempt_id=first.pk)
+    assert hedge is not None
+    first.refresh_from_db()
+    return job, first, hedge
+
+
+@pytest.mark.parametrize(("auto_final", "status"), [(False, JobStatus.PREVIEW_READY), (True, JobStatus.RENDERING)])
+def test_attempt_fail_of_a_hedge_loser_leaves_the_job_alone(
+    cover, editor, django_capture_on_commit_callbacks, auto_final, status
+):
+    job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=auto_final)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
+    attempts_before = job.attempts.count()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_fail(first, kind="timeout", message="The engine timed out.", timings={})
+
+    job.refresh_from_db()
+    first.refresh_from_db()
+    assert first.status == AttemptStatus.ERROR
+    assert job.status == status
+    assert job.attempts.count() == attempts_before
