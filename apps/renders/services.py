@@ -507,11 +507,12 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         attempt.status = status
         job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
         if attempt.stage == Stage.PREVIEW:
-            rivals = job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk)
-            if job.status != JobStatus.PREVIEWING and rivals.exists():
-                preview_hedge_lost(attempt)
-            if job.status == JobStatus.PREVIEWING:
-                job_transition(job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status}).")
+            # The transition is the race: of two previews concluding at once only one moves the
+            # job on; the other lost, even though it saw PREVIEWING when it read the job.
+            won = job.status == JobStatus.PREVIEWING and job_transition(
+                job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status})."
+            )
+            if won:
                 preview_hedge_won(attempt)
                 if job.auto_final:
                     attempt_start(
@@ -520,6 +521,8 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                         engine=job.engine or job.tier.final_engine,
                         reason="Final render queued automatically for this tier.",
                     )
+            elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
+                preview_hedge_lost(attempt)
             return
         if job.status != JobStatus.RENDERING:
             return

@@ -194,3 +194,28 @@ def test_attempt_fail_of_a_hedge_loser_leaves_the_job_alone(
     assert first.status == AttemptStatus.ERROR
     assert job.status == status
     assert job.attempts.count() == attempts_before
+
+
+def test_attempt_conclude_preview_that_loses_the_transition_race_is_cancelled(
+    cover, editor, django_capture_on_commit_callbacks, monkeypatch
+):
+    job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=True)
+    real_transition = services.job_transition
+    raced = []
+
+    def rival_wins_meanwhile(job, *, to, **kwargs):  # type: ignore[no-untyped-def]
+        if to == JobStatus.PREVIEW_READY and not raced:
+            raced.append(True)  # the hedge concludes between our read of the job and our update
+            services.attempt_conclude(hedge, status=AttemptStatus.PASSED)
+        return real_transition(job, to=to, **kwargs)
+
+    monkeypatch.setattr(services, "job_transition", rival_wins_meanwhile)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_conclude(first, status=AttemptStatus.PASSED)
+
+    first.refresh_from_db()
+    job.refresh_from_db()
+    assert first.status == AttemptStatus.CANCELLED
+    assert job.status == JobStatus.RENDERING
+    assert job.attempts.filter(stage="final").count() == 1
