@@ -726,13 +726,15 @@ def jobs_release_deferred() -> int:
                     defer_until=decision.defer_until, admission_reason=decision.reason
                 )
                 continue
+            job.tier = decision.tier or job.tier
+            job.auto_final = job.tier.auto_final or not job.with_preview  # as job_submit: the tier may have changed
             RenderJob.objects.filter(pk=job.pk).update(
                 admission=decision.outcome,
                 admission_reason=decision.reason,
-                tier=decision.tier or job.tier,
+                tier=job.tier,
+                auto_final=job.auto_final,
                 estimated_cost_usd=decision.estimate_usd,
             )
-            job.tier = decision.tier or job.tier
             if decision.outcome == policy.Outcome.REFUSE:
                 job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
             elif job_transition(job, to=JobStatus.QUEUED, reason=decision.reason):
