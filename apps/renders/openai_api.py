@@ -64,6 +64,8 @@ def images_generations(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return _error(400, str(exc), "size")
     seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        return _error(400, "seed must be an integer.", "seed")
     jobs = []
     try:
         for i in range(n):
@@ -74,7 +76,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
                     tier=tier,
                     engine=engine,
                     asset_class="" if tier else "editorial",
-                    seed=None if seed is None else int(seed) + i,
+                    seed=None if seed is None else seed + i,
                     width=size[0] if size else None,
                     height=size[1] if size else None,
                     source="api",
