@@ -279,10 +279,15 @@ def attempt_start(
     by: AbstractBaseUser | None = None,
 ) -> RenderAttempt:
     """Create the job's next attempt, move the job to the stage's status and enqueue the
-    engine call once the transaction commits."""
+    engine call once the transaction commits.
+
+    Raises TransitionError when the job's status is no longer the one the caller decided on
+    (`job.status`): two people asking for the same final must not start two."""
     target = JobStatus.PREVIEWING if stage == Stage.PREVIEW else JobStatus.RENDERING
     with transaction.atomic():
         locked = RenderJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != job.status:
+            raise TransitionError("The job changed while the attempt was being queued.")
         number = (locked.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
         attempt = RenderAttempt.objects.create(
             job=locked,
@@ -296,7 +301,6 @@ def attempt_start(
             seed=job.seed if seed is None else seed,
             requested_size=f"{job.width}x{job.height}",
         )
-        job.status = locked.status
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")

@@ -219,3 +219,21 @@ def test_attempt_conclude_preview_that_loses_the_transition_race_is_cancelled(
     assert first.status == AttemptStatus.CANCELLED
     assert job.status == JobStatus.RENDERING
     assert job.attempts.filter(stage="final").count() == 1
+
+
+def test_job_request_final_twice_from_stale_reads_starts_one_final(demo, editor, django_capture_on_commit_callbacks):
+    from apps.renders.models import RenderAttempt
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, prompt='a "SALE" sign', asset_class="preview", seed=1)
+    RenderAttempt.objects.filter(job=job).update(status=AttemptStatus.PASSED)
+    RenderJob.objects.filter(pk=job.pk).update(status=JobStatus.PREVIEW_READY)
+    first_click, second_click = RenderJob.objects.get(pk=job.pk), RenderJob.objects.get(pk=job.pk)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.job_request_final(first_click, by=editor)
+        with pytest.raises(services.TransitionError):
+            services.job_request_final(second_click, by=editor)
+
+    assert job.attempts.filter(stage="final").count() == 1
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.RENDERING
