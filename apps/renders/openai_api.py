@@ -14,7 +14,7 @@ from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders import selectors, services
 from apps.renders.api import api_view, job_url
-from apps.renders.models import JobStatus, RenderJob
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 
 WAIT_S = 120
 MAX_N = 4
@@ -28,10 +28,9 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
 
 def _wait_done(job: RenderJob) -> RenderJob:
     deadline = time.monotonic() + WAIT_S
-    settled = {JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED, JobStatus.REFUSED, JobStatus.DEFERRED}
     while time.monotonic() < deadline:
         job.refresh_from_db(fields=["status", "status_reason"])
-        if job.status in settled:
+        if job.status in SETTLED_STATUSES:
             break
         time.sleep(0.05)
     return job

@@ -27,6 +27,7 @@ from apps.policy import services as policy
 from apps.policy.models import Tier
 from apps.renders.compositor import composite_text
 from apps.renders.models import (
+    TERMINAL_STATUSES,
     AttemptStatus,
     JobEvent,
     JobStatus,
@@ -86,7 +87,7 @@ def job_transition(job: RenderJob, *, to: str, reason: str = "", by: AbstractBas
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
     if to == JobStatus.PREVIEW_READY:
         fields["preview_ready_at"] = now
-    if to in (JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.REFUSED):
+    if to in TERMINAL_STATUSES:
         fields["finished_at"] = now
     if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
         return False
