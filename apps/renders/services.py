@@ -7,6 +7,7 @@ Every function here is idempotent by state, so a redelivered task does no harm.
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -686,24 +687,36 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
     now = timezone.now()
     running_after_s = running_after_s or settings.CELERY_TASK_TIME_LIMIT + 60
     counts = {"requeued": 0, "lost": 0, "reverified": 0}
+
+    def recover(kind: str, attempt: RenderAttempt, action: Callable[[RenderAttempt], None]) -> None:
+        # One attempt that cannot be recovered must not stop the sweep (and every later one)
+        # from recovering the rest.
+        try:
+            action(attempt)
+        except Exception:
+            log.exception("sweep: could not recover attempt %s (%s)", attempt.pk, kind)
+        else:
+            counts[kind] += 1
+
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.QUEUED, created_at__lt=now - timezone.timedelta(seconds=queued_after_s)
     ).select_related("job__tier"):
-        _enqueue_run(attempt)
-        counts["requeued"] += 1
+        recover("requeued", attempt, _enqueue_run)
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.RUNNING, started_at__lt=now - timezone.timedelta(seconds=running_after_s)
     ).select_related("engine"):
-        attempt_fail(attempt, kind="worker_lost", message="The worker running this attempt was lost.", timings={})
-        counts["lost"] += 1
+        recover("lost", attempt, _fail_lost)
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.VERIFYING,
         verification__isnull=True,
         started_at__lt=now - timezone.timedelta(seconds=queued_after_s),
     ):
-        _enqueue_verify(attempt)
-        counts["reverified"] += 1
+        recover("reverified", attempt, _enqueue_verify)
     return counts
+
+
+def _fail_lost(attempt: RenderAttempt) -> None:
+    attempt_fail(attempt, kind="worker_lost", message="The worker running this attempt was lost.", timings={})
 
 
 def jobs_release_deferred() -> int:

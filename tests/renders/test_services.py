@@ -237,3 +237,34 @@ def test_job_request_final_twice_from_stale_reads_starts_one_final(demo, editor,
 
     assert job.attempts.filter(stage="final").count() == 1
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.RENDERING
+
+
+@override_settings(CELERY_TASK_TIME_LIMIT=1)
+def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
+    cover, editor, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.utils import timezone
+
+    from apps.renders.models import RenderAttempt
+
+    with django_capture_on_commit_callbacks(execute=False):
+        broken = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
+        lost = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
+    RenderAttempt.objects.update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
+    )
+    real_fail = services.attempt_fail
+
+    def fail_or_explode(attempt, **kwargs):  # type: ignore[no-untyped-def]
+        if attempt.job_id == broken.pk:
+            raise RuntimeError("a bug in one job's recovery")
+        return real_fail(attempt, **kwargs)
+
+    monkeypatch.setattr(services, "attempt_fail", fail_or_explode)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        counts = services.sweep_stuck()
+
+    assert counts["lost"] == 1
+    assert RenderJob.objects.get(pk=lost.pk).status == JobStatus.FAILED
+    assert RenderJob.objects.get(pk=broken.pk).status == JobStatus.PREVIEWING
