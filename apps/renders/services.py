@@ -19,7 +19,7 @@ from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Template
-from apps.catalog.services import template_resolve
+from apps.catalog.services import ResolvedPrompt, template_resolve
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.engines.services import engine_generate
@@ -111,6 +111,14 @@ def parse_size(value: str) -> tuple[int, int]:
     return width, height
 
 
+def _resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPrompt:
+    """The template's prompt with `texts` in its slots; SubmissionError names what is wrong."""
+    try:
+        return template_resolve(template=template, texts=texts)
+    except ValueError as exc:
+        raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+
+
 def job_submit(
     *,
     submitted_by: AbstractBaseUser,
@@ -135,10 +143,7 @@ def job_submit(
     """
     errors: dict[str, str] = {}
     if template is not None:
-        try:
-            resolved = template_resolve(template=template, texts=texts or {})
-        except ValueError as exc:
-            raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+        resolved = _resolve(template=template, texts=texts or {})
         job_prompt, job_texts, regions = resolved.prompt, resolved.texts, resolved.regions
         negative = template.negative_prompt
         width, height = width or template.width, height or template.height
@@ -183,18 +188,7 @@ def job_submit(
             with_preview=with_preview,
             submitted_by=submitted_by,
         )
-        decision = policy.admission_decide(
-            tier=tier,
-            engine=engine,
-            width=width,
-            height=height,
-            asset_class=asset_class,
-            ref=str(job.public_id),
-            template=template.slug if template else "",
-            with_preview=with_preview,
-            team=policy.team_for_user(user=submitted_by),
-            **inputs,
-        )
+        decision = _admission_decide(job, tier=tier, inputs=inputs)
         job.admission, job.admission_reason = decision.outcome, decision.reason
         job.estimated_cost_usd = decision.estimate_usd
         job.tier = decision.tier or tier
@@ -232,6 +226,22 @@ def _queue_load(*, tier: Tier, stage: str) -> tuple[int, float | None]:
     # so a burst's first seconds are not mistaken for a slow queue.
     elapsed = max((now - recent["first"]).total_seconds(), 1.0)
     return depth, recent["n"] / elapsed
+
+
+def _admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) -> policy.AdmissionDecision:
+    """Admission for `job` on `tier` (at submission, and again when a deferred job's time comes)."""
+    return policy.admission_decide(
+        tier=tier,
+        engine=job.engine,
+        width=job.width,
+        height=job.height,
+        asset_class=job.asset_class,
+        ref=str(job.public_id),
+        template=job.template.slug if job.template else "",
+        with_preview=job.with_preview,
+        team=policy.team_for_user(user=job.submitted_by),
+        **inputs,
+    )
 
 
 def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
@@ -727,17 +737,9 @@ def jobs_release_deferred() -> int:
     )
     for job in due:
         with transaction.atomic():
-            decision = policy.admission_decide(
-                tier=job.requested_tier or job.tier,
-                engine=job.engine,
-                width=job.width,
-                height=job.height,
-                asset_class=job.asset_class,
-                ref=str(job.public_id),
-                template=job.template.slug if job.template else "",
-                with_preview=job.with_preview,
-                **admission_inputs(tier=job.requested_tier or job.tier, with_preview=job.with_preview),
-                team=policy.team_for_user(user=job.submitted_by),
+            tier = job.requested_tier or job.tier
+            decision = _admission_decide(
+                job, tier=tier, inputs=admission_inputs(tier=tier, with_preview=job.with_preview)
             )
             if decision.outcome == policy.Outcome.DEFER:
                 RenderJob.objects.filter(pk=job.pk).update(
@@ -790,10 +792,7 @@ def job_force_rerender(
         raise TransitionError("Only a job that needs review can be re-rendered by a moderator.")
     if texts:
         if job.template is not None:
-            try:
-                resolved = template_resolve(template=job.template, texts=texts)
-            except ValueError as exc:
-                raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+            resolved = _resolve(template=job.template, texts=texts)
             job.prompt, job.texts = resolved.prompt, resolved.texts
         else:
             job.texts = texts
