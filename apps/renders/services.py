@@ -736,31 +736,40 @@ def jobs_release_deferred() -> int:
         "tier", "requested_tier", "template", "submitted_by"
     )
     for job in due:
-        with transaction.atomic():
-            tier = job.requested_tier or job.tier
-            decision = _admission_decide(
-                job, tier=tier, inputs=admission_inputs(tier=tier, with_preview=job.with_preview)
-            )
-            if decision.outcome == policy.Outcome.DEFER:
-                RenderJob.objects.filter(pk=job.pk).update(
-                    defer_until=decision.defer_until, admission_reason=decision.reason
-                )
-                continue
-            job.tier = decision.tier or job.tier
-            job.auto_final = job.tier.auto_final or not job.with_preview  # as job_submit: the tier may have changed
-            RenderJob.objects.filter(pk=job.pk).update(
-                admission=decision.outcome,
-                admission_reason=decision.reason,
-                tier=job.tier,
-                auto_final=job.auto_final,
-                estimated_cost_usd=decision.estimate_usd,
-            )
-            if decision.outcome == policy.Outcome.REFUSE:
-                job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
-            elif job_transition(job, to=JobStatus.QUEUED, reason=decision.reason):
-                job_start(job)
-                started += 1
+        # One job that cannot be released must not keep every job behind it deferred forever.
+        try:
+            started += _job_release(job)
+        except Exception:
+            log.exception("could not release deferred job %s", job.pk)
     return started
+
+
+def _job_release(job: RenderJob) -> bool:
+    """Admit a due DEFERRED job again: defer it further, refuse it, or start it (True)."""
+    with transaction.atomic():
+        tier = job.requested_tier or job.tier
+        decision = _admission_decide(job, tier=tier, inputs=admission_inputs(tier=tier, with_preview=job.with_preview))
+        if decision.outcome == policy.Outcome.DEFER:
+            RenderJob.objects.filter(pk=job.pk).update(
+                defer_until=decision.defer_until, admission_reason=decision.reason
+            )
+            return False
+        job.tier = decision.tier or job.tier
+        job.auto_final = job.tier.auto_final or not job.with_preview  # as job_submit: the tier may have changed
+        RenderJob.objects.filter(pk=job.pk).update(
+            admission=decision.outcome,
+            admission_reason=decision.reason,
+            tier=job.tier,
+            auto_final=job.auto_final,
+            estimated_cost_usd=decision.estimate_usd,
+        )
+        if decision.outcome == policy.Outcome.REFUSE:
+            job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
+            return False
+        if job_transition(job, to=JobStatus.QUEUED, reason=decision.reason):
+            job_start(job)
+            return True
+    return False
 
 
 # --- Moderation ------------------------------------------------------------------------
