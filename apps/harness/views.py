@@ -11,17 +11,10 @@ from apps.core.access import permission_required
 from apps.harness import services
 from apps.harness.forms import ComparisonForm
 from apps.harness.models import Comparison, ComparisonCell
-from apps.renders.models import JobStatus
+from apps.renders.models import SETTLED_STATUSES
 
 PERM = "engines.manage_engines"
-SETTLED = {
-    JobStatus.DELIVERED,
-    JobStatus.NEEDS_REVIEW,
-    JobStatus.FAILED,
-    JobStatus.REFUSED,
-    JobStatus.REJECTED,
-    JobStatus.DEFERRED,
-}
+SETTLED = SETTLED_STATUSES
 
 
 @permission_required(PERM)

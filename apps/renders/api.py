@@ -23,17 +23,10 @@ from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, Tier
 from apps.renders import selectors, services
-from apps.renders.models import JobStatus, RenderJob
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 
 WAIT_POLL_S = 0.02
-DONE_FOR_API = {
-    JobStatus.DELIVERED,
-    JobStatus.NEEDS_REVIEW,
-    JobStatus.FAILED,
-    JobStatus.REFUSED,
-    JobStatus.REJECTED,
-    JobStatus.DEFERRED,
-}
+DONE_FOR_API = SETTLED_STATUSES
 
 
 class ApiError(Exception):

@@ -24,6 +24,8 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = {JobStatus.REFUSED, JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED}
+# Nothing happens without a person (or the defer time): what API callers and the harness wait for.
+SETTLED_STATUSES = TERMINAL_STATUSES | {JobStatus.NEEDS_REVIEW, JobStatus.DEFERRED}
 
 
 class RenderJob(models.Model):

@@ -14,7 +14,7 @@ from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders import selectors, services
 from apps.renders.api import api_view, job_url
-from apps.renders.models import JobStatus, RenderJob
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 
 WAIT_S = 120
 MAX_N = 4
@@ -28,10 +28,9 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
 
 def _wait_done(job: RenderJob) -> RenderJob:
     deadline = time.monotonic() + WAIT_S
-    settled = {JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED, JobStatus.REFUSED, JobStatus.DEFERRED}
     while time.monotonic() < deadline:
         job.refresh_from_db(fields=["status", "status_reason"])
-        if job.status in settled:
+        if job.status in SETTLED_STATUSES:
             break
         time.sleep(0.05)
     return job
@@ -64,6 +63,8 @@ def images_generations(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return _error(400, str(exc), "size")
     seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        return _error(400, "seed must be an integer.", "seed")
     jobs = []
     try:
         for i in range(n):
@@ -74,7 +75,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
                     tier=tier,
                     engine=engine,
                     asset_class="" if tier else "editorial",
-                    seed=None if seed is None else int(seed) + i,
+                    seed=None if seed is None else seed + i,
                     width=size[0] if size else None,
                     height=size[1] if size else None,
                     source="api",

@@ -7,6 +7,7 @@ Every function here is idempotent by state, so a redelivered task does no harm.
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Template
-from apps.catalog.services import template_resolve
+from apps.catalog.services import ResolvedPrompt, template_resolve
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.engines.services import engine_generate
@@ -27,6 +28,7 @@ from apps.policy import services as policy
 from apps.policy.models import Tier
 from apps.renders.compositor import composite_text
 from apps.renders.models import (
+    TERMINAL_STATUSES,
     AttemptStatus,
     JobEvent,
     JobStatus,
@@ -86,7 +88,7 @@ def job_transition(job: RenderJob, *, to: str, reason: str = "", by: AbstractBas
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
     if to == JobStatus.PREVIEW_READY:
         fields["preview_ready_at"] = now
-    if to in (JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.REFUSED):
+    if to in TERMINAL_STATUSES:
         fields["finished_at"] = now
     if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
         return False
@@ -107,6 +109,14 @@ def parse_size(value: str) -> tuple[int, int]:
     if not (64 <= width <= limit and 64 <= height <= limit):
         raise ValueError(f"Each side must be between 64 and {limit} pixels (got {width}x{height}).")
     return width, height
+
+
+def _resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPrompt:
+    """The template's prompt with `texts` in its slots; SubmissionError names what is wrong."""
+    try:
+        return template_resolve(template=template, texts=texts)
+    except ValueError as exc:
+        raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
 
 
 def job_submit(
@@ -133,10 +143,7 @@ def job_submit(
     """
     errors: dict[str, str] = {}
     if template is not None:
-        try:
-            resolved = template_resolve(template=template, texts=texts or {})
-        except ValueError as exc:
-            raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+        resolved = _resolve(template=template, texts=texts or {})
         job_prompt, job_texts, regions = resolved.prompt, resolved.texts, resolved.regions
         negative = template.negative_prompt
         width, height = width or template.width, height or template.height
@@ -181,18 +188,7 @@ def job_submit(
             with_preview=with_preview,
             submitted_by=submitted_by,
         )
-        decision = policy.admission_decide(
-            tier=tier,
-            engine=engine,
-            width=width,
-            height=height,
-            asset_class=asset_class,
-            ref=str(job.public_id),
-            template=template.slug if template else "",
-            with_preview=with_preview,
-            team=policy.team_for_user(user=submitted_by),
-            **inputs,
-        )
+        decision = _admission_decide(job, tier=tier, inputs=inputs)
         job.admission, job.admission_reason = decision.outcome, decision.reason
         job.estimated_cost_usd = decision.estimate_usd
         job.tier = decision.tier or tier
@@ -230,6 +226,22 @@ def _queue_load(*, tier: Tier, stage: str) -> tuple[int, float | None]:
     # so a burst's first seconds are not mistaken for a slow queue.
     elapsed = max((now - recent["first"]).total_seconds(), 1.0)
     return depth, recent["n"] / elapsed
+
+
+def _admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) -> policy.AdmissionDecision:
+    """Admission for `job` on `tier` (at submission, and again when a deferred job's time comes)."""
+    return policy.admission_decide(
+        tier=tier,
+        engine=job.engine,
+        width=job.width,
+        height=job.height,
+        asset_class=job.asset_class,
+        ref=str(job.public_id),
+        template=job.template.slug if job.template else "",
+        with_preview=job.with_preview,
+        team=policy.team_for_user(user=job.submitted_by),
+        **inputs,
+    )
 
 
 def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
@@ -279,10 +291,15 @@ def attempt_start(
     by: AbstractBaseUser | None = None,
 ) -> RenderAttempt:
     """Create the job's next attempt, move the job to the stage's status and enqueue the
-    engine call once the transaction commits."""
+    engine call once the transaction commits.
+
+    Raises TransitionError when the job's status is no longer the one the caller decided on
+    (`job.status`): two people asking for the same final must not start two."""
     target = JobStatus.PREVIEWING if stage == Stage.PREVIEW else JobStatus.RENDERING
     with transaction.atomic():
         locked = RenderJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != job.status:
+            raise TransitionError("The job changed while the attempt was being queued.")
         number = (locked.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
         attempt = RenderAttempt.objects.create(
             job=locked,
@@ -296,7 +313,6 @@ def attempt_start(
             seed=job.seed if seed is None else seed,
             requested_size=f"{job.width}x{job.height}",
         )
-        job.status = locked.status
         note = reason or f"{stage.title()} attempt {number} queued."
         if job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
@@ -474,6 +490,8 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
         ):
             return
         job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
+        if job.status != (JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING):
+            return  # the job has moved on (a hedge rival answered first): this error decides nothing
         if preview_rival_pending(attempt):
             return  # a hedged preview: the other attempt may still answer
         fallback = job.tier.fallback_engine
@@ -505,11 +523,12 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         attempt.status = status
         job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
         if attempt.stage == Stage.PREVIEW:
-            rivals = job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk)
-            if job.status != JobStatus.PREVIEWING and rivals.exists():
-                preview_hedge_lost(attempt)
-            if job.status == JobStatus.PREVIEWING:
-                job_transition(job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status}).")
+            # The transition is the race: of two previews concluding at once only one moves the
+            # job on; the other lost, even though it saw PREVIEWING when it read the job.
+            won = job.status == JobStatus.PREVIEWING and job_transition(
+                job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status})."
+            )
+            if won:
                 preview_hedge_won(attempt)
                 if job.auto_final:
                     attempt_start(
@@ -518,6 +537,8 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                         engine=job.engine or job.tier.final_engine,
                         reason="Final render queued automatically for this tier.",
                     )
+            elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
+                preview_hedge_lost(attempt)
             return
         if job.status != JobStatus.RENDERING:
             return
@@ -676,24 +697,36 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
     now = timezone.now()
     running_after_s = running_after_s or settings.CELERY_TASK_TIME_LIMIT + 60
     counts = {"requeued": 0, "lost": 0, "reverified": 0}
+
+    def recover(kind: str, attempt: RenderAttempt, action: Callable[[RenderAttempt], None]) -> None:
+        # One attempt that cannot be recovered must not stop the sweep (and every later one)
+        # from recovering the rest.
+        try:
+            action(attempt)
+        except Exception:
+            log.exception("sweep: could not recover attempt %s (%s)", attempt.pk, kind)
+        else:
+            counts[kind] += 1
+
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.QUEUED, created_at__lt=now - timezone.timedelta(seconds=queued_after_s)
     ).select_related("job__tier"):
-        _enqueue_run(attempt)
-        counts["requeued"] += 1
+        recover("requeued", attempt, _enqueue_run)
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.RUNNING, started_at__lt=now - timezone.timedelta(seconds=running_after_s)
     ).select_related("engine"):
-        attempt_fail(attempt, kind="worker_lost", message="The worker running this attempt was lost.", timings={})
-        counts["lost"] += 1
+        recover("lost", attempt, _fail_lost)
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.VERIFYING,
         verification__isnull=True,
         started_at__lt=now - timezone.timedelta(seconds=queued_after_s),
     ):
-        _enqueue_verify(attempt)
-        counts["reverified"] += 1
+        recover("reverified", attempt, _enqueue_verify)
     return counts
+
+
+def _fail_lost(attempt: RenderAttempt) -> None:
+    attempt_fail(attempt, kind="worker_lost", message="The worker running this attempt was lost.", timings={})
 
 
 def jobs_release_deferred() -> int:
@@ -703,37 +736,40 @@ def jobs_release_deferred() -> int:
         "tier", "requested_tier", "template", "submitted_by"
     )
     for job in due:
-        with transaction.atomic():
-            decision = policy.admission_decide(
-                tier=job.requested_tier or job.tier,
-                engine=job.engine,
-                width=job.width,
-                height=job.height,
-                asset_class=job.asset_class,
-                ref=str(job.public_id),
-                template=job.template.slug if job.template else "",
-                with_preview=job.with_preview,
-                **admission_inputs(tier=job.requested_tier or job.tier, with_preview=job.with_preview),
-                team=policy.team_for_user(user=job.submitted_by),
-            )
-            if decision.outcome == policy.Outcome.DEFER:
-                RenderJob.objects.filter(pk=job.pk).update(
-                    defer_until=decision.defer_until, admission_reason=decision.reason
-                )
-                continue
-            RenderJob.objects.filter(pk=job.pk).update(
-                admission=decision.outcome,
-                admission_reason=decision.reason,
-                tier=decision.tier or job.tier,
-                estimated_cost_usd=decision.estimate_usd,
-            )
-            job.tier = decision.tier or job.tier
-            if decision.outcome == policy.Outcome.REFUSE:
-                job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
-            elif job_transition(job, to=JobStatus.QUEUED, reason=decision.reason):
-                job_start(job)
-                started += 1
+        # One job that cannot be released must not keep every job behind it deferred forever.
+        try:
+            started += _job_release(job)
+        except Exception:
+            log.exception("could not release deferred job %s", job.pk)
     return started
+
+
+def _job_release(job: RenderJob) -> bool:
+    """Admit a due DEFERRED job again: defer it further, refuse it, or start it (True)."""
+    with transaction.atomic():
+        tier = job.requested_tier or job.tier
+        decision = _admission_decide(job, tier=tier, inputs=admission_inputs(tier=tier, with_preview=job.with_preview))
+        if decision.outcome == policy.Outcome.DEFER:
+            RenderJob.objects.filter(pk=job.pk).update(
+                defer_until=decision.defer_until, admission_reason=decision.reason
+            )
+            return False
+        job.tier = decision.tier or job.tier
+        job.auto_final = job.tier.auto_final or not job.with_preview  # as job_submit: the tier may have changed
+        RenderJob.objects.filter(pk=job.pk).update(
+            admission=decision.outcome,
+            admission_reason=decision.reason,
+            tier=job.tier,
+            auto_final=job.auto_final,
+            estimated_cost_usd=decision.estimate_usd,
+        )
+        if decision.outcome == policy.Outcome.REFUSE:
+            job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
+            return False
+        if job_transition(job, to=JobStatus.QUEUED, reason=decision.reason):
+            job_start(job)
+            return True
+    return False
 
 
 # --- Moderation ------------------------------------------------------------------------
@@ -765,10 +801,7 @@ def job_force_rerender(
         raise TransitionError("Only a job that needs review can be re-rendered by a moderator.")
     if texts:
         if job.template is not None:
-            try:
-                resolved = template_resolve(template=job.template, texts=texts)
-            except ValueError as exc:
-                raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+            resolved = _resolve(template=job.template, texts=texts)
             job.prompt, job.texts = resolved.prompt, resolved.texts
         else:
             job.texts = texts

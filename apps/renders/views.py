@@ -11,18 +11,10 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.core.access import permission_required
 from apps.renders import selectors, services
 from apps.renders.forms import JobFilterForm, NewRenderForm
-from apps.renders.models import JobStatus
+from apps.renders.models import SETTLED_STATUSES, JobStatus
 
 # Polling stops once nothing will change without someone acting.
-RESTING = {
-    JobStatus.PREVIEW_READY,
-    JobStatus.DEFERRED,
-    JobStatus.NEEDS_REVIEW,
-    JobStatus.DELIVERED,
-    JobStatus.REJECTED,
-    JobStatus.REFUSED,
-    JobStatus.FAILED,
-}
+RESTING = SETTLED_STATUSES | {JobStatus.PREVIEW_READY}
 
 
 @permission_required("renders.submit_render")

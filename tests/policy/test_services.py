@@ -393,3 +393,53 @@ def test_team_budget_extend_needs_room_on_both_rows_or_holds_nothing(production)
 
     assert policy.ledger_for(tier=production).reserved_usd == Decimal("0.1000")  # tier row rolled back too
     assert policy.ledger_for(tier=production, team="design").reserved_usd == Decimal("0.1000")
+
+
+def test_jobs_release_deferred_degraded_job_follows_the_new_tiers_auto_final(
+    production, preview_tier, cover, editor, django_capture_on_commit_callbacks
+):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
+    assert job.status == JobStatus.DEFERRED and job.auto_final is True
+    # Now a class that may degrade (as a job the latency check deferred), and its time has come.
+    type(job).objects.filter(pk=job.pk).update(asset_class="editorial", defer_until=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=False):
+        started = services.jobs_release_deferred()
+
+    job.refresh_from_db()
+    assert started == 1
+    assert (job.admission, job.tier, job.status) == ("degraded", preview_tier, JobStatus.PREVIEWING)
+    assert job.auto_final is False
+
+
+def test_jobs_release_deferred_one_failing_job_does_not_hold_back_the_rest(
+    production, cover, editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+    stuck = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Stuck"}, asset_class="paid")
+    due = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Due"}, asset_class="paid")
+    type(stuck).objects.filter(pk__in=[stuck.pk, due.pk]).update(defer_until=timezone.now())
+    production.daily_budget_usd = Decimal("100")
+    production.save()
+    policy.ledger_sync_limit(tier=production)
+    real_decide = services._admission_decide
+
+    def decide_or_explode(job, **kwargs):  # type: ignore[no-untyped-def]
+        if job.pk == stuck.pk:
+            raise RuntimeError("a bug in one job's admission")
+        return real_decide(job, **kwargs)
+
+    monkeypatch.setattr(services, "_admission_decide", decide_or_explode)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        started = services.jobs_release_deferred()
+
+    stuck.refresh_from_db()
+    due.refresh_from_db()
+    assert started == 1
+    assert (stuck.status, due.status) == (JobStatus.DEFERRED, JobStatus.PREVIEWING)

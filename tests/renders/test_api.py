@@ -136,6 +136,8 @@ def test_openai_facade_unknown_model_uses_openai_error_envelope(client, token):
         ({"n": 1}, "prompt"),
         ({"prompt": "a", "n": 9}, "n"),
         ({"prompt": "a", "response_format": "gif"}, "response_format"),
+        ({"prompt": "a", "seed": "abc"}, "seed"),
+        ({"prompt": "a", "seed": [1]}, "seed"),
     ],
 )
 def test_openai_facade_bad_input_names_the_param(client, token, body, param):

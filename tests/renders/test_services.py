@@ -154,3 +154,117 @@ def test_parse_size_accepts_wxh(value, expected):
 def test_parse_size_rejects_bad_sizes(value):
     with pytest.raises(ValueError, match=r"Size must|Each side"):
         services.parse_size(value)
+
+
+def _hedged_preview(cover, editor, capture, *, auto_final):  # type: ignore[no-untyped-def]
+    """A production job whose first preview has been running past the budget, hedged."""
+    from django.utils import timezone
+
+    from apps.policy.models import Tier
+    from apps.renders.models import RenderAttempt
+
+    Tier.objects.filter(slug="production").update(verify_ocr=False, auto_final=auto_final)
+    with capture(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedged"}, seed=3)
+    first = job.attempts.get()
+    RenderAttempt.objects.filter(pk=first.pk).update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(seconds=5)
+    )
+    with capture(execute=False):
+        hedge = services.preview_hedge(attempt_id=first.pk)
+    assert hedge is not None
+    first.refresh_from_db()
+    return job, first, hedge
+
+
+@pytest.mark.parametrize(("auto_final", "status"), [(False, JobStatus.PREVIEW_READY), (True, JobStatus.RENDERING)])
+def test_attempt_fail_of_a_hedge_loser_leaves_the_job_alone(
+    cover, editor, django_capture_on_commit_callbacks, auto_final, status
+):
+    job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=auto_final)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
+    attempts_before = job.attempts.count()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_fail(first, kind="timeout", message="The engine timed out.", timings={})
+
+    job.refresh_from_db()
+    first.refresh_from_db()
+    assert first.status == AttemptStatus.ERROR
+    assert job.status == status
+    assert job.attempts.count() == attempts_before
+
+
+def test_attempt_conclude_preview_that_loses_the_transition_race_is_cancelled(
+    cover, editor, django_capture_on_commit_callbacks, monkeypatch
+):
+    job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=True)
+    real_transition = services.job_transition
+    raced = []
+
+    def rival_wins_meanwhile(job, *, to, **kwargs):  # type: ignore[no-untyped-def]
+        if to == JobStatus.PREVIEW_READY and not raced:
+            raced.append(True)  # the hedge concludes between our read of the job and our update
+            services.attempt_conclude(hedge, status=AttemptStatus.PASSED)
+        return real_transition(job, to=to, **kwargs)
+
+    monkeypatch.setattr(services, "job_transition", rival_wins_meanwhile)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_conclude(first, status=AttemptStatus.PASSED)
+
+    first.refresh_from_db()
+    job.refresh_from_db()
+    assert first.status == AttemptStatus.CANCELLED
+    assert job.status == JobStatus.RENDERING
+    assert job.attempts.filter(stage="final").count() == 1
+
+
+def test_job_request_final_twice_from_stale_reads_starts_one_final(demo, editor, django_capture_on_commit_callbacks):
+    from apps.renders.models import RenderAttempt
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, prompt='a "SALE" sign', asset_class="preview", seed=1)
+    RenderAttempt.objects.filter(job=job).update(status=AttemptStatus.PASSED)
+    RenderJob.objects.filter(pk=job.pk).update(status=JobStatus.PREVIEW_READY)
+    first_click, second_click = RenderJob.objects.get(pk=job.pk), RenderJob.objects.get(pk=job.pk)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.job_request_final(first_click, by=editor)
+        with pytest.raises(services.TransitionError):
+            services.job_request_final(second_click, by=editor)
+
+    assert job.attempts.filter(stage="final").count() == 1
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.RENDERING
+
+
+@override_settings(CELERY_TASK_TIME_LIMIT=1)
+def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
+    cover, editor, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.utils import timezone
+
+    from apps.renders.models import RenderAttempt
+
+    with django_capture_on_commit_callbacks(execute=False):
+        broken = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
+        lost = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
+    RenderAttempt.objects.update(
+        status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
+    )
+    real_fail = services.attempt_fail
+
+    def fail_or_explode(attempt, **kwargs):  # type: ignore[no-untyped-def]
+        if attempt.job_id == broken.pk:
+            raise RuntimeError("a bug in one job's recovery")
+        return real_fail(attempt, **kwargs)
+
+    monkeypatch.setattr(services, "attempt_fail", fail_or_explode)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        counts = services.sweep_stuck()
+
+    assert counts["lost"] == 1
+    assert RenderJob.objects.get(pk=lost.pk).status == JobStatus.FAILED
+    assert RenderJob.objects.get(pk=broken.pk).status == JobStatus.PREVIEWING
