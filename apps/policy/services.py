@@ -258,11 +258,34 @@ def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False
+        # What `budget_book` already moved to `spent` is not counted twice.
+        booked = held.actual_usd or Decimal("0")
         Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual_usd, closed_at=timezone.now())
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
                 reserved_usd=F("reserved_usd") - held.amount_usd,
-                spent_usd=F("spent_usd") + actual_usd,
+                spent_usd=F("spent_usd") + actual_usd - booked,
+                updated_at=timezone.now(),
+            )
+    return True
+
+
+def budget_book(*, ref: str, spent_usd: Decimal) -> bool:
+    """A job comes to rest without finishing (a preview-only tier's job waits for an editor
+    who may never ask for the final): book what it has spent so far as spent and let the
+    rest of its hold go. The reservation stays open with nothing held, so a final asked for
+    later holds its price again (`budget_extend`) and the closing settle adds only the
+    difference. False if the ref holds no open reservation."""
+    with transaction.atomic():
+        held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
+        if held is None:
+            return False
+        booked = held.actual_usd or Decimal("0")
+        Reservation.objects.filter(pk=held.pk).update(amount_usd=Decimal("0"), actual_usd=spent_usd)
+        for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
+            BudgetLedger.objects.filter(pk=ledger_id).update(
+                reserved_usd=F("reserved_usd") - held.amount_usd,
+                spent_usd=F("spent_usd") + spent_usd - booked,
                 updated_at=timezone.now(),
             )
     return True

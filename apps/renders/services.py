@@ -261,11 +261,33 @@ def job_start(job: RenderJob) -> RenderAttempt:
     return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
 
 
+class BudgetError(Exception):
+    """Today's budget cannot hold what was asked for; the message says so in plain words."""
+
+
 def job_request_final(job: RenderJob, *, by: AbstractBaseUser | None = None) -> RenderAttempt:
-    """The editor asks for the final render of a previewed job (same seed, final engine)."""
+    """The editor asks for the final render of a previewed job (same seed, final engine).
+
+    The job's hold was trimmed to what the preview cost when it came to rest, so the final's
+    expected cost is held again first; BudgetError when today's budget cannot hold it."""
     if job.status != JobStatus.PREVIEW_READY:
         raise TransitionError("Only a job whose preview is ready can be sent to final rendering.")
-    return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine, by=by)
+    engine = job.engine or job.tier.final_engine
+    estimate = policy.cost_estimate(
+        tier=job.tier,
+        engine=engine,
+        width=job.width,
+        height=job.height,
+        template=job.template.slug if job.template else "",
+        with_preview=False,
+    ).total_usd
+    with transaction.atomic():
+        if not policy.budget_extend(ref=str(job.public_id), amount_usd=estimate):
+            raise BudgetError(
+                f"Today's budget for the {job.tier.name} tier cannot hold the final render "
+                f"(about ${estimate:.2f}); try again after the budget resets or ask an admin."
+            )
+        return attempt_start(job, stage=Stage.FINAL, engine=engine, by=by)
 
 
 def attempt_prompt(job: RenderJob, *, guidance: int) -> str:
@@ -537,6 +559,11 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                         engine=job.engine or job.tier.final_engine,
                         reason="Final render queued automatically for this tier.",
                     )
+                else:
+                    # The job rests until the editor asks for the final, maybe never: book what
+                    # the preview cost and free the rest of the hold (held again on request).
+                    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+                    policy.budget_book(ref=str(job.public_id), spent_usd=spent)
             elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
                 preview_hedge_lost(attempt)
             return

@@ -1,5 +1,6 @@
 """Editor pages: new render, the live job page, my renders, and the private image view."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -77,6 +78,8 @@ def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
         services.job_request_final(job, by=request.user)
     except services.TransitionError:
         pass  # already on its way: the page shows the current state
+    except services.BudgetError as exc:
+        messages.error(request, str(exc))
     return redirect("renders:job-detail", public_id=job.public_id)
 
 

@@ -443,3 +443,18 @@ def test_jobs_release_deferred_one_failing_job_does_not_hold_back_the_rest(
     due.refresh_from_db()
     assert started == 1
     assert (stuck.status, due.status) == (JobStatus.DEFERRED, JobStatus.PREVIEWING)
+
+
+def test_budget_book_keeps_what_was_spent_and_frees_the_rest_of_the_hold(production):
+    from apps.policy.services import budget_book, budget_extend, budget_reserve, budget_settle, ledger_for
+
+    assert budget_reserve(tier=production, ref="job-b", amount_usd=Decimal("0.10"))
+
+    assert budget_book(ref="job-b", spent_usd=Decimal("0.04"))
+    ledger = ledger_for(tier=production)
+    assert (ledger.spent_usd, ledger.reserved_usd) == (Decimal("0.04"), Decimal("0"))
+
+    assert budget_extend(ref="job-b", amount_usd=Decimal("0.06"))
+    assert budget_settle(ref="job-b", actual_usd=Decimal("0.10"))
+    ledger.refresh_from_db()
+    assert (ledger.spent_usd, ledger.reserved_usd) == (Decimal("0.10"), Decimal("0"))

@@ -268,3 +268,57 @@ def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
     assert counts["lost"] == 1
     assert RenderJob.objects.get(pk=lost.pk).status == JobStatus.FAILED
     assert RenderJob.objects.get(pk=broken.pk).status == JobStatus.PREVIEWING
+
+
+def _run_preview(job, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    attempt = job.attempts.get()
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_run(attempt_id=attempt.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attempt_verify(attempt_id=attempt.pk)
+    job.refresh_from_db()
+
+
+def test_resting_preview_books_its_cost_and_frees_the_hold_for_the_final(
+    demo, editor, django_capture_on_commit_callbacks
+):
+    from apps.policy.services import ledger_for
+
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=3)
+    held_at_admission = ledger_for(tier=job.tier).reserved_usd
+    assert held_at_admission == job.estimated_cost_usd > 0
+
+    _run_preview(job, django_capture_on_commit_callbacks)
+
+    ledger = ledger_for(tier=job.tier)
+    preview_cost = job.attempts.get().cost_usd
+    assert job.status == JobStatus.PREVIEW_READY
+    assert (ledger.spent_usd, ledger.reserved_usd) == (preview_cost, 0)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.job_request_final(job, by=editor)
+    ledger.refresh_from_db()
+    assert ledger.reserved_usd > 0
+    assert ledger.spent_usd == preview_cost
+
+
+def test_request_final_without_budget_is_refused_and_the_job_keeps_its_preview(
+    demo, editor, django_capture_on_commit_callbacks
+):
+    from apps.policy.services import ledger_for
+
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=4)
+    _run_preview(job, django_capture_on_commit_callbacks)
+    ledger = ledger_for(tier=job.tier)
+    ledger.__class__.objects.filter(pk=ledger.pk).update(limit_usd=ledger.spent_usd)
+
+    with pytest.raises(services.BudgetError, match="cannot hold the final"):
+        services.job_request_final(job, by=editor)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.PREVIEW_READY
+    assert job.attempts.count() == 1
