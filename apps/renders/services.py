@@ -560,12 +560,11 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                         reason="Final render queued automatically for this tier.",
                     )
                 else:
-                    # The job rests until the editor asks for the final, maybe never: book what
-                    # the preview cost and free the rest of the hold (held again on request).
-                    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
-                    policy.budget_book(ref=str(job.public_id), spent_usd=spent)
+                    _book_resting_preview(job)
             elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
                 preview_hedge_lost(attempt)
+                if job.status == JobStatus.PREVIEW_READY and not job.auto_final:
+                    _book_resting_preview(job)  # the loser's cost, too
             return
         if job.status != JobStatus.RENDERING:
             return
@@ -597,6 +596,13 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                     reason=step.reason,
                     seed=(attempt.seed + 1) % MAX_SEED if step.new_seed else attempt.seed,
                 )
+
+
+def _book_resting_preview(job: RenderJob) -> None:
+    """The job rests at its preview until the editor asks for the final, maybe never: book
+    what its attempts cost and free the rest of the hold (held again on request)."""
+    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    policy.budget_book(ref=str(job.public_id), spent_usd=spent)
 
 
 # --- Hedged previews (tail latency) -----------------------------------------------------

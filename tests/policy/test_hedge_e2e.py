@@ -41,5 +41,9 @@ def test_slow_preview_is_hedged_on_the_fallback_and_first_answer_wins(celery_wor
     initial = job.attempts.get(step="initial")
     assert initial.cost_usd == Decimal("0.0300")
     assert "hedging the preview" in attempts["hedge"].reason
-    # The hedge held its price before it ran: admission (0.03 preview + 0.04 final) + 0.04.
-    assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1100")
+    # Resting at its preview, the job holds nothing more and both previews are booked as spent
+    # (0.04 for the hedge that won, 0.03 for the slow one that lost).
+    reservation = Reservation.objects.get(ref=str(job.public_id))
+    assert (reservation.amount_usd, reservation.actual_usd) == (Decimal("0"), Decimal("0.0700"))
+    assert reservation.ledger.spent_usd == Decimal("0.0700")
+    assert reservation.ledger.reserved_usd == Decimal("0")
