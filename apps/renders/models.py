@@ -151,6 +151,7 @@ class RenderAttempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    resent_at = models.DateTimeField(null=True, blank=True)  # when the sweeper last sent it again
 
     class Meta:
         ordering = ["job", "number"]

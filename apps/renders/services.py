@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Template
@@ -741,20 +741,30 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
         else:
             counts[kind] += 1
 
+    cutoff = now - timezone.timedelta(seconds=queued_after_s)
+    # Sent again at most once per `queued_after_s`: under a backlog, every sweep re-sending
+    # every waiting attempt would flood the broker with (harmless but slot-taking) duplicates.
+    not_resent_lately = Q(resent_at__isnull=True) | Q(resent_at__lt=cutoff)
+
+    def resend(send: Callable[[RenderAttempt], None]) -> Callable[[RenderAttempt], None]:
+        def action(attempt: RenderAttempt) -> None:
+            if RenderAttempt.objects.filter(Q(pk=attempt.pk) & not_resent_lately).update(resent_at=now) == 1:
+                send(attempt)
+
+        return action
+
     for attempt in RenderAttempt.objects.filter(
-        status=AttemptStatus.QUEUED, created_at__lt=now - timezone.timedelta(seconds=queued_after_s)
+        not_resent_lately, status=AttemptStatus.QUEUED, created_at__lt=cutoff
     ).select_related("job__tier"):
-        recover("requeued", attempt, _enqueue_run)
+        recover("requeued", attempt, resend(_enqueue_run))
     for attempt in RenderAttempt.objects.filter(
         status=AttemptStatus.RUNNING, started_at__lt=now - timezone.timedelta(seconds=running_after_s)
     ).select_related("engine"):
         recover("lost", attempt, _fail_lost)
     for attempt in RenderAttempt.objects.filter(
-        status=AttemptStatus.VERIFYING,
-        verification__isnull=True,
-        started_at__lt=now - timezone.timedelta(seconds=queued_after_s),
+        not_resent_lately, status=AttemptStatus.VERIFYING, verification__isnull=True, started_at__lt=cutoff
     ):
-        recover("reverified", attempt, _enqueue_verify)
+        recover("reverified", attempt, resend(_enqueue_verify))
     return counts
 
 

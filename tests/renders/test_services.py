@@ -322,3 +322,27 @@ def test_request_final_without_budget_is_refused_and_the_job_keeps_its_preview(
     job.refresh_from_db()
     assert job.status == JobStatus.PREVIEW_READY
     assert job.attempts.count() == 1
+
+
+def test_sweep_stuck_sends_a_waiting_attempt_again_once_per_interval(
+    cover, editor, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.utils import timezone
+
+    from apps.renders.models import RenderAttempt
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Waiting"})
+    RenderAttempt.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=10))
+    sent: list[int] = []
+    monkeypatch.setattr(services, "_enqueue_run", lambda attempt, **kw: sent.append(attempt.pk))
+
+    first = services.sweep_stuck(queued_after_s=120)
+    second = services.sweep_stuck(queued_after_s=120)
+    RenderAttempt.objects.update(resent_at=timezone.now() - timezone.timedelta(minutes=3))
+    third = services.sweep_stuck(queued_after_s=120)
+
+    attempt = job.attempts.get()
+    assert (first["requeued"], second["requeued"], third["requeued"]) == (1, 0, 1)
+    assert sent == [attempt.pk, attempt.pk]
+    assert attempt.resent_at is not None
