@@ -10,7 +10,7 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders import services as renders
-from apps.renders.models import RenderAttempt
+from apps.renders.models import SETTLED_STATUSES, RenderAttempt
 from apps.renders.selectors import job_best_attempt
 
 MAX_CELLS = 60
@@ -109,8 +109,9 @@ class RowView:
 
 
 def comparison_grid(comparison) -> list[RowView]:  # type: ignore[no-untyped-def]
-    """Rows of (prompt, seed), one cell per engine, each with its best attempt and its
-    pixel difference from the row's first engine."""
+    """Rows of (prompt, seed), one cell per engine, each with its best attempt and, once every
+    render has settled, its pixel difference from the row's first engine. (Differences decode
+    two images each; the page polls every second while renders run, so they wait until then.)"""
     cells = comparison.cells.select_related("engine", "job").prefetch_related(
         "job__attempts__verification", "job__attempts__engine"
     )
@@ -119,6 +120,8 @@ def comparison_grid(comparison) -> list[RowView]:  # type: ignore[no-untyped-def
         key = (cell.prompt_index, cell.seed)
         row = rows.setdefault(key, RowView(prompt=comparison.prompts[cell.prompt_index], seed=cell.seed, cells=[]))
         row.cells.append(CellView(cell.pk, cell.engine, cell.job.status, job_best_attempt(cell.job), None))
+    if any(view.job_status not in SETTLED_STATUSES for row in rows.values() for view in row.cells):
+        return list(rows.values())
     for row in rows.values():
         first = row.cells[0].attempt if row.cells else None
         for view in row.cells[1:]:

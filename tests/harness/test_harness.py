@@ -79,3 +79,19 @@ def test_comparison_renders_side_by_side_with_differences(client, celery_workers
     diff = client.get(reverse("harness:cell-diff", args=[comparison.public_id, rows[0].cells[1].cell_id]))
     assert diff.status_code == 200
     assert diff.content.startswith(b"\x89PNG")
+
+
+def test_comparison_grid_computes_no_differences_while_renders_run(
+    demo, admin_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        comparison = _create(admin_user)
+    calls: list[object] = []
+    monkeypatch.setattr(services, "image_difference", lambda a, b: calls.append((a, b)) or 1.0)
+    # Every cell already has an image, but the jobs are still rendering.
+    monkeypatch.setattr(services, "job_best_attempt", lambda job: object())
+
+    rows = services.comparison_grid(comparison)
+
+    assert calls == []
+    assert all(cell.difference is None for row in rows for cell in row.cells)
