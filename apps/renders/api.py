@@ -26,7 +26,6 @@ from apps.renders import selectors, services
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 
 WAIT_POLL_S = 0.02
-DONE_FOR_API = SETTLED_STATUSES
 
 
 class ApiError(Exception):
@@ -167,9 +166,10 @@ def accepted(request: HttpRequest, job: RenderJob) -> JsonResponse:
     return response
 
 
-def _wait(job: RenderJob, budget_s: float) -> RenderJob:
+def job_wait(job: RenderJob, budget_s: float) -> RenderJob:
+    """Wait up to `budget_s` for the job to settle (delivered, review, failed …), then reload it."""
     deadline = time.monotonic() + budget_s
-    while job.status not in DONE_FOR_API and time.monotonic() < deadline:
+    while job.status not in SETTLED_STATUSES and time.monotonic() < deadline:
         time.sleep(WAIT_POLL_S)
         job.status = RenderJob.objects.filter(pk=job.pk).values_list("status", flat=True).get()
     job.refresh_from_db()
@@ -177,7 +177,7 @@ def _wait(job: RenderJob, budget_s: float) -> RenderJob:
 
 
 def _answer_image_or_accepted(request: HttpRequest, job: RenderJob) -> HttpResponse:
-    job = _wait(job, job.tier.max_latency_ms / 1000)
+    job = job_wait(job, job.tier.max_latency_ms / 1000)
     if job.status == JobStatus.REFUSED:
         return JsonResponse({"id": str(job.public_id), "status": job.status, "error": job.status_reason}, status=429)
     if job.status == JobStatus.FAILED:

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders import selectors, services
-from apps.renders.api import api_view, job_url
-from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
+from apps.renders.api import api_view, job_url, job_wait
+from apps.renders.models import JobStatus, RenderJob
 
 WAIT_S = 120
 MAX_N = 4
@@ -24,16 +24,6 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
     return JsonResponse(
         {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}, status=status
     )
-
-
-def _wait_done(job: RenderJob) -> RenderJob:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        job.refresh_from_db(fields=["status", "status_reason"])
-        if job.status in SETTLED_STATUSES:
-            break
-        time.sleep(0.05)
-    return job
 
 
 @require_POST
@@ -87,7 +77,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
         return _error(400, f"{field}: {message}", field)
     out = []
     for job in jobs:
-        job = _wait_done(job)
+        job = job_wait(job, WAIT_S)
         if job.status != JobStatus.DELIVERED:
             return _error(
                 502 if job.status == JobStatus.FAILED else 429 if job.status == JobStatus.REFUSED else 504,
