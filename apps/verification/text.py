@@ -77,7 +77,7 @@ class Token:
 
     @property
     def is_number(self) -> bool:
-        return any(ch.isdigit() for ch in self.norm)
+        return self.kind == "amount"
 
 
 def _scan(text: str) -> list[tuple[str, str]]:
@@ -139,7 +139,9 @@ def read_tokens(words: list[Any]) -> list[Token]:
     """Tokens of OCR words (objects with text, conf, line, box) in reading order."""
     vertical = vertical_lines(words)
     items = [
-        Token(raw.casefold(), raw, kind, float(w.conf), int(w.line), tuple(w.box), w.line in vertical)
+        Token(
+            raw.casefold(), raw, kind, float(w.conf), int(w.line), tuple(w.box) if w.box else None, w.line in vertical
+        )
         for w in words
         for kind, raw in _scan(w.text)
     ]
@@ -232,6 +234,9 @@ def _related(tok: Token, wanted: list[Token]) -> bool:
         if tok.norm == want.norm or fold(tok.norm) == fold(want.norm):
             return True
         if tok.is_number and want.is_number:
+            return True
+        # Words the recogniser joined or split: "FESTIVALJOURNAL", "LETTE" + "RS".
+        if min(len(tok.norm), len(want.norm)) >= 3 and (tok.norm in want.norm or want.norm in tok.norm):
             return True
         if (
             not tok.is_number
