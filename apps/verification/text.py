@@ -218,7 +218,8 @@ def describe_amount(read: str, want: str) -> str:
             parts.append("decimal point")
         else:
             parts.append("digits")
-    return f"amount reads {read}, expected {want}" + (f" ({', '.join(parts)})" if parts else "")
+    noun = "price" if r_cur or w_cur else "percentage" if "%" in read + want else "number"
+    return f"{noun} reads {read}, expected {want}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 @dataclass

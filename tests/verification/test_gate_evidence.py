@@ -34,7 +34,15 @@ def test_verify_image_fails_an_amount_with_the_wrong_symbol(drawn, expected, wha
     assert report.verdict == "fail", report.reasons
     [symbol] = text.evidence["symbols"]
     assert what in symbol["detail"]
-    assert symbol["detail"].startswith("amount reads ")
+    assert f"reads {drawn.split()[1]}, expected {expected.split()[1]}" in symbol["detail"]
+
+
+def test_a_wrong_currency_is_described_as_a_price():
+    report = verify_image(
+        image=card([("SALE $9.99", (70, 300))], font_size=64), expected={"text": "SALE €9.99"}, regions={}
+    )
+
+    assert text_check(report).detail == "price reads $9.99, expected €9.99 (currency)"
 
 
 def test_verify_image_passes_the_right_price():
@@ -136,12 +144,13 @@ def test_verify_image_still_fails_a_misspelled_vertical_title():
 
 
 def test_verify_image_asks_a_second_opinion_on_look_alike_glyphs():
-    # A zero for the letter O: look-alike glyphs, so the first read alone is not evidence.
+    # A one for the letter l: look-alike glyphs, so the first read alone is not evidence.
     report = verify_image(
-        image=card([("SH0P NOW", (70, 300))], font_size=72), expected={"text": "SHOP NOW"}, regions={}
+        image=card([("Wi1d Garden", (70, 300))], font_size=72), expected={"text": "Wild Garden"}, regions={}
     )
 
     text = text_check(report)
+    assert "second_opinion" in text.evidence, (report.ocr_text, report.reasons, text.evidence)
     [item] = text.evidence["second_opinion"]
     assert (item["expected"], item["read"], item["why"]) == ("wild", "wi1d", "confusable")
     assert [r["engine"] for r in item["reads"]] == ["tesseract", "rapidocr"]
