@@ -413,7 +413,7 @@ def verify_image(
         slot_limits = limits if slot in expected else {**limits, "word_order": "ignore"}
         result = compare_slot(want, read_tokens(slot_words), slot_limits)
         if result.status != PASS and _worth_upright_read(result, slot_words) and hasattr(ocr, "read_upright"):
-            upright = _upright_slot_words(ocr, img, slot, placed, slot_boxes, grown, bool(loose))
+            upright = _upright_slot_words(ocr, img, slot, placed, slot_boxes, grown, bool(loose), slot_words)
             again = compare_slot(want, read_tokens(upright), slot_limits)
             if again.status == PASS or again.evidence["edit_distance"] < result.evidence["edit_distance"]:  # type: ignore[operator]
                 again.evidence["read_upright"] = True
@@ -494,11 +494,24 @@ def _upright_slot_words(
     slot_boxes: dict[str, tuple[float, float, float, float]],
     grown: dict[str, Any],
     loose: bool,
+    words: list[OcrWord],
 ) -> list[OcrWord]:
-    words = ocr.read_upright(img)
-    by_slot, outside = _assign(words, slot_boxes, grown)
-    chosen = by_slot.get(slot, []) if slot in placed else outside
-    return sorted(chosen, key=lambda w: w.line)
+    """The slot read again with angle classification, on the crop around what was found there
+    (the slot's region, or the whole image when nothing was found), boxes in image pixels."""
+    if slot in placed:
+        x0, y0, x1, y1 = (int(v) for v in grown[slot])
+    elif words:
+        pad = max(max(w.box[3] - w.box[1], w.box[2] - w.box[0]) for w in words) // 2
+        x0, y0 = min(w.box[0] for w in words) - pad, min(w.box[1] for w in words) - pad
+        x1, y1 = max(w.box[2] for w in words) + pad, max(w.box[3] for w in words) + pad
+    else:
+        x0, y0, x1, y1 = 0, 0, img.width, img.height
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1)
+    found = ocr.read_upright(img.crop((x0, y0, x1, y1)))
+    shifted = [
+        OcrWord(w.text, (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0), w.conf, w.line) for w in found
+    ]
+    return sorted(shifted, key=lambda w: w.line)
 
 
 def _second_opinion(img: Image.Image, result: SlotResult, ocr: Any) -> SlotResult:
