@@ -221,7 +221,7 @@ def manifest_samples(path: Path) -> list[Sample]:
                 kind=str(entry.get("kind") or ("ok" if label == "ok" else "unknown")),
                 source="manifest",
                 drawn=str(entry.get("transcription") or ""),
-                meta={"layout": "real"},
+                meta={"layout": str(entry.get("layout") or "manifest")},
             )
         )
     return samples
