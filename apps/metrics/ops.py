@@ -22,6 +22,11 @@ from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJ
 RANGES: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 BUCKETS: dict[str, timedelta] = {"hour": timedelta(minutes=5), "day": timedelta(hours=1), "week": timedelta(hours=6)}
 SOURCES = ("web", "api", "harness")
+OUTCOMES = {
+    ModerationDecision.Action.APPROVE: "approved",
+    ModerationDecision.Action.REJECT: "rejected",
+    ModerationDecision.Action.RERENDER: "rerendered",
+}
 
 
 @dataclass(frozen=True)
@@ -317,13 +322,9 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
 
     decisions = ModerationDecision.objects.filter(
         job_id__in=job_ids,
-        action__in=[ModerationDecision.Action.APPROVE, ModerationDecision.Action.REJECT, ModerationDecision.Action.RERENDER],
+        action__in=list(OUTCOMES),
     ).values_list("job_id", "action")
-    outcome = {
-        ModerationDecision.Action.APPROVE: "approved",
-        ModerationDecision.Action.REJECT: "rejected",
-        ModerationDecision.Action.RERENDER: "rerendered",
-    }
+    outcome = OUTCOMES
     for job_id, action in decisions:
         template = job_of[job_id]["template__name"] or "(free prompt)"
         for target in (gate, template_gates.setdefault(template, GateRow(template))):

@@ -43,6 +43,9 @@ def _charts(figures: ops.OpsMetrics) -> dict[str, charts.Chart]:
         values=[float(b.spent) for b in figures.series],
         labels=labels,
         y_label="US$",
-        titles=[f"{label}: ${b.spent:.4f}, {b.jobs} jobs, {b.delivered} delivered" for label, b in zip(labels, figures.series, strict=True)],
+        titles=[
+            f"{label}: ${b.spent:.4f}, {b.jobs} jobs, {b.delivered} delivered"
+            for label, b in zip(labels, figures.series, strict=True)
+        ],
     )
     return {"latency_chart": latency, "spend_chart": spend}

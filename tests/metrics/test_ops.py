@@ -30,7 +30,8 @@ def _job(*, user, tier_slug: str, source: str = "web", status=JobStatus.DELIVERE
     for number, (stage, step, cost, verdict, engine_ms) in enumerate(attempts, start=1):
         verification = VerificationResult.objects.create(verdict=verdict) if verdict else None
         attempt = RenderAttempt.objects.create(
-            job=job, number=number, stage=stage, step=step, engine=tier.final_engine if stage == Stage.FINAL else tier.preview_engine,
+            job=job, number=number, stage=stage, step=step,
+            engine=tier.final_engine if stage == Stage.FINAL else tier.preview_engine,
             prompt="p", seed=1, requested_size="768x512", status=AttemptStatus.PASSED, cost_usd=Decimal(cost),
             timings_ms={"engine": engine_ms}, verification=verification,
         )
