@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from apps.core.stats import NO_VALUES, Percentiles, percentiles
 from apps.moderation.models import ModerationDecision
 from apps.policy.models import BudgetLedger
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
@@ -27,29 +28,6 @@ OUTCOMES = {
     ModerationDecision.Action.REJECT: "rejected",
     ModerationDecision.Action.RERENDER: "rerendered",
 }
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    """Nearest-rank percentiles of `n` values, in milliseconds (None when n == 0)."""
-
-    n: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-def percentiles(values: list[float]) -> Percentiles:
-    """Nearest-rank p50/p95/p99 of `values` (any unit; returned as given)."""
-    if not values:
-        return Percentiles(0, None, None, None)
-    ordered = sorted(values)
-
-    def rank(p: float) -> float:
-        index = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
-        return ordered[int(index)]
-
-    return Percentiles(len(ordered), rank(50), rank(95), rank(99))
 
 
 @dataclass
@@ -126,7 +104,7 @@ class TemplateRow:
     name: str
     jobs: int = 0
     delivered: int = 0
-    to_final: Percentiles = Percentiles(0, None, None, None)
+    to_final: Percentiles = NO_VALUES
     gate: GateRow | None = None
     cost: CostRow | None = None
 
@@ -231,8 +209,8 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
                 tier,
                 job["tier__max_latency_ms"],
                 "final" if job["tier__auto_final"] else "preview",
-                Percentiles(0, None, None, None),
-                Percentiles(0, None, None, None),
+                NO_VALUES,
+                NO_VALUES,
             ),
         )
         template = job["template__name"] or "(free prompt)"
@@ -331,7 +309,7 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
             setattr(target, outcome[action], getattr(target, outcome[action]) + 1)
 
     engines = [
-        LatencyRow(f"{name} · {stage}", None, "", percentiles(values), Percentiles(0, None, None, None))
+        LatencyRow(f"{name} · {stage}", None, "", percentiles(values), NO_VALUES)
         for (name, stage), values in sorted(engine_values.items())
     ]
     for name, trow in templates.items():
