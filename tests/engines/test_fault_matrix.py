@@ -213,7 +213,7 @@ def test_adapter_retired_model_is_misconfigured_with_the_vendors_message(modelle
 
 
 def test_adapter_reports_what_it_billed(vendor):
-    engine, fake = vendor
+    engine, _fake = vendor
 
     result = engine_generate(engine=engine, request=REQUEST)
 
