@@ -178,3 +178,24 @@ def price_attempt(engine: Any, billing: Billing | None) -> Price:
         return Price(usd=None, source="unknown", detail="; ".join([*notes, how]))
     total = (price * n).quantize(CENT_FRACTION)
     return Price(usd=total, source="table", detail="; ".join([*notes, how + (f" × {n}" if n > 1 else "")]))
+
+
+def pricing_summary(engine: Any) -> tuple[str, bool]:
+    """How this engine's calls are priced, for the engine page, and whether it is unpriced.
+
+    Unpriced: a vendor engine with neither a price table nor a flat price, so every call it
+    delivers is priced "unknown" (flagged, never booked at $0).
+    """
+    table = engine.price_table or {}
+    flat = _decimal(engine.price_usd) or Decimal(0)
+    unpriced = not table and flat == 0 and engine.adapter not in ZERO_PRICE_ALLOWED
+    if unpriced:
+        return "No price set: every call is priced unknown (flagged, never $0) until a price or table is set.", True
+    parts = []
+    if token_rates(engine, engine.model_id or "") is not None and engine.adapter in ("openai", "gemini"):
+        parts.append("from the vendor's token usage when the answer carries a plausible one")
+    if table:
+        parts.append("from the price table at the size and quality sent (unlisted units: unknown)")
+    else:
+        parts.append("at the flat price per image")
+    return "Priced " + ", else ".join(parts) + ".", False

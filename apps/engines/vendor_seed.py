@@ -335,7 +335,8 @@ def _fields(engine_model: Any, spec: dict[str, Any]) -> dict[str, Any]:
 def vendor_engines_seed(engine_model: Any) -> int:
     """Create the vendor engines that do not exist yet (existing rows keep their edits).
 
-    Existing rows only gain a retirement date and lifecycle note they do not have yet.
+    Existing rows only gain a retirement date and lifecycle note they do not have yet; a row
+    whose vendor date has passed is disabled then too (it could only fail), once.
     """
     created = 0
     names = {f.name for f in engine_model._meta.get_fields()}
@@ -349,6 +350,9 @@ def vendor_engines_seed(engine_model: Any) -> int:
         if spec.get("retired_on") and engine.retired_on is None:
             engine.retired_on = spec["retired_on"]
             changed.append("retired_on")
+            if engine.enabled and spec["retired_on"] <= datetime.date.today():
+                engine.enabled = False
+                changed.append("enabled")
         if spec.get("lifecycle_note") and not engine.lifecycle_note:
             engine.lifecycle_note = spec["lifecycle_note"]
             changed.append("lifecycle_note")

@@ -309,6 +309,17 @@ class OpenAIFake(FakeServer):
                 "moderation_blocked",
                 "image_generation_user_error",
             )
+        if fault == "refuse_typed":  # a moderation block named by type and details, no code
+            payload = {
+                "error": {
+                    "message": "Request blocked.",
+                    "type": "image_generation_user_error",
+                    "param": None,
+                    "code": None,
+                    "moderation_details": {"moderation_stage": "input", "categories": ["violence"]},
+                }
+            }
+            return json_reply(400, payload)
         if fault == "429_json":
             return self.error(
                 429,

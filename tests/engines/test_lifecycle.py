@@ -45,13 +45,15 @@ def test_seed_keeps_retired_models_with_the_vendors_date(slug, retired_on):
     assert engine.lifecycle_note
 
 
-def test_seed_marks_existing_rows_retired_without_touching_their_edits():
-    Engine.objects.filter(slug="openai-dall-e-3").update(retired_on=None, lifecycle_note="", price_usd="0.05")
+def test_seed_marks_existing_rows_retired_and_disabled_without_touching_their_edits():
+    Engine.objects.filter(slug="openai-dall-e-3").update(
+        retired_on=None, lifecycle_note="", price_usd="0.05", enabled=True
+    )
 
     vendor_engines_seed(Engine)
 
     engine = Engine.objects.get(slug="openai-dall-e-3")
-    assert (engine.retired_on, str(engine.price_usd)) == (datetime.date(2026, 5, 12), "0.0500")
+    assert (engine.retired_on, str(engine.price_usd), engine.enabled) == (datetime.date(2026, 5, 12), "0.0500", False)
 
 
 def test_retired_engine_is_refused_with_the_vendors_date_and_no_call(openai_fake):
@@ -140,3 +142,14 @@ def test_engine_pages_show_the_retirement_date(client, admin_user):
     assert "retired 2026-05-12" in listing
     assert "retired by its vendor on 2026-05-12" in detail
     assert "successor gpt-image-2" in detail
+
+
+def test_engine_page_flags_an_unpriced_vendor_engine(client, admin_user):
+    client.force_login(admin_user)
+    Engine.objects.filter(slug="sd35-medium").update(price_usd=0, price_table={})
+
+    unpriced = client.get(reverse("engines:engine-detail", args=["sd35-medium"])).content.decode()
+    token_priced = client.get(reverse("engines:engine-detail", args=["openai-gpt-image-2"])).content.decode()
+
+    assert "priced unknown (flagged, never $0)" in unpriced
+    assert "token usage" in token_priced
