@@ -12,7 +12,8 @@
   decodes one network read at a time, so the peak before the check is one read's expansion,
   at most ~1000 × 64 KiB; the bomb is refused, not held.)
 - Retries only for retryable errors: exponential backoff with full jitter, or the server's
-  `retry-after-ms` / `Retry-After` when given, up to a cap; a longer wait is not retried
+  `retry-after-ms` / `Retry-After` header or a `google.rpc.RetryInfo.retryDelay` in the
+  error body when given, up to a cap; a longer wait is not retried
   here (the error keeps `retry_after` for the caller). Never past the deadline.
 - Images: PNG, JPEG or WebP by magic bytes, then Pillow restricted to that format, with a
   pixel cap and decompression-bomb warnings raised as errors.

@@ -80,7 +80,7 @@ class IdeogramAdapter(HttpAdapter):
         message = str(payload.get("error") or payload.get("message") or transport.error_text(response))
         reason = str(payload.get("reject_reason") or "")
         if response.status == 422 or "safety check" in message.lower():
-            raise RefusedError(f"Ideogram's safety check refused this prompt: {message}", status=422)
+            raise RefusedError(f"Ideogram's safety check refused this prompt: {message}", status=response.status)
         if response.status == 402:
             raise MisconfiguredError(
                 f"Ideogram refused payment ({reason or 'payment required'}): {message}", status=402
@@ -168,7 +168,7 @@ class IdeogramAdapter(HttpAdapter):
             sent["resolution"] = item["resolution"]
         return self.result(
             image=image,
-            seed_used=seed_used if seed_sent is not None or self.api != "v4" else None,
+            seed_used=None if self.api == "v4" else seed_used,  # V4 takes no seed: its echo is its own
             request_id=str(payload.get("request_id", "")),
             sent=sent,
             billing=billing,
