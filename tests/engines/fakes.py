@@ -425,6 +425,20 @@ def google_common_fault(fault: str, *, vertex: bool) -> Reply | None:
                 }
             ],
         )
+    if fault == "key_restricted":  # an API key whose restrictions do not allow this API
+        return google_error(
+            403,
+            "PERMISSION_DENIED",
+            "Requests to this API generativelanguage.googleapis.com method are blocked.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_SERVICE_BLOCKED",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
     if fault == "429_retry_info":  # the Gemini API's quota answer carries RetryInfo, no header
         return google_error(
             429,

@@ -110,3 +110,10 @@ def test_gemini_unknown_image_size_is_misconfigured_without_a_request(db, gemini
         engine_generate(engine=engine, request=_request())
 
     assert gemini_fake.requests == []
+
+
+def test_gemini_key_restriction_blocked_is_misconfigured_not_refused(gemini, gemini_fake):
+    gemini_fake.faults = ["key_restricted"]
+
+    with pytest.raises(MisconfiguredError, match="are blocked"):
+        engine_generate(engine=gemini, request=_request())

@@ -222,3 +222,10 @@ def test_imagen_billing_records_model_aspect_and_size(vertex, imagen_fake):
         1,
     )
     assert result.billing.pixels == "1408x768"
+
+
+def test_imagen_key_restriction_blocked_is_misconfigured_not_refused(gemini, imagen_fake):
+    imagen_fake.faults = ["key_restricted"]
+
+    with pytest.raises(MisconfiguredError, match="are blocked"):
+        engine_generate(engine=gemini, request=_request())

@@ -70,7 +70,9 @@ MODELS: dict[str, ImagenModel] = {
 }
 UNKNOWN_MODEL = ImagenModel()
 # Tokens in Google's structured fields (ErrorInfo.reason, metadata) that mean a safety block.
-REFUSAL_MARKERS = {"SAFETY", "RAI", "PROHIBITED", "BLOCKLIST", "BLOCKED", "CSAM", "SPII"}
+# Not "BLOCKED": Google's key restrictions answer 403 with reasons such as
+# API_KEY_SERVICE_BLOCKED, which are misconfiguration, not a content refusal.
+REFUSAL_MARKERS = {"SAFETY", "RAI", "PROHIBITED", "BLOCKLIST", "CSAM", "SPII"}
 REFUSAL_PHRASES = (
     "responsible ai",
     "sensitive words",
@@ -85,7 +87,7 @@ def google_refusal(error: dict[str, Any]) -> bool:
     """Whether a Google error envelope says the content was blocked, by its structured fields.
 
     Reads every `details[]` entry (google.rpc.ErrorInfo and Vertex's own detail types): a
-    `raiFilteredReason`, or a `reason` / `metadata` whose tokens name safety, RAI or blocked
+    `raiFilteredReason`, or a `reason` / `metadata` whose tokens name safety, RAI or prohibited
     content (e.g. "RAI_FILTERED", "PROMPT_BLOCKED_BY_SAFETY"). The message is not read here.
     """
     details = error.get("details")
