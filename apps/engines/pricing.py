@@ -9,7 +9,8 @@ Pure: no database, no clock. The order is
    a `"*"` size key prices every size), else its flat `price_usd`;
 3. **unknown** — `usd` is None. A delivered vendor image is never priced at $0 by default:
    a vendor engine with no price for the sent units is unknown, so the caller can flag it.
-   Only self-hosted or simulated engines (`builtin`, `comfyui`) may be priced at a configured $0.
+   Only self-hosted or simulated engines (`builtin`, `comfyui`, or any engine marked
+   `is_simulation`) may be priced at a configured $0.
 
 Token rates come from the engine's params (`usd_per_1m_text_input_tokens`,
 `usd_per_1m_image_input_tokens`, `usd_per_1m_image_output_tokens`,
@@ -122,6 +123,10 @@ def usage_cost(usage: TokenUsage, rates: tuple[Decimal, Decimal, Decimal, Decima
     return cost.quantize(CENT_FRACTION)
 
 
+def zero_price_allowed(engine: Any) -> bool:
+    return engine.adapter in ZERO_PRICE_ALLOWED or bool(getattr(engine, "is_simulation", False))
+
+
 def table_price(engine: Any, billing: Billing) -> tuple[Decimal | None, str]:
     """The engine's list price for one image at the sent size and quality, and how it was found.
 
@@ -144,7 +149,7 @@ def table_price(engine: Any, billing: Billing) -> tuple[Decimal | None, str]:
     flat = _decimal(engine.price_usd)
     if flat is None:
         return None, "no price"
-    if flat == 0 and engine.adapter not in ZERO_PRICE_ALLOWED:
+    if flat == 0 and not zero_price_allowed(engine):
         return None, "no price set for this vendor engine"
     return flat, "flat price per image"
 
@@ -157,7 +162,7 @@ def price_attempt(engine: Any, billing: Billing | None) -> Price:
     amounts are Decimals quantized to 1e-6. Raises nothing: a bad price is "unknown".
     """
     if billing is None:
-        if engine.adapter in ZERO_PRICE_ALLOWED:
+        if zero_price_allowed(engine):
             price, how = table_price(engine, Billing(model="", size="*"))
             if price is not None:
                 return Price(usd=price, source="table", detail=how)
@@ -188,7 +193,7 @@ def pricing_summary(engine: Any) -> tuple[str, bool]:
     """
     table = engine.price_table or {}
     flat = _decimal(engine.price_usd) or Decimal(0)
-    unpriced = not table and flat == 0 and engine.adapter not in ZERO_PRICE_ALLOWED
+    unpriced = not table and flat == 0 and not zero_price_allowed(engine)
     if unpriced:
         return "No price set: every call is priced unknown (flagged, never $0) until a price or table is set.", True
     parts = []

@@ -164,10 +164,12 @@ def test_price_vendor_engine_without_a_price_is_unknown_never_zero():
     assert (price.usd, price.source) == (None, "unknown")
 
 
-def test_price_self_hosted_engine_may_cost_a_configured_zero():
-    engine = Engine(slug="x", adapter="comfyui", price_usd=Decimal("0"), price_table={}, params={})
+def test_price_self_hosted_or_simulated_engine_may_cost_a_configured_zero():
+    comfy = Engine(slug="x", adapter="comfyui", price_usd=Decimal("0"), price_table={}, params={})
+    simulated = Engine(slug="y", adapter="http", price_usd=Decimal("0"), price_table={}, is_simulation=True)
 
-    assert price_attempt(engine, Billing(model="sd15", size="512x512")).usd == Decimal("0")
+    assert price_attempt(comfy, Billing(model="sd15", size="512x512")).usd == Decimal("0")
+    assert price_attempt(simulated, Billing(model="", size="512x512")).source == "table"
 
 
 def test_price_size_outside_a_table_is_unknown():
