@@ -514,11 +514,18 @@ def _upright_slot_words(
     return sorted(shifted, key=lambda w: w.line)
 
 
+SECOND_OPINIONS_PER_SLOT = 3
+
+
 def _second_opinion(img: Image.Image, result: SlotResult, ocr: Any) -> SlotResult:
     from apps.verification.second_opinion import second_reads
 
     items = result.evidence.get("second_opinion") or []
-    reads = [second_reads(img, item.get("box"), engine=ocr) for item in items]  # type: ignore[union-attr]
+    # A slot full of doubtful words is a REVIEW anyway: re-read only the first few (bounded cost).
+    reads = [
+        second_reads(img, item.get("box"), engine=ocr) if i < SECOND_OPINIONS_PER_SLOT else []
+        for i, item in enumerate(items)  # type: ignore[arg-type]
+    ]
     return resolve_second_opinions(result, reads, first_engine=ocr.name)
 
 

@@ -113,6 +113,7 @@ def _merge_amounts(items: list[Token]) -> list[Token]:
             and (tok.norm in "%‰" or tok.norm in CURRENCY)
             and prev.kind == "amount"
             and not any(ch in CURRENCY + "%‰" for ch in prev.norm[-1:])
+            and not (tok.norm in CURRENCY and any(ch in CURRENCY for ch in prev.norm))
         ):
             out[-1] = _joined(prev, tok)
             continue

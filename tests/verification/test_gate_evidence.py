@@ -70,6 +70,17 @@ def test_tokens_keep_amounts_whole_and_drop_decoration():
     ]
 
 
+def test_two_prices_keep_their_own_currency():
+    assert [t.norm for t in tokens("MADE IN CHINA - $50.00 - $77.00 · 9,99 €")] == [
+        "made",
+        "in",
+        "china",
+        "$50.00",
+        "$77.00",
+        "9,99€",
+    ]
+
+
 def test_spacing_tolerance_never_joins_digits():
     def words(*texts):  # type: ignore[no-untyped-def]
         return read_tokens(
