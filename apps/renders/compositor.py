@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from apps.core.images import load_image
+
 FONT_DIR = Path(settings.BASE_DIR) / "static" / "fonts"
 DEFAULT_FONT = "DejaVuSans-Bold.ttf"
 MIN_CONTRAST = 4.5
@@ -159,7 +161,7 @@ def composite_text(
     A slot without a region goes in a band across the lower third. `placements`, when a list
     is given, receives what was drawn where (for tests and the attempt's record).
     """
-    img = Image.open(io.BytesIO(image)).convert("RGB")
+    img = load_image(image)
     w, h = img.size
     font_path = FONT_DIR / font
     draw = ImageDraw.Draw(img)
@@ -206,7 +208,7 @@ def composite_text(
         if placements is not None:
             placements.append(Placement(slot, lines, size, colour, round(score, 2), alpha, text_box))
     if logo:
-        mark = Image.open(io.BytesIO(logo)).convert("RGBA")
+        mark = load_image(logo, alpha="keep").convert("RGBA")
         region = logo_region or [0.84, 0.04, 0.96, 0.2]
         box = (int(region[0] * w), int(region[1] * h), int(region[2] * w), int(region[3] * h))
         mark.thumbnail((box[2] - box[0], box[3] - box[1]))
