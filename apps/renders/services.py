@@ -36,6 +36,8 @@ from apps.renders.models import (
     RenderJob,
     Stage,
 )
+from apps.renders.outcomes import delivered_reason, preview_ready_reason
+from apps.renders.text_checks import texts_problems
 from apps.verification.gate import verify_image
 from apps.verification.services import verification_record
 
@@ -161,6 +163,7 @@ def job_submit(
         tier = policy.tier_for_asset_class(asset_class=asset_class)
         if tier is None:
             errors["asset_class"] = f"No tier is routed for asset class {asset_class!r}."
+    errors.update(texts_problems(texts=job_texts, tier=tier, from_prompt=template is None and not texts))
     if seed is None:
         seed = secrets.randbelow(MAX_SEED)
     elif not 0 <= seed <= MAX_SEED:
@@ -548,7 +551,7 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
             # The transition is the race: of two previews concluding at once only one moves the
             # job on; the other lost, even though it saw PREVIEWING when it read the job.
             won = job.status == JobStatus.PREVIEWING and job_transition(
-                job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status})."
+                job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt)
             )
             if won:
                 preview_hedge_won(attempt)
@@ -569,7 +572,7 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         if job.status != JobStatus.RENDERING:
             return
         if status == AttemptStatus.PASSED:
-            job_finish(job, to=JobStatus.DELIVERED, reason="Verification passed; delivered.")
+            job_finish(job, to=JobStatus.DELIVERED, reason=delivered_reason(attempt))
         elif status == AttemptStatus.REVIEW:
             job_finish(job, to=JobStatus.NEEDS_REVIEW, reason="Verification needs a person to look.")
         else:

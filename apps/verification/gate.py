@@ -34,6 +34,7 @@ from apps.core.images import load_image
 from apps.verification.ocr import OcrWord, ocr_backend
 
 PASS, REVIEW, FAIL, SKIP = "pass", "review", "fail", "skip"
+NO_EXPECTED_TEXT = "not verified: no expected text"
 _NON_ALNUM = re.compile(r"[^\w]+|_")
 # Letters with a stroke have no Unicode decomposition; OCR and models confuse them with the
 # plain letter as often as accented ones.
@@ -437,6 +438,12 @@ def verify_image(
             time.perf_counter() - started,
             img.size,
         )
+
+    if not any(normalise(text) for text in expected.values()):
+        # Nothing to compare (no text, or only symbols the comparison folds away): never "pass".
+        checks.append(Check("text", REVIEW, NO_EXPECTED_TEXT, {"expected": expected}))
+        reasons = [f"text: {NO_EXPECTED_TEXT}"]
+        return GateReport(REVIEW, reasons, checks, "", [], ocr.name, time.perf_counter() - started, img.size)
 
     read = ocr.read(img)
     # Slots with a region get the words centred in it; slots without one share the rest of
