@@ -252,7 +252,8 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "number": a.number,
                 "stage": a.stage,
                 "engine": a.engine.slug,
-                "status": a.status,
+                # An attempt accepted without a gate verdict never reads "passed".
+                "status": "not_verified" if a.unverified_reason else a.status,
                 "step": a.step,
                 "guidance": a.guidance,
                 "reason": a.reason,

@@ -43,7 +43,7 @@ def test_quoted_texts_takes_the_outer_quotation_of_nested_ones_whole(prompt, exp
 
 
 def test_quoted_texts_mixed_styles_in_one_prompt_in_order():
-    prompt = "Poster „SOMMERFEST“, sous-titre « Entrée libre », 看板「東京」 and \"2026\""
+    prompt = 'Poster „SOMMERFEST“, sous-titre « Entrée libre », 看板「東京」 and "2026"'
 
     assert quoted_texts(prompt) == ["SOMMERFEST", "Entrée libre", "東京", "2026"]
 
