@@ -174,6 +174,19 @@ def test_api_titles_in_scripts_the_gate_cannot_read_are_refused_with_the_field(c
     assert RenderJob.objects.count() == 0
 
 
+def test_compositor_sets_a_cjk_title_the_gate_reads():
+    from apps.renders.compositor import composite_text
+    from apps.verification.gate import verify_image
+    from tests.verification.images import TITLE_REGION, title_card
+
+    image = composite_text(
+        image=title_card("Tokio"), texts={"title": "東京 夏祭り"}, regions={"title": TITLE_REGION}, palette=[]
+    )
+
+    report = verify_image(image=image, expected={"title": "東京 夏祭り"}, regions={"title": TITLE_REGION})
+    assert report.verdict == "pass", report.reasons
+
+
 @pytest.mark.parametrize("text", ["ЛЕТНЯЯ РАСПРОДАЖА", "Καλημέρα", "서울", "مرحبا", "שלום", "東京"])
 def test_text_problem_every_script_can_be_drawn_without_verification(text):
     from apps.renders.text_checks import text_problem
