@@ -52,10 +52,10 @@ def free_size(*, width: int, height: int, multiple: int, max_side: int) -> SizeO
 def fit_to_canvas(*, image: bytes, mime_type: str, width: int, height: int) -> tuple[bytes, str, bool]:
     """The image at exactly width × height: (bytes, mime type, whether it was changed).
 
-    The size is the one a viewer shows (EXIF orientation applied). Unchanged bytes are
-    returned as they came when the size already matches (re-encoding
-    a PNG costs ~250 ms, research/performance.md F4); otherwise cover-scale and centre-crop,
-    saved as PNG at compression level 1.
+    The size is the one a viewer shows (EXIF orientation applied, apps.core.images). Unchanged
+    bytes are returned as they came when the size already matches (re-encoding a PNG costs
+    ~250 ms, research/performance.md F4); otherwise cover-scale and centre-crop, saved as PNG
+    at compression level 1, transparency kept.
     """
     if displayed_size(image) == (width, height):
         return image, mime_type, False
