@@ -7,8 +7,10 @@ from django.urls import reverse
 from apps.accounts.services import api_token_create
 from apps.catalog.models import Template
 from apps.engines.models import Engine
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobStatus, RenderJob
+from apps.renders.pipeline.outcome import attempt_verify
+from apps.renders.pipeline.run import attempt_run
+from apps.renders.pipeline.submit import job_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -43,9 +45,9 @@ def _drive(job: RenderJob, capture) -> RenderJob:  # type: ignore[no-untyped-def
             break
         with capture(execute=False):
             if attempt.status == AttemptStatus.QUEUED:
-                services.attempt_run(attempt_id=attempt.pk)
+                attempt_run(attempt_id=attempt.pk)
             else:
-                services.attempt_verify(attempt_id=attempt.pk)
+                attempt_verify(attempt_id=attempt.pk)
     job.refresh_from_db()
     return job
 
@@ -144,7 +146,7 @@ def test_cjk_title_renders_and_verifies_without_climbing_the_ladder(
     cover, editor, no_typos, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "東京 夏祭り"}, seed=9)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "東京 夏祭り"}, seed=9)
 
     job = _drive(job, django_capture_on_commit_callbacks)
 
