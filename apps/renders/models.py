@@ -35,6 +35,7 @@ class RenderJob(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     template = models.ForeignKey(Template, on_delete=models.PROTECT, null=True, blank=True)
     texts = models.JSONField(default=dict, blank=True)
+    typed_text = models.TextField(blank=True, default="")  # the texts' values, for search (job_typed_text)
     prompt = models.TextField()  # as submitted (template-resolved or free prompt)
     negative_prompt = models.TextField(blank=True)
     regions = models.JSONField(default=dict, blank=True)  # slot -> [x0, y0, x1, y1] fractions
@@ -86,6 +87,11 @@ class RenderJob(models.Model):
         """Why the gate does not check this job's images ("" when it does): no expected text,
         or a tier with verification off."""
         return unverified_reason(tier=self.tier, texts=self.texts)
+
+
+def job_typed_text(texts: dict[str, str]) -> str:
+    """What the editor typed, as one searchable string (slot names left out)."""
+    return " · ".join(str(v) for v in texts.values())
 
 
 class JobEvent(models.Model):
