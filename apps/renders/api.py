@@ -239,6 +239,9 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
         "template": job.template.slug if job.template else None,
         "prompt": job.prompt,
         "texts": job.texts,
+        # Set when the gate does not check this job: "not verified: no expected text" or
+        # "not verified: verification is off for this tier"; null when it does.
+        "verification_note": job.unverified_reason or None,
         "seed": job.seed,
         "size": f"{job.width}x{job.height}",
         "estimated_cost_usd": str(job.estimated_cost_usd),
@@ -250,7 +253,8 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "number": a.number,
                 "stage": a.stage,
                 "engine": a.engine.slug,
-                "status": a.status,
+                # An attempt accepted without a gate verdict never reads "passed".
+                "status": "not_verified" if a.unverified_reason else a.status,
                 "step": a.step,
                 "guidance": a.guidance,
                 "reason": a.reason,
@@ -261,7 +265,11 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "error_kind": a.error_kind or None,
                 "error": a.error or None,
                 "verification": (
-                    {"verdict": a.verification.verdict, "reasons": a.verification.reasons} if a.verification else None
+                    {"verdict": a.verification.verdict, "reasons": a.verification.reasons}
+                    if a.verification
+                    else {"verdict": "not_verified", "reasons": [a.unverified_reason]}
+                    if a.unverified_reason
+                    else None
                 ),
             }
             for a in job.attempts.all()

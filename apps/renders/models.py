@@ -7,6 +7,7 @@ from django.db import models
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import Tier
+from apps.renders.text_checks import unverified_reason
 from apps.verification.models import VerificationResult
 
 
@@ -80,6 +81,12 @@ class RenderJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def unverified_reason(self) -> str:
+        """Why the gate does not check this job's images ("" when it does): no expected text,
+        or a tier with verification off."""
+        return unverified_reason(tier=self.tier, texts=self.texts)
 
 
 def job_typed_text(texts: dict[str, str]) -> str:
@@ -166,3 +173,10 @@ class RenderAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.number} {self.stage} {self.status}"
+
+    @property
+    def unverified_reason(self) -> str:
+        """For an attempt the pipeline accepted without a gate verdict: why it was not checked."""
+        if self.status != AttemptStatus.PASSED or self.verification_id is not None:
+            return ""
+        return self.job.unverified_reason or "not verified"
