@@ -47,3 +47,8 @@ def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     finals = [a for a in job.attempts.all() if a.image and a.stage == "final"]
     return finals[-1] if finals else None
+
+
+def job_refused_by_engine(job: RenderJob) -> RenderAttempt | None:
+    """The attempt whose engine refused the request on content grounds (which ended the job)."""
+    return job.attempts.filter(error_kind="refused").select_related("engine").order_by("-number").first()
