@@ -39,6 +39,7 @@ a retry can change the outcome (research/engines.md §1.3):
 import base64
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ MAX_PROMPT_CHARS = 32000  # gpt-image's limit (research/engines.md §1.1)
 AUTO_SIZE = (1024, 1024)
 URL_MAX_AGE_S = 3600  # OpenAI's image URLs are valid 60 minutes
 URL_SALT = "renderhub.openai.image-url"
+log = logging.getLogger(__name__)
 WAIT_POLL_S = 0.05
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 FIELDS = {
@@ -145,6 +147,9 @@ def openai_view(
                 return view(request, *args, **kwargs)
             except OpenAIError as exc:
                 return exc.response()
+            except Exception:  # still OpenAI's shape, so the SDK says what happened
+                log.exception("OpenAI facade: %s %s failed", request.method, request.path)
+                return OpenAIError(500, "RenderHub failed to answer this request.", type_="server_error").response()
 
         return wrapped
 
@@ -394,9 +399,8 @@ def images_generations(request: HttpRequest) -> HttpResponse:
             )
         if claim.replay and claim.record is not None and claim.record.answer is not None:
             return _stored(claim.record.answer_status or 400, claim.record.answer)
-        if claim.replay:
-            jobs = claim.jobs()
-        else:
+        jobs = claim.jobs() if claim.replay else []
+        if not jobs:  # a new request (or one whose jobs were deleted since)
             try:
                 jobs = _submit(request, params)
             except services.SubmissionError as exc:
