@@ -429,8 +429,21 @@ def _wait(jobs: list[RenderJob], budget_s: float) -> list[RenderJob]:
     return [by_pk[pk] for pk in pks]
 
 
+def _wait_budget_s(request: HttpRequest) -> float:
+    """RENDERHUB_OPENAI_WAIT_S, or less when the SDK says it stops reading sooner
+    (`x-stainless-read-timeout`, seconds): its own timeout would only turn into a retry."""
+    budget = float(settings.RENDERHUB_OPENAI_WAIT_S)
+    try:
+        client_timeout = float(request.headers.get("x-stainless-read-timeout", ""))
+    except ValueError:
+        return budget
+    if math.isfinite(client_timeout) and client_timeout > 0:
+        budget = min(budget, max(0.5, client_timeout - 1))
+    return budget
+
+
 def _answer(request: HttpRequest, params: GenerationRequest, jobs: list[RenderJob]) -> HttpResponse:
-    jobs = _wait(jobs, settings.RENDERHUB_OPENAI_WAIT_S)
+    jobs = _wait(jobs, _wait_budget_s(request))
     urls = ", ".join(job_url(request, job) for job in jobs)
     for job in jobs:
         refusal = selectors.job_refused_by_engine(job) if job.status == JobStatus.FAILED else None
@@ -465,7 +478,7 @@ def _answer(request: HttpRequest, params: GenerationRequest, jobs: list[RenderJo
     if any(job.status != JobStatus.DELIVERED for job in jobs):
         return OpenAIError(
             504,
-            f"The render is not finished within {settings.RENDERHUB_OPENAI_WAIT_S:g} s. Send the same request "
+            f"The render is not finished within {_wait_budget_s(request):g} s. Send the same request "
             f"again (an SDK retry or the same Idempotency-Key waits on the same job, nothing new is charged), "
             f"or poll {urls}.",
             code="render_pending",
