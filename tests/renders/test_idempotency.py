@@ -14,6 +14,7 @@ from apps.policy.models import BudgetLedger, Tier, WhenSpent
 from apps.renders.idempotency import idempotency_purge
 from apps.renders.models import IdempotencyKey, RenderJob
 from apps.renders.services import MAX_SEED
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,16 @@ def test_renders_create_same_key_and_body_answers_the_same_job(client, token):
     assert RenderJob.objects.count() == 1
 
 
+def test_the_same_key_from_another_user_is_another_request(client, token):
+    other = api_token_create(user=UserFactory(role="editor"))
+
+    _post(client, "/api/v1/renders", {"prompt": "a harbour"}, token, HTTP_IDEMPOTENCY_KEY="shared")
+    _post(client, "/api/v1/renders", {"prompt": "a harbour"}, token, HTTP_IDEMPOTENCY_KEY="shared")
+    _post(client, "/api/v1/renders", {"prompt": "a harbour"}, other, HTTP_IDEMPOTENCY_KEY="shared")
+
+    assert RenderJob.objects.count() == 2
+
+
 def test_renders_create_same_key_other_body_is_422(client, token):
     _post(client, "/api/v1/renders", {"prompt": "a harbour"}, token, HTTP_IDEMPOTENCY_KEY="k-2")
 
@@ -70,17 +81,6 @@ def test_model_endpoints_same_key_give_the_same_job(client, token, path):
     assert first.status_code == again.status_code == 202  # no worker: not done within the budget
     assert again.json()["id"] == first.json()["id"]
     assert RenderJob.objects.count() == 1
-
-
-def test_keys_are_per_user(client, token, demo):
-    from tests.factories import UserFactory
-
-    other = api_token_create(user=UserFactory(role="editor"))
-
-    _post(client, "/api/v1/renders", {"prompt": "a harbour"}, token, HTTP_IDEMPOTENCY_KEY="shared")
-    _post(client, "/api/v1/renders", {"prompt": "a harbour"}, other, HTTP_IDEMPOTENCY_KEY="shared")
-
-    assert RenderJob.objects.count() == 2
 
 
 def test_openai_same_key_same_job_other_body_422(client, token):
