@@ -112,9 +112,10 @@ def test_openai_sdk_retry_without_key_joins_the_first_request_but_a_fresh_call_d
 def test_a_request_that_fails_validation_leaves_its_key_unused(client, token):
     bad = _post(client, OPENAI, {"model": "builtin-turbo", "prompt": "a", "n": 9}, token, HTTP_IDEMPOTENCY_KEY="v-1")
     good = _post(client, OPENAI, {"model": "builtin-turbo", "prompt": "a"}, token, HTTP_IDEMPOTENCY_KEY="v-1")
+    again = _post(client, OPENAI, {"model": "builtin-turbo", "prompt": "a"}, token, HTTP_IDEMPOTENCY_KEY="v-1")
 
     assert bad.status_code == 400
-    assert good.status_code == 504
+    assert good.status_code == again.status_code == 504
     assert RenderJob.objects.count() == 1
 
 
@@ -159,9 +160,6 @@ def test_model_endpoint_budget_refusal_is_not_a_retryable_status(client, token):
     ("body", "param"),
     [
         ({"n": 4, "seed": MAX_SEED - 1}, "seed"),
-        ({"n": 0}, "n"),
-        ({"size": "big"}, "size"),
-        ({"size": 1024}, "size"),
         ({"quality": "high"}, "quality"),
         ({"output_format": "gif"}, "output_format"),
         ({"output_compression": 50}, "output_compression"),
