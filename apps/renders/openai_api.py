@@ -61,9 +61,10 @@ from apps.accounts.services import api_token_authenticate
 from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.policy.models import Tier
-from apps.renders import idempotency, selectors, services
+from apps.renders import idempotency, selectors
 from apps.renders.api import job_url
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline.submit import MAX_SEED, SubmissionError, job_submit, parse_size
 
 MAX_N = 4
 MAX_PROMPT_CHARS = 32000  # gpt-image's limit (research/engines.md §1.1)
@@ -251,7 +252,7 @@ def _size(value: object) -> tuple[int, int]:
     if not isinstance(value, str):
         raise _bad('size must be a string like "1024x1024" or "auto".', "size", "invalid_type")
     try:
-        return services.parse_size(value)
+        return parse_size(value)
     except ValueError as exc:
         raise _bad(f"{exc} Or send size='auto'.", "size") from None
 
@@ -281,7 +282,7 @@ def generation_parse(data: object) -> GenerationRequest:
     n = 1 if data.get("n") is None else _integer(data["n"], "n", 1, MAX_N)
     seed = None
     if data.get("seed") is not None:
-        seed = _integer(data["seed"], "seed", 0, services.MAX_SEED - (n - 1))
+        seed = _integer(data["seed"], "seed", 0, MAX_SEED - (n - 1))
     if data.get("user") is not None:
         _text(data["user"], "user")
     response_format = _choice(data, "response_format", ("b64_json", "url"), "b64_json")
@@ -360,7 +361,7 @@ def _submit(request: HttpRequest, params: GenerationRequest) -> list[RenderJob]:
     with transaction.atomic():
         jobs = []
         for i in range(params.n):
-            job = services.job_submit(
+            job = job_submit(
                 submitted_by=request.user,
                 prompt=params.prompt,
                 tier=params.tier,
@@ -403,7 +404,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
         if not jobs:  # a new request (or one whose jobs were deleted since)
             try:
                 jobs = _submit(request, params)
-            except services.SubmissionError as exc:
+            except SubmissionError as exc:
                 field, message = next(iter(exc.errors.items()))
                 raise _bad(f"{field}: {message}", field) from None  # rolls the claim back too
             except _NotAdmitted as exc:

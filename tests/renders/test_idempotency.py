@@ -13,7 +13,7 @@ from apps.policy import services as policy
 from apps.policy.models import BudgetLedger, Tier, WhenSpent
 from apps.renders.idempotency import idempotency_purge
 from apps.renders.models import IdempotencyKey, RenderJob
-from apps.renders.services import MAX_SEED
+from apps.renders.pipeline.submit import MAX_SEED
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
