@@ -12,7 +12,7 @@ from apps.accounts.services import api_token_create
 from apps.policy import services as policy
 from apps.policy.models import BudgetLedger, Tier, WhenSpent
 from apps.renders.idempotency import idempotency_purge
-from apps.renders.models import IdempotencyKey, RenderJob
+from apps.renders.models import IdempotencyKey, JobStatus, RenderJob
 from apps.renders.pipeline.submit import MAX_SEED
 from tests.factories import UserFactory
 
@@ -188,3 +188,23 @@ def test_openai_unparseable_bodies_are_400_in_openai_shape(client, token):
         response = _post(client, OPENAI, raw, token)
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_openai_busy_queue_is_429_with_retry_after_and_leaves_no_job(client, token, editor):
+    from apps.renders.models import AttemptStatus, RenderAttempt
+    from apps.renders.pipeline.submit import job_submit
+
+    tier = Tier.objects.get(slug="preview")
+    for _ in range(25):  # queued finals (never enqueued here), 5 of them just finished: 20 waiting at 5/s
+        job_submit(submitted_by=editor, prompt="a harbour", tier=tier, with_preview=False)
+    finished = RenderAttempt.objects.values_list("pk", flat=True)[:5]
+    RenderAttempt.objects.filter(pk__in=list(finished)).update(status=AttemptStatus.PASSED, finished_at=timezone.now())
+    before = RenderJob.objects.count()
+
+    response = _post(client, OPENAI, {"model": "preview", "prompt": "a lighthouse"}, token)
+
+    assert response.status_code == 429, response.content
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(response["Retry-After"]) >= 1
+    assert RenderJob.objects.count() == before
+    assert not RenderJob.objects.filter(status=JobStatus.DEFERRED).exists()
