@@ -235,6 +235,8 @@ def _choice(data: dict[str, Any], param: str, allowed: tuple[str, ...], default:
 def _model(data: dict[str, Any]) -> tuple[Engine | None, Tier | None]:
     name = _text(data.get("model") or "production", "model")
     engine = Engine.objects.filter(slug=name, enabled=True).first()
+    if engine is not None and engine.is_retired(timezone.localdate()):
+        raise OpenAIError(404, engine.retirement_message, param="model", code="model_not_found")
     tier = None if engine else Tier.objects.filter(slug=name).first()
     if engine is None and tier is None:
         raise OpenAIError(
@@ -557,6 +559,7 @@ def _model_entries() -> list[dict[str, Any]]:
     entries = [
         {"id": e.slug, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": "renderhub-engine"}
         for e in Engine.objects.filter(enabled=True).order_by("slug")
+        if not e.is_retired(timezone.localdate())
     ]
     entries += [
         {"id": t.slug, "object": "model", "created": 0, "owned_by": "renderhub-tier"}
@@ -567,7 +570,7 @@ def _model_entries() -> list[dict[str, Any]]:
 
 @openai_view("GET")
 def models_list(request: HttpRequest) -> HttpResponse:
-    """GET /v1/models: every enabled engine and every tier, usable as `model`."""
+    """GET /v1/models: every enabled engine that is not retired, and every tier, usable as `model`."""
     return JsonResponse({"object": "list", "data": _model_entries()})
 
 

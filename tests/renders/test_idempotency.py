@@ -208,3 +208,17 @@ def test_openai_busy_queue_is_429_with_retry_after_and_leaves_no_job(client, tok
     assert int(response["Retry-After"]) >= 1
     assert RenderJob.objects.count() == before
     assert not RenderJob.objects.filter(status=JobStatus.DEFERRED).exists()
+
+
+def test_openai_retired_engine_is_not_listed_and_is_model_not_found(client, token):
+    from apps.engines.models import Engine
+
+    Engine.objects.filter(slug="builtin-ultra").update(retired_on=timezone.localdate() - timedelta(days=1))
+
+    listed = client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    response = _post(client, OPENAI, {"model": "builtin-ultra", "prompt": "a harbour"}, token)
+
+    assert "builtin-ultra" not in [m["id"] for m in listed["data"]]
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert RenderJob.objects.count() == 0
