@@ -62,10 +62,20 @@ def jobs_zip(jobs: list[RenderJob]) -> bytes:
                     "tier": job.tier.slug,
                     "engine": attempt.engine.slug if attempt else None,
                     "status": job.status,
-                    "verdict": attempt.verification.verdict if attempt and attempt.verification else None,
+                    "verdict": _verdict(attempt),
                     "cost_usd": str(sum((a.cost_usd for a in job.attempts.all()), start=Decimal("0"))),
                     "image": name,
                 }
             )
         archive.writestr("manifest.jsonl", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
     return out.getvalue()
+
+
+def _verdict(attempt: RenderAttempt | None) -> str | None:
+    """The gate's verdict, "not_verified" for an image accepted with nothing to check, None
+    while there is no image or no verdict yet."""
+    if attempt is None:
+        return None
+    if attempt.verification is not None:
+        return attempt.verification.verdict
+    return "not_verified" if attempt.unverified_reason else None

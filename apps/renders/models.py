@@ -22,9 +22,16 @@ class JobStatus(models.TextChoices):
     NEEDS_REVIEW = "needs_review", "Needs review"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
-TERMINAL_STATUSES = {JobStatus.REFUSED, JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED}
+TERMINAL_STATUSES = {
+    JobStatus.REFUSED,
+    JobStatus.DELIVERED,
+    JobStatus.REJECTED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+}
 # Nothing happens without a person (or the defer time): what API callers and the harness wait for.
 SETTLED_STATUSES = TERMINAL_STATUSES | {JobStatus.NEEDS_REVIEW, JobStatus.DEFERRED}
 

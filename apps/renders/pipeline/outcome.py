@@ -104,7 +104,7 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
             reasons = attempt.verification.reasons if attempt.verification else []
             step = policy.escalation_next(
                 tier=job.tier,
-                attempts_made=job.attempts.count(),
+                attempts_made=job.attempts.filter(stage=Stage.FINAL).count(),  # limits count per stage
                 last_guidance=attempt.guidance,
                 verdict_reasons=reasons,
                 ref=str(job.public_id),
