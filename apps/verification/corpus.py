@@ -16,7 +16,7 @@ Layouts, for correct and hallucinated samples alike (`meta["layout"]`): ``plain`
 two T-shirts; no region, like a free prompt); ``small_print`` (a line of small real words beside
 the title; no region — the gate sends it to REVIEW by default, never a spelling FAIL). About one
 correct title in six carries a correct amount. Not generated here: transparency, EXIF
-orientation, 16-bit and non-Latin samples (they need the shared image loader and Noto scripts).
+orientation, 16-bit and non-Latin samples (see `apps/core/images.py` and `scripts.py`).
 
 Variety: many open fonts (DejaVu, Liberation, Noto; whatever of them is installed, see
 `.ci/system-packages.sh`), sizes 26–84 px, one or two lines, strokes, shadows, mild blur, and
