@@ -177,7 +177,8 @@ class Deployment:
         for name in names:
             if name == "beat":
                 continue
-            while "ready." not in (self.log_dir / f"{name}.log").read_text(errors="replace"):
+            ready = "Booting worker" if name == "web" else "ready."
+            while ready not in (self.log_dir / f"{name}.log").read_text(errors="replace"):
                 if self.procs[name].poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{name} did not start:\n{self.log_tail(name)}")
                 time.sleep(0.2)
@@ -257,6 +258,26 @@ def run_fault(
     }
 
 
+def private_env(tmp: Path, *, pg: PrivatePostgres, redis: PrivateRedis, lease_s: float = 6.0) -> dict[str, str]:
+    """The environment of a deployment on the private services, with short recovery windows."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "RENDERHUB_"))},
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "DATABASE_URL": pg.url,
+        "CELERY_BROKER_URL": redis.url,
+        "RENDERHUB_VAR_DIR": str(tmp / "var"),
+        "RENDERHUB_BUILTIN_LATENCY_SCALE": "0.2",
+        # Short recovery windows so a run takes a minute, not the production defaults.
+        "RENDERHUB_LEASE_S": str(lease_s),
+        "RENDERHUB_SWEEP_INTERVAL_S": "2",
+        "RENDERHUB_REQUEUE_AFTER_S": "5",
+        "PREVIEW_CONCURRENCY": "8",
+        "FINAL_CONCURRENCY": "8",
+        "VERIFY_CONCURRENCY": "1",
+        "DEBUG": "true",
+    }
+
+
 def fault_table(
     *,
     faults: list[str],
@@ -273,22 +294,7 @@ def fault_table(
     tmp.chmod(0o755)
     pg, redis = PrivatePostgres(tmp / "pg"), PrivateRedis(tmp / "redis")
     (tmp / "logs").mkdir(exist_ok=True)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "RENDERHUB_"))},
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "DATABASE_URL": pg.url,
-        "CELERY_BROKER_URL": redis.url,
-        "RENDERHUB_VAR_DIR": str(tmp / "var"),
-        "RENDERHUB_BUILTIN_LATENCY_SCALE": "0.2",
-        # Short recovery windows so a run takes a minute, not the production defaults.
-        "RENDERHUB_LEASE_S": str(lease_s),
-        "RENDERHUB_SWEEP_INTERVAL_S": "2",
-        "RENDERHUB_REQUEUE_AFTER_S": "5",
-        "PREVIEW_CONCURRENCY": "8",
-        "FINAL_CONCURRENCY": "8",
-        "VERIFY_CONCURRENCY": "1",
-        "DEBUG": "true",
-    }
+    env = private_env(tmp, pg=pg, redis=redis, lease_s=lease_s)
     deployment = Deployment(env=env, log_dir=tmp / "logs")
     rows = []
     try:

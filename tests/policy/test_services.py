@@ -458,3 +458,20 @@ def test_budget_book_keeps_what_was_spent_and_frees_the_rest_of_the_hold(product
     assert budget_settle(ref="job-b", actual_usd=Decimal("0.10"))
     ledger.refresh_from_db()
     assert (ledger.spent_usd, ledger.reserved_usd) == (Decimal("0.10"), Decimal("0"))
+
+
+def test_admission_defers_when_the_verification_queue_cannot_keep_up(production):
+    # renders flow (no render queue) but 120 images wait for OCR at 2 a second: 60 s vs 2.2 s
+    decision = decide(production, queue_depth=0, throughput_per_s=10.0, verify_queue_depth=120, verify_throughput_per_s=2.0)
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert "the verification queue 120 deep (OCR at 2.0 images/s: about 60 s)" in decision.reason
+    assert decision.defer_until is not None
+    assert not Reservation.objects.exists()
+
+
+def test_admission_notes_a_verification_wait_slightly_over_budget(production):
+    decision = decide(production, verify_queue_depth=6, verify_throughput_per_s=2.0)  # 3 s vs 2.2 s
+
+    assert decision.outcome == policy.Outcome.ADMIT
+    assert "verification queue 6 deep" in decision.reason
