@@ -207,6 +207,14 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # long an attempt may wait in the queue before it is sent again.
 RENDERHUB_SWEEP_INTERVAL_S = env.float("RENDERHUB_SWEEP_INTERVAL_S", default=5.0)
 RENDERHUB_REQUEUE_AFTER_S = env.int("RENDERHUB_REQUEUE_AFTER_S", default=120)
+# A RUNNING attempt's lease: the worker renews it every third of this while the engine call
+# runs; once it runs out the sweeper retries the attempt on the same stage's engine.
+RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
+# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, one per core):
+# admission turns the measured OCR seconds per image into images per second with it.
+RENDERHUB_VERIFY_CONCURRENCY = env.int("RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=2))
+# How many times one job's attempts are retried after their worker was lost, before the job fails.
+RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 RENDERHUB_QUEUES = {

@@ -6,7 +6,12 @@ database, then the broker, in the middle of the submissions. No worker is restar
 Rerun by hand: `.venv/bin/python -m scripts.fault_table --faults postgres,redis`.
 """
 
+import pytest
+
 from scripts.fault_table import fault_table
+
+# The suite's autouse fixtures set up the test database; this test uses only its private one.
+pytestmark = pytest.mark.django_db
 
 
 def test_fault_table_database_and_broker_restarts_settle_every_job_without_a_worker_restart():
