@@ -5,7 +5,7 @@
 Against a running deployment (web, workers, beat on this database): `--rate` submissions per
 second through `POST /api/v1/renders` (open loop: a slow answer does not slow the offered
 rate), and `--pollers` editors each polling their newest job's page every 400 ms with
-`HX-Request` as the page's htmx does (closed loop). Prints one JSON object: page and submit
+`HX-Request` and the last ETag, as the page's htmx and the browser's cache do (closed loop). Prints one JSON object: page and submit
 latency percentiles (ms), error counts, and how admission decided on the submitted jobs.
 `scripts/load_pollers.py` starts a private deployment and runs this against it.
 """
@@ -71,6 +71,7 @@ class Command(BaseCommand):
         submit_ms: list[float] = []
         page_ms: list[float] = []
         errors: Counter[str] = Counter()
+        codes: Counter[int] = Counter()
 
         def submit(n: int) -> None:
             body = {"prompt": f'a bakery window with the word "OPEN {n}"', "seed": n, "asset_class": asset_class}
@@ -90,6 +91,7 @@ class Command(BaseCommand):
                     errors[f"submit {response.status_code}"] += 1
 
         def poll(index: int) -> None:
+            etags: dict[str, str] = {}  # as the browser's cache: revalidate with the last ETag
             with httpx.Client(base_url=url, cookies={"sessionid": cookie}, timeout=30) as client:
                 while time.monotonic() < stop:
                     with lock:
@@ -99,8 +101,15 @@ class Command(BaseCommand):
                         continue
                     t0 = time.perf_counter()
                     try:
-                        response = client.get(f"/renders/{job_id}/", headers={"HX-Request": "true"})
-                        ok = response.status_code in (200, 286)
+                        headers = {"HX-Request": "true"}
+                        if job_id in etags:
+                            headers["If-None-Match"] = etags[job_id]
+                        response = client.get(f"/renders/{job_id}/", headers=headers)
+                        ok = response.status_code in (200, 286, 304)
+                        if "ETag" in response.headers:
+                            etags[job_id] = response.headers["ETag"]
+                        with lock:
+                            codes[response.status_code] += 1
                     except httpx.HTTPError as exc:
                         ok, response = False, None
                         with lock:
@@ -137,6 +146,7 @@ class Command(BaseCommand):
             "seconds": seconds,
             "started_at": started_at,
             "page_ms": percentiles(page_ms),
+            "page_status_codes": {str(k): v for k, v in sorted(codes.items())},
             "submit_ms": percentiles(submit_ms),
             "errors": dict(errors),
             "jobs_submitted": len(submitted),
