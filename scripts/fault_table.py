@@ -6,11 +6,14 @@ services: a restart here disturbs nobody else. The processes are the Procfile's 
 beat, started once; the script restarts the database or the broker in the middle of the
 submissions, never a worker, and reports whether every worker is still the one it started.
 
-    .venv/bin/python -m scripts.fault_table --faults postgres,redis --jobs 24 --rate 2
+    .venv/bin/python -m scripts.fault_table --faults postgres,redis,kill-preview,kill-final --jobs 24 --rate 2
 
-Prints one JSON row per fault: {"fault", "jobs", "settled", "stuck", "by_status",
-"worker_restarts", "workers_alive", "submit_retries", "seconds"}. Exit status 1 when a
-row has stuck jobs or a worker died. Needs root (PostgreSQL runs as the `postgres` OS user).
+`kill-preview` / `kill-final` SIGKILL that worker mid-load and start a new one two seconds
+later, as systemd's Restart=always would (counted in supervisor_restarts); the killed
+worker's attempts are recovered by their leases. Prints one JSON row per fault: {"fault",
+"jobs", "settled", "stuck", "by_status", "supervisor_restarts", "manual_restarts",
+"workers_alive", "submit_retries", "seconds"}. Exit status 1 when a row has stuck jobs or a
+worker died. Needs root (PostgreSQL runs as the `postgres` OS user).
 """
 
 from __future__ import annotations
@@ -201,13 +204,28 @@ class Deployment:
                 proc.wait()
 
 
-def _restart(fault: str, *, pg: PrivatePostgres, redis: PrivateRedis, down_s: float) -> None:
+FAULTS = ("postgres", "redis", "kill-preview", "kill-final")
+
+
+def _inject(fault: str, deployment: Deployment, *, pg: PrivatePostgres, redis: PrivateRedis, down_s: float) -> int:
+    """Inject `fault`; returns how many workers were restarted (as a supervisor would)."""
     if fault == "postgres":
         pg.restart(down_s=down_s)
     elif fault == "redis":
         redis.restart(down_s=down_s)
+    elif fault.startswith("kill-"):
+        # SIGKILL the whole worker in the middle of its engine calls; systemd's Restart=always
+        # starts a new one after RestartSec=2. The killed attempts are recovered by their
+        # leases, not by the new worker.
+        name = fault.removeprefix("kill-")
+        os.killpg(deployment.procs[name].pid, signal.SIGKILL)
+        deployment.procs[name].wait()
+        time.sleep(2)
+        deployment.start((name,))
+        return 1
     else:
-        raise ValueError(f"unknown fault {fault!r} (postgres | redis)")
+        raise ValueError(f"unknown fault {fault!r} ({' | '.join(FAULTS)})")
+    return 0
 
 
 def run_fault(
@@ -233,12 +251,13 @@ def run_fault(
     )
     assert load.stdout is not None
     report: dict[str, object] = {}
-    restarted = False
+    injected = False
+    supervisor_restarts = 0
     for line in load.stdout:
         event = json.loads(line)
-        if event.get("event") == "submitted" and not restarted and event["n"] >= jobs // 2:
-            _restart(fault, pg=pg, redis=redis, down_s=down_s)
-            restarted = True
+        if event.get("event") == "submitted" and not injected and event["n"] >= jobs // 2:
+            supervisor_restarts = _inject(fault, deployment, pg=pg, redis=redis, down_s=down_s)
+            injected = True
         elif event.get("event") == "report":
             report = event
     load.wait()
@@ -246,14 +265,17 @@ def run_fault(
         raise RuntimeError(f"the load driver gave no report:\n{(deployment.log_dir / f'load-{fault}.log').read_text()}")
     alive = deployment.alive()
     return {
-        "fault": f"{fault} restart",
+        "fault": f"{fault} restart" if fault in ("postgres", "redis") else f"SIGKILL {fault.removeprefix('kill-')} worker",
         "jobs": report["jobs"],
         "settled": report["settled"],
         "stuck": report["stuck"],
         "by_status": report["by_status"],
         "submit_retries": report["submit_retries"],
         "workers_alive": alive,
-        "worker_restarts": 0,  # nothing here restarts a worker: a dead one shows in workers_alive
+        # Only the killed worker is started again (the supervisor's job, not a person's); a
+        # worker that died on its own shows in workers_alive and fails the row.
+        "supervisor_restarts": supervisor_restarts,
+        "manual_restarts": 0,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -330,7 +352,7 @@ def fault_table(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--faults", default="postgres,redis", help="comma-separated: postgres, redis")
+    parser.add_argument("--faults", default="postgres,redis", help=f"comma-separated: {', '.join(FAULTS)}")
     parser.add_argument("--jobs", type=int, default=24, help="jobs submitted per fault")
     parser.add_argument("--rate", type=float, default=2.0, help="submissions per second")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for every job to settle")
