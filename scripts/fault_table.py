@@ -69,8 +69,10 @@ class PrivateRedis:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", str(self.workdir)],
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
+            ],
             stdout=(self.workdir / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
@@ -242,7 +244,17 @@ def run_fault(
     """Submit `jobs` at `rate`/s, restart `fault` once half are in, wait for all to settle."""
     started = time.monotonic()
     load = subprocess.Popen(
-        [sys.executable, "manage.py", "fault_load", "--jobs", str(jobs), "--rate", str(rate), "--settle", str(settle_s)],
+        [
+            sys.executable,
+            "manage.py",
+            "fault_load",
+            "--jobs",
+            str(jobs),
+            "--rate",
+            str(rate),
+            "--settle",
+            str(settle_s),
+        ],
         cwd=ROOT,
         env=deployment.env,
         stdout=subprocess.PIPE,
@@ -265,7 +277,9 @@ def run_fault(
         raise RuntimeError(f"the load driver gave no report:\n{(deployment.log_dir / f'load-{fault}.log').read_text()}")
     alive = deployment.alive()
     return {
-        "fault": f"{fault} restart" if fault in ("postgres", "redis") else f"SIGKILL {fault.removeprefix('kill-')} worker",
+        "fault": f"{fault} restart"
+        if fault in ("postgres", "redis")
+        else f"SIGKILL {fault.removeprefix('kill-')} worker",
         "jobs": report["jobs"],
         "settled": report["settled"],
         "stuck": report["stuck"],

@@ -25,7 +25,9 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=20)
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--latency-scale", default="1.0", help="built-in engines' simulated latency (1 = as configured)")
+    parser.add_argument(
+        "--latency-scale", default="1.0", help="built-in engines' simulated latency (1 = as configured)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rh-load-"))
     tmp.chmod(0o755)
@@ -50,8 +52,10 @@ def main() -> int:
         deployment.manage("seed_demo", "--password", "load-pollers")
         deployment.start(("web", "preview", "final", "verify", "beat"))
         result = subprocess.run(
-            [sys.executable, "manage.py", "load_pollers", "--url", f"http://127.0.0.1:{port}"]
-            + ["--pollers", str(args.pollers), "--rate", str(args.rate), "--seconds", str(args.seconds)],
+            [
+                *(sys.executable, "manage.py", "load_pollers", "--url", f"http://127.0.0.1:{port}"),
+                *("--pollers", str(args.pollers), "--rate", str(args.rate), "--seconds", str(args.seconds)),
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,

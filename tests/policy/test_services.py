@@ -462,7 +462,9 @@ def test_budget_book_keeps_what_was_spent_and_frees_the_rest_of_the_hold(product
 
 def test_admission_defers_when_the_verification_queue_cannot_keep_up(production):
     # renders flow (no render queue) but 120 images wait for OCR at 2 a second: 60 s vs 2.2 s
-    decision = decide(production, queue_depth=0, throughput_per_s=10.0, verify_queue_depth=120, verify_throughput_per_s=2.0)
+    decision = decide(
+        production, queue_depth=0, throughput_per_s=10.0, verify_queue_depth=120, verify_throughput_per_s=2.0
+    )
 
     assert decision.outcome == policy.Outcome.DEFER
     assert "the verification queue 120 deep (OCR at 2.0 images/s: about 60 s)" in decision.reason

@@ -69,9 +69,7 @@ def test_sweeper_sigkilled_render_worker_attempt_retried_on_same_engine_within_l
     stage, started, demo, editor, settings
 ):
     # The production tier on queues of its own, so only this test's workers take its attempts.
-    Tier.objects.filter(slug="production").update(
-        preview_queue=QUEUES[0], final_queue=QUEUES[1], hedge_previews=False
-    )
+    Tier.objects.filter(slug="production").update(preview_queue=QUEUES[0], final_queue=QUEUES[1], hedge_previews=False)
     _slow("builtin-turbo" if stage == Stage.PREVIEW else "builtin-ultra")
     started("lease-verify", [settings.RENDERHUB_QUEUES["verify"]], pool="prefork")
     doomed = started("lease-a", QUEUES)

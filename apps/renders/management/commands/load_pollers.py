@@ -5,7 +5,8 @@
 Against a running deployment (web, workers, beat on this database): `--rate` submissions per
 second through `POST /api/v1/renders` (open loop: a slow answer does not slow the offered
 rate), and `--pollers` editors each polling their newest job's page every 400 ms with
-`HX-Request` and the last ETag, as the page's htmx and the browser's cache do (closed loop). Prints one JSON object: page and submit
+`HX-Request` and the last ETag, as the page's htmx and the browser's cache do
+(closed loop). Prints one JSON object: page and submit
 latency percentiles (ms), error counts, and how admission decided on the submitted jobs.
 `scripts/load_pollers.py` starts a private deployment and runs this against it.
 """
@@ -35,7 +36,7 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
     ordered = sorted(values)
 
     def rank(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))], 1)
+        return round(ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))], 1)
 
     return {"n": len(ordered), "p50": rank(50), "p95": rank(95), "p99": rank(99), "max": round(ordered[-1], 1)}
 
@@ -60,7 +61,17 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="editor")
         parser.add_argument("--asset-class", default="editorial")
 
-    def handle(self, *args: object, url: str, pollers: int, rate: float, seconds: float, user: str, asset_class: str, **_: object) -> None:  # type: ignore[no-untyped-def]
+    def handle(
+        self,
+        *args: object,
+        url: str,
+        pollers: int,
+        rate: float,
+        seconds: float,
+        user: str,
+        asset_class: str,
+        **_: object,
+    ) -> None:  # type: ignore[no-untyped-def]
         editor = get_user_model().objects.get(username=user)
         token = api_token_create(user=editor, name="load_pollers")
         cookie = _session_cookie(editor)
@@ -138,7 +149,9 @@ class Command(BaseCommand):
         admission = Counter(jobs.values_list("admission", flat=True))
         preview_s = [
             (ready - created).total_seconds() * 1000
-            for created, ready in jobs.filter(preview_ready_at__isnull=False).values_list("created_at", "preview_ready_at")
+            for created, ready in jobs.filter(preview_ready_at__isnull=False).values_list(
+                "created_at", "preview_ready_at"
+            )
         ]
         report = {
             "pollers": pollers,
