@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.catalog.models import Template
-from apps.renders import services
 from apps.renders.models import AttemptStatus, RenderAttempt
+from apps.renders.pipeline.submit import job_submit
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -15,7 +15,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture
 def job(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=False):
-        return services.job_submit(
+        return job_submit(
             submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Polls"}
         )
 

@@ -13,8 +13,10 @@ from django.conf import settings
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import Tier
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.pipeline.run import attempt_run
+from apps.renders.pipeline.submit import job_submit
+from apps.renders.pipeline.sweeper import sweep_stuck
 from tests.conftest import _test_database_url, start_worker, wait_for
 
 LEASE_S = 3
@@ -73,7 +75,7 @@ def test_sweeper_sigkilled_render_worker_attempt_retried_on_same_engine_within_l
     _slow("builtin-turbo" if stage == Stage.PREVIEW else "builtin-ultra")
     started("lease-verify", [settings.RENDERHUB_QUEUES["verify"]], pool="prefork")
     doomed = started("lease-a", QUEUES)
-    job = services.job_submit(
+    job = job_submit(
         submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Tide"}, seed=5
     )
     lost = wait_for(
@@ -87,7 +89,7 @@ def test_sweeper_sigkilled_render_worker_attempt_retried_on_same_engine_within_l
     started("lease-b", QUEUES)
 
     def swept_and_settled() -> RenderJob | None:
-        services.sweep_stuck()  # what beat runs every few seconds
+        sweep_stuck()  # what beat runs every few seconds
         job.refresh_from_db()
         return job if job.status in {JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED} else None
 
@@ -108,10 +110,10 @@ def test_attempt_run_engine_raising_value_error_ends_attempt_at_once_with_that_r
     settings.RENDERHUB_BUILTIN_LATENCY_SCALE = 0
     # Thousands of quoted words at a small size: the simulation's text layout raises ValueError.
     prompt = "a poster reading " + " ".join(f'"w{i}"' for i in range(2000))
-    job = services.job_submit(submitted_by=editor, prompt=prompt, width=256, height=256, seed=1, with_preview=True)
+    job = job_submit(submitted_by=editor, prompt=prompt, width=256, height=256, seed=1, with_preview=True)
     attempt = job.attempts.get()
 
-    services.attempt_run(attempt_id=attempt.pk)
+    attempt_run(attempt_id=attempt.pk)
 
     attempt.refresh_from_db()
     assert (attempt.status, attempt.error_kind) == (AttemptStatus.ERROR, "adapter_crash")

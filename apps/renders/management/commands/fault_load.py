@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
-from apps.renders.services import job_submit
+from apps.renders.pipeline.submit import job_submit
 
 PROMPT = 'a bakery window at dawn with the word "OPEN" painted on the glass'
 
