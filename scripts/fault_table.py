@@ -285,6 +285,7 @@ def run_fault(
         "stuck": report["stuck"],
         "by_status": report["by_status"],
         "submit_retries": report["submit_retries"],
+        "stuck_reasons": report.get("stuck_reasons", {}),
         "workers_alive": alive,
         # Only the killed worker is started again (the supervisor's job, not a person's); a
         # worker that died on its own shows in workers_alive and fails the row.

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_fault_table_database_and_broker_restarts_settle_every_job_without_a_worker_restart():
-    rows = fault_table(faults=["postgres", "redis"], jobs=16, rate=2.0, settle_s=90.0)
+    rows = fault_table(faults=["postgres", "redis"], jobs=16, rate=2.0, settle_s=150.0)
 
     for row in rows:
         assert (row["fault"], row["stuck"], row["settled"]) == (row["fault"], 0, row["jobs"]), row

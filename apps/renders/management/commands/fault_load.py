@@ -3,7 +3,9 @@
     python manage.py fault_load --jobs 24 --rate 2 --settle 120
 
 Prints JSON lines: {"event": "submitted", "n"} after each submission, then one
-{"event": "report", "jobs", "settled", "stuck", "by_status", "submit_retries"}. It rides
+{"event": "report", "jobs", "settled", "stuck", "by_status", "submit_retries",
+"stuck_reasons"}. Settled means at rest for good: delivered, failed, refused, rejected,
+needing review, or resting at its preview; a deferred job is not settled until it has run. It rides
 out a database restart itself: a submission or a poll that loses its connection is tried
 again (counted in submit_retries), so what it reports is the pipeline's doing.
 """
@@ -23,6 +25,9 @@ PROMPT = 'a bakery window at dawn with the word "OPEN" painted on the glass'
 
 
 def _settled(status: str, auto_final: bool) -> bool:
+    """At rest for good: a deferred job has not run yet, so it does not count."""
+    if status == JobStatus.DEFERRED:
+        return False
     return status in SETTLED_STATUSES or (status == JobStatus.PREVIEW_READY and not auto_final)
 
 
@@ -69,17 +74,23 @@ class Command(BaseCommand):
             ids.append(job.pk)
             self._emit(event="submitted", n=n)
             time.sleep(max(0.0, 1 / rate - (time.monotonic() - tick)))
-        rows: list[tuple[str, bool]] = []
+        rows: list[tuple[str, bool, str]] = []
         while time.monotonic() < deadline:
             close_old_connections()
             rows = self._retrying(
-                lambda: list(RenderJob.objects.filter(pk__in=ids).values_list("status", "auto_final")), deadline
+                lambda: list(
+                    RenderJob.objects.filter(pk__in=ids).values_list("status", "auto_final", "status_reason")
+                ),
+                deadline,
             )
-            if all(_settled(status, auto_final) for status, auto_final in rows):
+            if all(_settled(status, auto_final) for status, auto_final, _ in rows):
                 break
             time.sleep(0.5)
-        by_status = Counter(status for status, _ in rows)
-        settled = sum(1 for status, auto_final in rows if _settled(status, auto_final))
+        by_status = Counter(status for status, _, _ in rows)
+        settled = sum(1 for status, auto_final, _ in rows if _settled(status, auto_final))
+        stuck_reasons = Counter(
+            f"{status}: {reason[:120]}" for status, auto_final, reason in rows if not _settled(status, auto_final)
+        )
         self._emit(
             event="report",
             jobs=len(ids),
@@ -87,4 +98,5 @@ class Command(BaseCommand):
             stuck=len(ids) - settled,
             by_status=dict(by_status),
             submit_retries=self.retries,
+            stuck_reasons=dict(stuck_reasons.most_common(5)),
         )
