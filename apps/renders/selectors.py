@@ -1,12 +1,16 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
 import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from apps.renders.models import RenderAttempt, RenderJob
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt, RenderJob
 
 
 def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[RenderJob]:
@@ -55,7 +59,8 @@ def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None
     """A fingerprint of everything the job page's status partial shows, from one aggregate
     query (no attempts fetched, no template rendered); None when the user may not see the
     job. Each attempt change the page shows moves one of these: claimed (started_at), image
-    stored, verified, finished, cancelled."""
+    stored, verified, finished, cancelled; while the job runs, so does each second (the page
+    shows its running time)."""
     row = (
         jobs_visible_to(user)
         .filter(public_id=public_id)
@@ -72,5 +77,45 @@ def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None
     )
     if row is None:
         return None
+    if row["status"] not in SETTLED_STATUSES and row["status"] != JobStatus.PREVIEW_READY:
+        # The page shows how long the job has been running: let that clock tick each second.
+        row["clock"] = int(time.time())
     digest = hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=12).hexdigest()
     return f"{user.pk}-{digest}"
+
+
+@dataclass(frozen=True)
+class JobLatency:
+    """The job's time against its tier's latency budget, in ms.
+
+    The budget covers submission → the stage the job rests at: the final on auto-final tiers,
+    the preview where the editor asks for the final (a final asked for later is timed from
+    its first final attempt). `met` is None while that stage has not been reached."""
+
+    stage: str  # "final" | "preview"
+    budget_ms: int
+    elapsed_ms: float  # so far, or until the stage was reached
+    reached: bool
+    met: bool | None
+    final_stage_ms: float | None  # an on-request final, from its start to delivery
+
+
+def job_latency(job: RenderJob, *, now: datetime | None = None) -> JobLatency:
+    """`job` with its attempts prefetched (`job_for_user`)."""
+    now = now or timezone.now()
+    budget = job.tier.max_latency_ms
+    if job.auto_final:
+        end = job.finished_at if job.status == JobStatus.DELIVERED else None
+        stage = "final"
+    else:
+        end = job.preview_ready_at
+        stage = "preview"
+    resting = job.status in SETTLED_STATUSES or job.status == JobStatus.PREVIEW_READY
+    stop = end or (job.finished_at or job.updated_at if resting else now)
+    elapsed = round((stop - job.created_at).total_seconds() * 1000, 1)
+    final_stage = None
+    finals = [a for a in job.attempts.all() if a.stage == "final"]
+    if not job.auto_final and finals and job.status == JobStatus.DELIVERED and job.finished_at:
+        final_stage = round((job.finished_at - finals[0].created_at).total_seconds() * 1000, 1)
+    met = None if end is None else elapsed <= budget
+    return JobLatency(stage, budget, elapsed, end is not None, met, final_stage)

@@ -73,6 +73,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "latency": selectors.job_latency(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)

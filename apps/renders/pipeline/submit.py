@@ -218,7 +218,21 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
 
 
 def job_start(job: RenderJob) -> RenderAttempt:
-    """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING)."""
-    if job.with_preview:
-        return attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
-    return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
+    """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING).
+
+    On auto-final tiers with `final_with_preview` the final starts beside the preview: the
+    preview is not a gate there (the final renders whatever its verdict), the tier's latency
+    budget covers submission → final, and the final no longer waits for the preview and its
+    verification (about 0.5 s with the built-in engines). Returns the first attempt."""
+    if not job.with_preview:
+        return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
+    preview = attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
+    if job.auto_final and job.tier.final_with_preview:
+        attempt_start(
+            job,
+            stage=Stage.FINAL,
+            engine=job.engine or job.tier.final_engine,
+            reason="Final render started beside the preview for this tier.",
+            move_job=False,
+        )
+    return preview
