@@ -55,6 +55,10 @@ def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     return finals[-1] if finals else None
 
 
+def _clock_second() -> int:
+    return int(time.time())
+
+
 def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None:
     """A fingerprint of everything the job page's status partial shows, from one aggregate
     query (no attempts fetched, no template rendered); None when the user may not see the
@@ -79,7 +83,7 @@ def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None
         return None
     if row["status"] not in SETTLED_STATUSES and row["status"] != JobStatus.PREVIEW_READY:
         # The page shows how long the job has been running: let that clock tick each second.
-        row["clock"] = int(time.time())
+        row["clock"] = _clock_second()
     digest = hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=12).hexdigest()
     return f"{user.pk}-{digest}"
 

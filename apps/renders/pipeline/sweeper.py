@@ -96,7 +96,15 @@ def attempt_retry_lost(attempt: RenderAttempt) -> None:
         ):
             return
         job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
-        if job.status != (JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING):
+        # A final started beside the preview runs while the job is still at its preview.
+        beside_preview = (
+            attempt.stage == Stage.FINAL
+            and job.auto_final
+            and job.status in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY)
+        )
+        if not beside_preview and job.status != (
+            JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING
+        ):
             return  # the job has moved on (a hedge rival answered first)
         if preview_rival_pending(attempt):
             return  # a hedged preview: the other attempt may still answer
@@ -111,6 +119,7 @@ def attempt_retry_lost(attempt: RenderAttempt) -> None:
             guidance=attempt.guidance,
             step="lost",
             seed=attempt.seed,
+            move_job=not beside_preview,
             reason=f"Attempt {attempt.number} lost its worker (no lease renewal for {lease_s:g} s); "
             f"retrying the {attempt.stage} on {attempt.engine.name}.",
         )
