@@ -1,7 +1,9 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
 import hashlib
+import re
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,33 @@ def job_for_user(*, user: AbstractBaseUser, public_id: object) -> RenderJob:
     attempts = RenderAttempt.objects.select_related("engine", "verification").order_by("number")
     return get_object_or_404(
         jobs_visible_to(user).prefetch_related(Prefetch("attempts", queryset=attempts)), public_id=public_id
+    )
+
+
+def jobs_matching(jobs: QuerySet[RenderJob], q: str) -> QuerySet[RenderJob]:
+    """Jobs whose typed text contains `q` (any case), or whose id is `q` or starts with it."""
+    q = q.strip()
+    match = Q(typed_text__icontains=q)
+    try:
+        match |= Q(public_id=uuid.UUID(q))
+    except ValueError:
+        if re.fullmatch(r"[0-9a-fA-F]{4,8}", q):
+            match |= Q(public_id__startswith=q.lower())
+    return jobs.filter(match)
+
+
+def jobs_by_public_ids(*, user: AbstractBaseUser, public_ids: list[str]) -> list[RenderJob]:
+    """The user's visible jobs among `public_ids` (malformed ids skipped), newest first, with
+    their attempts, engines and verifications loaded."""
+    valid = []
+    for value in public_ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    attempts = RenderAttempt.objects.select_related("engine", "verification").order_by("number")
+    return list(
+        jobs_visible_to(user).filter(public_id__in=valid).prefetch_related(Prefetch("attempts", queryset=attempts))
     )
 
 

@@ -16,7 +16,7 @@ from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
 from apps.policy.models import Tier
-from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage, job_typed_text
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
 from apps.renders.pipeline.state import job_transition
 
@@ -105,6 +105,7 @@ def job_submit(
         job = RenderJob.objects.create(
             template=template,
             texts=job_texts,
+            typed_text=job_typed_text(job_texts),
             prompt=job_prompt,
             negative_prompt=negative,
             regions=regions,
