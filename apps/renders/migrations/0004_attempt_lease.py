@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('engines', '0003_vendor_engines'),
-        ('renders', '0002_attempt_resent_at'),
+        ('renders', '0003_job_typed_text'),
         ('verification', '0002_result_created_index'),
     ]
 
