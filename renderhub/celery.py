@@ -20,6 +20,7 @@ def _beat_schedule() -> dict[str, dict[str, object]]:
         # lease plus one interval.
         "renders-sweep-stuck": {"task": "renders.sweep_stuck", "schedule": every},
         "renders-release-deferred": {"task": "renders.release_deferred", "schedule": max(every, 10.0)},
+        "renders-purge-idempotency-keys": {"task": "renders.purge_idempotency_keys", "schedule": 3600.0},
     }
 
 

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('engines', '0003_vendor_engines'),
-        ('renders', '0003_job_typed_text'),
+        ('renders', '0005_job_cancelled'),
         ('verification', '0002_result_created_index'),
     ]
 
