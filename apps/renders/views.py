@@ -39,6 +39,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
             "tier": source.requested_tier_id or source.tier_id,
             **{f"text_{name}": text for name, text in source.texts.items()},
         }
+    if request.method == "POST" and "switch" in request.POST:
+        # Without JavaScript the template is switched by a submit: the form comes back for the
+        # new template with everything typed so far (slot texts of the same name included).
+        keep = ("template", "seed", "size", "tier")
+        initial = {k: v for k, v in request.POST.items() if k in keep or k.startswith("text_")}
+        return render(request, "renders/job_new.html", {"form": NewRenderForm(initial=initial)})
     form = NewRenderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
