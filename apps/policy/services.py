@@ -339,12 +339,15 @@ def admission_decide(
     throughput_per_s: float | None = None,
     final_queue_depth: int = 0,
     final_throughput_per_s: float | None = None,
+    verify_queue_depth: int = 0,
+    verify_throughput_per_s: float | None = None,
     team: str = "",
 ) -> AdmissionDecision:
     """Decide admit | degrade | defer | refuse before any money is spent.
 
     Latency first: queues whose predicted wait (depth ÷ recent throughput, the first stage's
-    queue plus the final queue for auto-final tiers, as the caller passes them) passes
+    queue plus the final queue for auto-final tiers plus the verification queue — images
+    waiting for OCR ÷ the measured OCR rate — as the caller passes them) passes
     LATENCY_DEFER_FACTOR × the tier's latency budget defers the job until it drains
     (must-not-degrade classes are admitted with a note instead). Then money: a class that
     may degrade moves to the tier's `degrade_to` once the day is `degrade_at_percent` spent
@@ -358,26 +361,34 @@ def admission_decide(
     now = timezone.now()
     notes: list[str] = []
 
+    verify_wait = predicted_wait_ms(queue_depth=verify_queue_depth, throughput_per_s=verify_throughput_per_s)
     waits = [
         predicted_wait_ms(queue_depth=queue_depth, throughput_per_s=throughput_per_s),
         predicted_wait_ms(queue_depth=final_queue_depth, throughput_per_s=final_throughput_per_s),
+        verify_wait,
     ]
     known = [w for w in waits if w is not None]
     wait = sum(known) if known else None
     if wait is not None and wait > tier.max_latency_ms:
         seconds = wait / 1000
+        verifying = ""
+        if verify_queue_depth and verify_wait:
+            verifying = (
+                f" and the verification queue {verify_queue_depth} deep (OCR at "
+                f"{verify_throughput_per_s:.1f} images/s: about {verify_wait / 1000:.0f} s)"
+            )
         if not keep and wait > LATENCY_DEFER_FACTOR * tier.max_latency_ms:
             until = now + timedelta(milliseconds=wait)
             depth = " + ".join(str(d) for d in (queue_depth, final_queue_depth) if d) or "0"
             return AdmissionDecision(
                 outcome=Outcome.DEFER,
                 tier=tier,
-                reason=f"The {tier.name} queue is {depth} deep (about {seconds:.0f} s of work, "
+                reason=f"The {tier.name} queue is {depth} deep{verifying} (about {seconds:.0f} s of work, "
                 f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}.",
                 defer_until=until,
             )
         notes.append(
-            f"The queue predicts about {seconds:.1f} s of waiting, over the tier's "
+            f"The queues{verifying} predict about {seconds:.1f} s of waiting, over the tier's "
             f"{tier.max_latency_ms / 1000:g} s latency budget."
         )
 

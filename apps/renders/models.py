@@ -172,11 +172,19 @@ class RenderAttempt(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     resent_at = models.DateTimeField(null=True, blank=True)  # when the sweeper last sent it again
+    # While RUNNING: the worker calling the engine renews this every lease/3; once it has
+    # passed, the worker is taken for gone and the sweeper retries the attempt.
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "number"]
         constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_number_unique")]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The sweeper's expired-lease query and admission's recent-throughput query.
+            models.Index(fields=["status", "lease_until"], name="attempt_lease_idx"),
+            models.Index(fields=["stage", "finished_at"], name="attempt_stage_finished_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.number} {self.stage} {self.status}"

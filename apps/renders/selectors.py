@@ -1,12 +1,14 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
+import hashlib
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -80,6 +82,39 @@ def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     finals = [a for a in job.attempts.all() if a.image and a.stage == "final"]
     return finals[-1] if finals else None
+
+
+def _clock_second() -> int:
+    return int(time.time())
+
+
+def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None:
+    """A fingerprint of everything the job page's status partial shows, from one aggregate
+    query (no attempts fetched, no template rendered); None when the user may not see the
+    job. Each attempt change the page shows moves one of these: claimed (started_at), image
+    stored, verified, finished, cancelled; while the job runs, so does each second (the page
+    shows its running time)."""
+    row = (
+        jobs_visible_to(user)
+        .filter(public_id=public_id)
+        .values("pk", "status", "updated_at", "defer_until", "admission_reason", "actual_cost_usd")
+        .annotate(
+            n_attempts=Count("attempts"),
+            started=Max("attempts__started_at"),
+            finished=Max("attempts__finished_at"),
+            imaged=Count("attempts", filter=~Q(attempts__image="")),
+            verified=Count("attempts__verification"),
+            cancelled=Count("attempts", filter=Q(attempts__status="cancelled")),
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    if row["status"] not in SETTLED_STATUSES and row["status"] != JobStatus.PREVIEW_READY:
+        # The page shows how long the job has been running: let that clock tick each second.
+        row["clock"] = _clock_second()
+    digest = hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=12).hexdigest()
+    return f"{user.pk}-{digest}"
 
 
 @dataclass(frozen=True)

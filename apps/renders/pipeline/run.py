@@ -7,13 +7,14 @@ import time
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from apps.engines.services import engine_generate
-from apps.engines.types import EngineError, EngineRequest, RefusedError
+from apps.engines.types import EngineError, EngineRequest, EngineResult, RefusedError
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
+from apps.renders.leases import lease_deadline, lease_kept
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.attempts import attempt_start, ms_since
@@ -27,14 +28,17 @@ log = logging.getLogger(__name__)
 def attempt_run(*, attempt_id: int) -> None:
     """Call the engine for a QUEUED attempt, store its image, then hand it to verification.
 
-    Claims the attempt with a conditional update (QUEUED → RUNNING): a redelivered task
-    finds it claimed and does nothing. Engine errors end the attempt as ERROR with the
-    error's kind; the job then falls back or fails with the reason.
+    Claims the attempt with a conditional update (QUEUED → RUNNING) that takes a lease
+    (`leases`), renewed while the engine call runs: a redelivered task finds it claimed and
+    does nothing; a worker that dies stops renewing and the sweeper retries the attempt.
+    Any error of the engine call or of what follows (compositing, storing) ends the attempt
+    as ERROR with its real reason at once; the job then falls back or fails with it. Lost
+    database connections are not such errors: they propagate, so the task is retried.
     """
     now = timezone.now()
     if (
         RenderAttempt.objects.filter(pk=attempt_id, status=AttemptStatus.QUEUED).update(
-            status=AttemptStatus.RUNNING, started_at=now
+            status=AttemptStatus.RUNNING, started_at=now, lease_until=lease_deadline(now=now)
         )
         != 1
     ):
@@ -61,7 +65,8 @@ def attempt_run(*, attempt_id: int) -> None:
     )
     started = time.perf_counter()
     try:
-        result = engine_generate(engine=attempt.engine, request=request)
+        with lease_kept(attempt_id=attempt.pk):
+            result = engine_generate(engine=attempt.engine, request=request)
     except EngineError as exc:
         timings["engine"] = ms_since(started)
         attempt_fail(
@@ -69,6 +74,22 @@ def attempt_run(*, attempt_id: int) -> None:
         )
         return
     timings["engine"] = ms_since(started)
+    try:
+        _attempt_store(attempt, result=result, timings=timings)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the task is retried, the lease recovers the attempt
+    except Exception as exc:
+        log.exception("attempt %s: storing the engine's image failed", attempt.pk)
+        attempt_fail(attempt, kind="internal_error", message=f"{type(exc).__name__}: {exc}", timings=timings)
+
+
+def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dict) -> None:
+    """Composite, store and price the engine's image; RUNNING → VERIFYING (or concluded).
+
+    Fenced: the move happens only while the attempt is still RUNNING. A worker that lost its
+    lease (the sweeper already retried the attempt) keeps the cost on its attempt, which was
+    billed, but changes nothing else."""
+    job = attempt.job
     timings.update({f"engine_{k}": round(v, 1) for k, v in result.timings_ms.items()})
     image = result.image
     if job.texts and (attempt.step == "composite" or (job.template and job.template.composite_text)):
@@ -93,19 +114,21 @@ def attempt_run(*, attempt_id: int) -> None:
     attempt.seed_honoured = result.seed_used is not None and result.seed_used == attempt.seed
     attempt.vendor_request_id = result.vendor_request_id
     attempt.timings_ms = timings
+    fields = {
+        "image": attempt.image.name,
+        "cost_usd": attempt.cost_usd,
+        "image_mime": attempt.image_mime,
+        "sent": attempt.sent,
+        "seed_honoured": attempt.seed_honoured,
+        "vendor_request_id": attempt.vendor_request_id,
+        "timings_ms": timings,
+    }
+    running = RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING)
+    if running.update(**fields, status=AttemptStatus.VERIFYING, lease_until=None) != 1:
+        RenderAttempt.objects.filter(pk=attempt.pk).update(cost_usd=attempt.cost_usd)
+        log.warning("attempt %s answered after its lease ran out; its image is not used", attempt.pk)
+        return
     attempt.status = AttemptStatus.VERIFYING
-    attempt.save(
-        update_fields=[
-            "image",
-            "cost_usd",
-            "image_mime",
-            "sent",
-            "seed_honoured",
-            "vendor_request_id",
-            "timings_ms",
-            "status",
-        ]
-    )
     if job.tier.verify_ocr and job.texts:
         transaction.on_commit(lambda: enqueue.attempt_verify(attempt), robust=True)
     else:
