@@ -3,7 +3,9 @@
 import os
 from dataclasses import dataclass
 
+from apps.engines import pricing
 from apps.engines.models import Engine, EngineCall
+from apps.engines.types import MisconfiguredError
 from apps.engines.validation import LIFECYCLE
 
 HEALTH_WINDOW = 200
@@ -19,6 +21,7 @@ class EngineHealth:
     last_error: str
     last_error_kind: str
     last_error_at: object | None
+    unhealthy: str = ""  # the vendor's message when the latest call found the engine misconfigured
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -36,6 +39,10 @@ def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealt
     latencies = sorted(c["latency_ms"] for c in recent if c["ok"])
     successes = sum(1 for c in recent if c["ok"])
     last = EngineCall.objects.filter(engine=engine, ok=False).order_by("-started_at").first()
+    latest = EngineCall.objects.filter(engine=engine).order_by("-started_at").first()
+    # A bad key, a retired or unknown model does not heal by itself: until a call succeeds
+    # again, the engine is unhealthy with the vendor's own words.
+    unhealthy = latest.error if latest and not latest.ok and latest.error_kind == MisconfiguredError.kind else ""
     return EngineHealth(
         calls=len(recent),
         successes=successes,
@@ -45,12 +52,17 @@ def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealt
         last_error=last.error if last else "",
         last_error_kind=last.error_kind if last else "",
         last_error_at=last.started_at if last else None,
+        unhealthy=unhealthy,
     )
 
 
 def engine_key_present(*, engine: Engine) -> bool | None:
     """Whether the engine's key variable is set in this process (None: it names none)."""
     return bool(os.environ.get(engine.api_key_env)) if engine.api_key_env else None
+
+
+def engine_price_note(*, engine: Engine) -> str:
+    return pricing.engine_price_gap(engine)
 
 
 def engine_lifecycle_note(*, engine: Engine) -> str:

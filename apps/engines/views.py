@@ -28,7 +28,8 @@ def engine_list(request: HttpRequest) -> HttpResponse:
     engines = Engine.objects.annotate(n_calls=Count("calls"), n_ok=Count("calls", filter=Q(calls__ok=True))).order_by(
         "slug"
     )
-    return render(request, "engines/engine_list.html", {"engines": engines})
+    rows = [(e, selectors.engine_price_note(engine=e)) for e in engines]
+    return render(request, "engines/engine_list.html", {"engines": engines, "rows": rows})
 
 
 @permission_required(MANAGE)
@@ -59,6 +60,7 @@ def _detail_context(engine: Engine) -> dict[str, object]:
         "recent": engine.calls.all()[:15],
         "key_present": selectors.engine_key_present(engine=engine),
         "lifecycle": selectors.engine_lifecycle_note(engine=engine),
+        "price_note": selectors.engine_price_note(engine=engine),
     }
 
 

@@ -104,6 +104,8 @@ class TierForm(forms.ModelForm):
             "verify_ocr",
             "auto_final",
             "hedge_previews",
+            "allow_unpriced",
+            "allow_simulation_fallback",
             "preview_queue",
             "final_queue",
             "quality",
@@ -118,6 +120,8 @@ class TierForm(forms.ModelForm):
             "when_spent": "When the day's budget is spent",
             "verify_ocr": "Verify text with OCR",
             "hedge_previews": "Hedge slow previews on the fallback engine",
+            "allow_unpriced": "Admit jobs on engines that have no price (their cost shows as unknown)",
+            "allow_simulation_fallback": "Fall back from a vendor engine to a built-in simulation",
             "auto_final": "Render the final automatically after the preview",
         }
 

@@ -128,6 +128,8 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "verify_ocr": tier.verify_ocr,
         "auto_final": tier.auto_final,
         "hedge_previews": tier.hedge_previews,
+        "allow_unpriced": tier.allow_unpriced,
+        "allow_simulation_fallback": tier.allow_simulation_fallback,
         "preview_queue": tier.preview_queue,
         "final_queue": tier.final_queue,
         "quality": tier.quality,

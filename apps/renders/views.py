@@ -63,6 +63,8 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "fallbacks": selectors.job_fallbacks(job),
+        "price_unknown": selectors.job_price_unknown(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)

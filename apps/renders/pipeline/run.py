@@ -4,14 +4,15 @@ an engine error ends the attempt and the job falls back to another engine or fai
 import logging
 import secrets
 import time
-from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from apps.engines import pricing
 from apps.engines.services import engine_generate
-from apps.engines.types import EngineError, EngineRequest, RefusedError
+from apps.engines.types import EngineError, EngineRequest, MisconfiguredError, RefusedError
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
@@ -86,30 +87,45 @@ def attempt_run(*, attempt_id: int) -> None:
     name = f"{job.public_id}-{attempt.number}-{secrets.token_hex(8)}.{extension}"
     attempt.image.save(name, ContentFile(image), save=False)
     timings["store"] = ms_since(started)
-    price = policy.engine_price(engine=attempt.engine, width=job.width, height=job.height, quality=job.tier.quality)
-    attempt.cost_usd = price * Decimal(str(result.billed_units))
+    # Booked at what the adapter sent and the vendor billed, not at the canvas and the tier.
+    price = pricing.price_attempt(attempt.engine, pricing.billing_from_sent(result.sent))
+    attempt.cost_usd, attempt.price_source = price.usd, price.source
+    if price.source == "unknown":
+        log.warning("attempt %s: %s delivered an image that could not be priced", attempt.pk, attempt.engine.slug)
     attempt.image_mime = result.mime_type
     attempt.sent = result.sent
     attempt.seed_honoured = result.seed_used is not None and result.seed_used == attempt.seed
     attempt.vendor_request_id = result.vendor_request_id
     attempt.timings_ms = timings
     attempt.status = AttemptStatus.VERIFYING
-    attempt.save(
-        update_fields=[
-            "image",
-            "cost_usd",
-            "image_mime",
-            "sent",
-            "seed_honoured",
-            "vendor_request_id",
-            "timings_ms",
-            "status",
-        ]
-    )
+    with transaction.atomic():
+        attempt.save(
+            update_fields=[
+                "image",
+                "cost_usd",
+                "price_source",
+                "image_mime",
+                "sent",
+                "seed_honoured",
+                "vendor_request_id",
+                "timings_ms",
+                "status",
+            ]
+        )
+        attempt_book(attempt)
     if job.tier.verify_ocr and job.texts:
         transaction.on_commit(lambda: enqueue.attempt_verify(attempt), robust=True)
     else:
         attempt_conclude(attempt, status=AttemptStatus.PASSED)
+
+
+def attempt_book(attempt: RenderAttempt) -> None:
+    """The attempt's cost, the moment it is known, on its job (actual = the sum of its
+    attempts in every state) and on the ledger (spent = the sum of billed attempts)."""
+    if attempt.cost_usd <= 0:
+        return
+    RenderJob.objects.filter(pk=attempt.job_id).update(actual_cost_usd=F("actual_cost_usd") + attempt.cost_usd)
+    policy.budget_spend(ref=str(attempt.job.public_id), amount_usd=attempt.cost_usd)
 
 
 def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: dict, refused: bool = False) -> None:
@@ -131,18 +147,40 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
             return  # the job has moved on (a hedge rival answered first): this error decides nothing
         if preview_rival_pending(attempt):
             return  # a hedged preview: the other attempt may still answer
-        fallback = job.tier.fallback_engine
-        made = job.attempts.count()
+        failed = attempt.engine
         if refused:
             job_finish(job, to=JobStatus.FAILED, reason=f"The engine refused this request: {message}")
-        elif fallback and fallback.pk != attempt.engine_id and made < job.tier.max_attempts:
-            attempt_start(
+            return
+        if kind == MisconfiguredError.kind:
+            # A bad key, a retired or unknown model: another engine would only hide it.
+            job_finish(
                 job,
-                stage=attempt.stage,
-                engine=fallback,
-                guidance=attempt.guidance,
-                step="fallback",
-                reason=f"{attempt.engine.name} failed ({kind}: {message}); trying the fallback engine.",
+                to=JobStatus.FAILED,
+                reason=f"{failed.name} is misconfigured ({message}); not falling back: an admin must fix the engine.",
             )
-        else:
-            job_finish(job, to=JobStatus.FAILED, reason=f"{attempt.engine.name} failed ({kind}): {message}")
+            return
+        fallback, why_not = policy.fallback_for(tier=job.tier, failed=failed, pinned=job.engine_id is not None)
+        if fallback is None or job.attempts.count() >= job.tier.max_attempts:
+            why = f"; no fallback: {why_not}" if why_not else ""
+            job_finish(job, to=JobStatus.FAILED, reason=f"{failed.name} failed ({kind}): {message}{why}")
+            return
+        # The failed call billed nothing; a dearer fallback holds the difference first.
+        extra = policy.engine_price(
+            engine=fallback, width=job.width, height=job.height, quality=job.tier.quality
+        ) - policy.engine_price(engine=failed, width=job.width, height=job.height, quality=job.tier.quality)
+        if extra > 0 and not policy.budget_extend(ref=str(job.public_id), amount_usd=extra):
+            job_finish(
+                job,
+                to=JobStatus.FAILED,
+                reason=f"{failed.name} failed ({kind}): {message}; the fallback {fallback.name} costs "
+                f"${extra:.4f} more and today's {job.tier.name} budget cannot hold it.",
+            )
+            return
+        attempt_start(
+            job,
+            stage=attempt.stage,
+            engine=fallback,
+            guidance=attempt.guidance,
+            step="fallback",
+            reason=f"{failed.name} failed ({kind}: {message}); trying the fallback engine {fallback.name}.",
+        )
