@@ -140,15 +140,16 @@ def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered:
 
 
 def fallback_for(*, tier: Tier, failed: Engine, pinned: bool = False) -> tuple[Engine | None, str]:
-    """The engine that may stand in for `failed` on `tier`, or (None, why not).
+    """The engine that may stand in for `failed` on `tier` (maybe the same engine: a hedge
+    may run on it), or (None, why not).
 
     Never for a job pinned to one engine (the caller asked for that engine's picture); never
     from a vendor engine to a built-in simulation unless the tier allows it; never to an
     engine with no price unless the tier allows unpriced engines."""
     fallback = tier.fallback_engine
-    if fallback is None or fallback.pk == failed.pk:
+    if fallback is None:
         return None, ""
-    if pinned:
+    if pinned and fallback.pk != failed.pk:
         return None, f"the job asked for {failed.name} itself, so no other engine stands in"
     if fallback.simulated and not failed.simulated and not tier.allow_simulation_fallback:
         return None, (

@@ -264,6 +264,7 @@ class OpenAIFake(FakeServer):
         super().__init__()
         self.files: dict[str, bytes] = {}
         self.force_url = False  # answer with a URL even when b64_json was asked for
+        self.usage: dict[str, Any] | None = None  # replaces the GPT image answer's `usage` (a proxy's zeros)
 
     @staticmethod
     def error(status: int, message: str, code: str | None, type_: str = "invalid_request_error") -> Reply:
@@ -356,7 +357,8 @@ class OpenAIFake(FakeServer):
             "output_format": body.get("output_format", "png"),
             "size": size,
             "quality": body.get("quality", "high"),
-            "usage": {
+            "usage": self.usage
+            or {
                 "total_tokens": 1100,
                 "input_tokens": 44,
                 "output_tokens": 1056,

@@ -160,7 +160,7 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
             )
             return
         fallback, why_not = policy.fallback_for(tier=job.tier, failed=failed, pinned=job.engine_id is not None)
-        if fallback is None or job.attempts.count() >= job.tier.max_attempts:
+        if fallback is None or fallback.pk == failed.pk or job.attempts.count() >= job.tier.max_attempts:
             why = f"; no fallback: {why_not}" if why_not else ""
             job_finish(job, to=JobStatus.FAILED, reason=f"{failed.name} failed ({kind}): {message}{why}")
             return
