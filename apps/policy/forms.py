@@ -103,6 +103,7 @@ class TierForm(forms.ModelForm):
             "escalation_ladder",
             "verify_ocr",
             "auto_final",
+            "final_with_preview",
             "hedge_previews",
             "allow_unpriced",
             "allow_simulation_fallback",
@@ -123,6 +124,7 @@ class TierForm(forms.ModelForm):
             "allow_unpriced": "Admit jobs on engines that have no price (their cost shows as unknown)",
             "allow_simulation_fallback": "Fall back from a vendor engine to a built-in simulation",
             "auto_final": "Render the final automatically after the preview",
+            "final_with_preview": "Start the automatic final beside the preview (not after it)",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -127,6 +127,7 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "escalation_ladder": tier.escalation_ladder,
         "verify_ocr": tier.verify_ocr,
         "auto_final": tier.auto_final,
+        "final_with_preview": tier.final_with_preview,
         "hedge_previews": tier.hedge_previews,
         "allow_unpriced": tier.allow_unpriced,
         "allow_simulation_fallback": tier.allow_simulation_fallback,

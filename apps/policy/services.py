@@ -34,7 +34,8 @@ from django.db.models import Avg, F
 from django.utils import timezone
 
 from apps.engines import pricing
-from apps.engines.models import Engine
+from apps.engines.models import AdapterKind, Engine
+from apps.engines.types import Billing
 from apps.policy.models import (
     AssetClass,
     BudgetLedger,
@@ -98,7 +99,23 @@ def engine_price(*, engine: Engine, width: int, height: int, quality: str = "") 
     """Expected price of one image (for holds and estimates): the price table's entry for the
     size and quality, else price_usd. A blank tier quality is the adapter's default quality,
     priced as such. What an attempt is booked at comes from `pricing.price_attempt`."""
-    return pricing.table_price(engine, size=f"{width}x{height}", quality=quality or pricing.default_quality(engine))
+    billing = Billing(model=engine.model_id, size=f"{width}x{height}", quality=quality or default_quality(engine))
+    price, _ = pricing.table_price(engine, billing)
+    return price if price is not None else engine.price_usd
+
+
+def default_quality(engine: Engine) -> str:
+    """The quality an adapter sends when the tier leaves it blank (apps/engines/adapters)."""
+    if engine.params.get("quality"):
+        return str(engine.params["quality"])
+    if engine.adapter == AdapterKind.OPENAI:
+        return "standard" if engine.model_id.startswith("dall-e") else "medium"
+    return ""
+
+
+def engine_is_priced(engine: Engine) -> bool:
+    """Whether the engine has any price at all (`pricing.pricing_summary`)."""
+    return not pricing.pricing_summary(engine)[1]
 
 
 def expected_attempts(*, template: str, engine: str) -> Decimal:
@@ -155,7 +172,7 @@ def fallback_for(*, tier: Tier, failed: Engine, pinned: bool = False) -> tuple[E
         return None, (
             f"{tier.name} does not fall back from the vendor engine {failed.name} to the simulation {fallback.name}"
         )
-    if not pricing.engine_is_priced(fallback) and not tier.allow_unpriced:
+    if not engine_is_priced(fallback) and not tier.allow_unpriced:
         return None, f"the fallback engine {fallback.name} has no price and {tier.name} does not allow unpriced engines"
     return fallback, ""
 
@@ -464,9 +481,7 @@ def admission_decide(
         )
 
     unpriced = [
-        e
-        for e in admission_engines(tier=tier, engine=engine, with_preview=with_preview)
-        if not pricing.engine_is_priced(e)
+        e for e in admission_engines(tier=tier, engine=engine, with_preview=with_preview) if not engine_is_priced(e)
     ]
     if unpriced and not tier.allow_unpriced:
         names = ", ".join(e.name for e in unpriced)

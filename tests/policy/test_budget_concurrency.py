@@ -68,9 +68,7 @@ def assert_ledger_consistent(tier) -> BudgetLedger:  # type: ignore[no-untyped-d
     assert ledger.spent_usd + ledger.reserved_usd <= ledger.limit_usd
     held = Reservation.objects.filter(ledger=ledger, state=ReservationState.HELD)
     assert ledger.reserved_usd == (held.aggregate(s=Sum("amount_usd"))["s"] or 0)
-    assert ledger.spent_usd == (
-        Reservation.objects.filter(ledger=ledger).aggregate(s=Sum("actual_usd"))["s"] or 0
-    )
+    assert ledger.spent_usd == (Reservation.objects.filter(ledger=ledger).aggregate(s=Sum("actual_usd"))["s"] or 0)
     call_command("budget", "reconcile")  # raises CommandError, printing the differences, if any
     return ledger
 
