@@ -95,7 +95,8 @@ def openai_engine(fake: fakes.OpenAIFake, *, model: str, table: dict, **params) 
 
 def test_attempt_booked_at_the_quality_the_adapter_sent(openai_fake, demo, editor, django_capture_on_commit_callbacks):
     # The tier leaves quality blank: the adapter sends gpt-image-1's default, "medium" ($0.042),
-    # not the table's first entry ("low", $0.011).
+    # not the table's first entry ("low", $0.011). No usable usage (a proxy's zeros): the table.
+    openai_fake.usage = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
     engine = openai_engine(openai_fake, model="gpt-image-1", table=GPT1_TABLE)
     job = render_final(tier=vendor_tier(engine), editor=editor, capture=django_capture_on_commit_callbacks)
 
@@ -159,6 +160,7 @@ def test_admission_refuses_an_unpriced_vendor_engine(demo, editor):
 def test_unpriced_engine_on_a_tier_that_allows_it_is_flagged_not_free(
     openai_fake, client, demo, editor, django_capture_on_commit_callbacks
 ):
+    openai_fake.usage = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}  # nothing to price by
     engine = openai_engine(openai_fake, model="gpt-image-1", table={})
     Engine.objects.filter(pk=engine.pk).update(price_usd=Decimal("0"))
     engine.refresh_from_db()
