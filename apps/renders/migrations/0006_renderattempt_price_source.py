@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('renders', '0003_job_typed_text'),
+        ('renders', '0005_job_cancelled'),
     ]
 
     operations = [
