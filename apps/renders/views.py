@@ -94,6 +94,8 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "fallbacks": selectors.job_fallbacks(job),
+        "price_unknown": selectors.job_price_unknown(job),
         "latency": selectors.job_latency(job),
         "cancellable": CANCELLABLE,
     }
