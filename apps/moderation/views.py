@@ -15,6 +15,7 @@ from apps.core.access import permission_required
 from apps.moderation import selectors, services
 from apps.moderation.forms import BulkDecisionForm, QueueFilterForm, RejectForm, RerenderForm
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.pipeline.decisions import BudgetError
 from apps.renders.pipeline.state import TransitionError
 from apps.renders.pipeline.submit import SubmissionError
 
@@ -187,7 +188,7 @@ def rerender(request: HttpRequest, public_id: str) -> HttpResponse:
                 guidance=data["guidance"] or 0,
                 seed=data["seed"],
             )
-        except (services.ClaimError, TransitionError) as exc:
+        except (services.ClaimError, TransitionError, BudgetError) as exc:
             messages.error(request, str(exc))
             return redirect(_review_url(request, job))
         except SubmissionError as exc:
