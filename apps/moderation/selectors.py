@@ -15,6 +15,7 @@ from apps.verification.models import VerificationResult
 REASON_LABELS = {
     "text": "Wrong text",
     "extra_text": "Extra text",
+    "other_text": "Other text (small print, labels)",
     "layout": "Layout",
     "legibility": "Legibility",
     "palette": "Palette",

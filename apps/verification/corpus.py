@@ -7,7 +7,16 @@ the model had made it (the expected text stays the correct title):
 - ``substitute``: one letter replaced by a look-alike (a→o, e→c, rn→m …);
 - ``drop`` / ``double`` / ``transpose``: one letter dropped, doubled, or swapped with the next;
 - ``swap_words``: two words trade places; ``missing_word``; ``extra_word`` ("the the", a filler);
-- ``garble``: one or two letters replaced by look-alike glyphs (ø ł ħ ŋ ő á …).
+- ``garble``: one or two letters replaced by look-alike glyphs (ø ł ħ ŋ ő á …);
+- amounts (titles that carry a price or a percentage): ``currency`` (€9.99 drawn $9.99),
+  ``decimal`` (9.99 drawn 999 or 99.9), ``percent`` (20% drawn 20), ``sign`` (−20% drawn 20%).
+
+Layouts, for correct and hallucinated samples alike (`meta["layout"]`): ``plain``; ``vertical``
+(the title turned 90° either way in a side column); ``repeated`` (the title printed twice, as on
+two T-shirts; no region, like a free prompt); ``small_print`` (a line of small real words beside
+the title; no region — the gate sends it to REVIEW by default, never a spelling FAIL). About one
+correct title in six carries a correct amount. Not generated here: transparency, EXIF
+orientation, 16-bit and non-Latin samples (see `apps/core/images.py` and `scripts.py`).
 
 Variety: many open fonts (DejaVu, Liberation, Noto; whatever of them is installed, see
 `.ci/system-packages.sh`), sizes 26–84 px, one or two lines, strokes, shadows, mild blur, and
@@ -29,6 +38,11 @@ from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 KINDS = ["substitute", "drop", "double", "transpose", "swap_words", "missing_word", "extra_word", "garble"]
+AMOUNT_KINDS = ["currency", "decimal", "percent", "sign"]
+ALL_KINDS = KINDS + AMOUNT_KINDS
+LAYOUTS = {"vertical": 0.08, "repeated": 0.04, "small_print": 0.03}  # the rest: plain
+COLUMNS = {"left": [0.03, 0.04, 0.33, 0.96], "right": [0.67, 0.04, 0.97, 0.96]}
+CURRENCIES = ["$", "€", "£", "¥"]
 SPLIT_SEEDS = {"dev": 1001, "test": 2002}
 SIZE = (768, 512)
 BANDS = {
@@ -139,6 +153,8 @@ def hallucinate(title: str, kind: str, rng: random.Random) -> str:
             filler = filler.upper() if title.isupper() else filler
             words.insert(rng.randrange(len(words) + 1), filler)
         return " ".join(words)
+    if kind in AMOUNT_KINDS:
+        return _wrong_amount(title, kind, rng)
     if kind == "garble":
         options = [i for i in positions if title[i].lower() in GARBLE]
         chosen = sorted(rng.sample(options, min(len(options), rng.choice([1, 1, 2]))))
@@ -150,6 +166,40 @@ def hallucinate(title: str, kind: str, rng: random.Random) -> str:
     raise ValueError(kind)
 
 
+def _amount(rng: random.Random, kind: str) -> str:
+    """A price or a percentage as printed on a poster, shaped so that `kind` can be applied."""
+    if kind == "percent" or kind == "sign" or (kind == "ok" and rng.random() < 0.4):
+        value = f"{rng.choice([5, 10, 15, 20, 25, 30, 40, 50, 70])}%"
+        return ("-" + value) if kind == "sign" or rng.random() < 0.4 else value
+    cents = rng.choice(["99", "50", "95", "49", "00", "25"])
+    value = f"{rng.randint(1, 99)}.{cents}"
+    currency = rng.choice(CURRENCIES) if kind != "currency" else rng.choice(["€", "£", "$"])
+    return f"{currency}{value}" if rng.random() < 0.7 else f"{value} {currency}"
+
+
+def _wrong_amount(title: str, kind: str, rng: random.Random) -> str:
+    import re
+
+    match = re.search(r"[-$€£¥]*\d+(?:\.\d+)?%?(?: [$€£¥])?", title)
+    if match is None:
+        raise ValueError(f"{title!r} carries no amount")
+    amount = match.group()
+    if kind == "currency":
+        old = next(ch for ch in amount if ch in "$€£¥")
+        new = rng.choice([c for c in CURRENCIES if c != old])
+        wrong = amount.replace(old, new)
+    elif kind == "decimal":
+        digits = re.search(r"\d+\.\d+", amount).group()  # type: ignore[union-attr]
+        whole, cents = digits.split(".")
+        moved = whole + cents if rng.random() < 0.6 else f"{whole}{cents[0]}.{cents[1:]}"
+        wrong = amount.replace(digits, moved)
+    elif kind == "percent":
+        wrong = amount.replace("%", "")
+    else:  # sign
+        wrong = amount.replace("-", "", 1)
+    return title[: match.start()] + wrong + title[match.end() :]
+
+
 def _word_at(text: str, i: int) -> str:
     start = text.rfind(" ", 0, i) + 1
     end = text.find(" ", i)
@@ -157,6 +207,11 @@ def _word_at(text: str, i: int) -> str:
 
 
 def _title(rng: random.Random, kind: str) -> str:
+    if kind in AMOUNT_KINDS or (kind == "ok" and rng.random() < 0.17):
+        words = rng.sample(WORDS, rng.randint(1, 3))
+        amount = _amount(rng, kind)
+        head = " ".join(words).upper() if rng.random() < 0.5 else " ".join(w.capitalize() for w in words)
+        return f"{head} {amount}" if rng.random() < 0.7 else f"{amount} {head}"
     while True:
         n = rng.randint(2, 6)
         words = rng.sample(WORDS, n)
@@ -276,6 +331,54 @@ def render_title(rng: random.Random, text: str, band: list[float], font_path: Pa
     return img, meta
 
 
+def _draw_lines(
+    layer: Image.Image, lines: list[str], font: ImageFont.FreeTypeFont, box: tuple[int, int, int, int], fill: tuple
+) -> None:
+    draw = ImageDraw.Draw(layer)
+    size = font.size
+    y = box[1] + (box[3] - box[1] - len(lines) * size * 1.25) / 2
+    for line in lines:
+        width = draw.textlength(line, font=font)
+        draw.text((box[0] + (box[2] - box[0] - width) / 2, y), line, font=font, fill=fill)
+        y += size * 1.25
+
+
+def render_vertical(rng: random.Random, text: str, column: list[float], font_path: Path) -> tuple[Image.Image, dict]:
+    """The title turned 90° (either way) in a side column."""
+    img, style = _background(rng)
+    w, h = SIZE
+    box = (int(column[0] * w), int(column[1] * h), int(column[2] * w), int(column[3] * h))
+    strip_size = (box[3] - box[1], box[2] - box[0])  # laid out lying down, then turned
+    mean = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    light = _luminance(mean) < 128  # type: ignore[arg-type]
+    hue = [rng.randrange(256) for _ in range(3)]
+    fill = tuple(220 + v % 36 for v in hue) if light else tuple(v % 50 for v in hue)
+    strip = Image.new("RGBA", strip_size, (0, 0, 0, 0))
+    font, lines = _layout(ImageDraw.Draw(strip), text, font_path, rng.randint(30, 72), (0, 0, *strip_size))
+    _draw_lines(strip, lines, font, (0, 0, *strip_size), (*fill, 255))
+    clockwise = rng.random() < 0.5
+    turned = strip.rotate(-90 if clockwise else 90, expand=True)
+    layer = Image.new("RGBA", SIZE, (0, 0, 0, 0))
+    layer.paste(turned, (box[0], box[1]))
+    img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    meta = {"font": font_path.name, "size": font.size, "lines": len(lines), "background": style}
+    meta.update({"turned": "clockwise" if clockwise else "anticlockwise"})
+    return img, meta
+
+
+def render_extra(
+    rng: random.Random, img: Image.Image, band: list[float], texts: list[str], font_path: Path, size: int
+) -> None:
+    """Draw `texts` (one line each) centred in `band`, in the contrasting colour of the band."""
+    w, h = SIZE
+    box = (int(band[0] * w), int(band[1] * h), int(band[2] * w), int(band[3] * h))
+    mean = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    fill = (245, 245, 240) if _luminance(mean) < 128 else (15, 15, 20)  # type: ignore[arg-type]
+    draw = ImageDraw.Draw(img)
+    font, lines = _layout(draw, " ".join(texts), font_path, size, box)
+    _draw_lines(img, lines if len(texts) == 1 else texts, font, box, fill)
+
+
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
@@ -327,19 +430,52 @@ def generate(*, split: str = "dev", n: int = 200, builtin_share: float = 0.15) -
             yield _builtin_sample(rng, index, split)
             continue
         bad = index % 2 == 1
-        kind = KINDS[(index // 2) % len(KINDS)] if bad else "ok"
+        kind = ALL_KINDS[(index // 2) % len(ALL_KINDS)] if bad else "ok"
         title = _title(rng, kind)
         drawn = hallucinate(title, kind, rng) if bad else title
+        layout = _pick_layout(rng)
+        font_path = rng.choice(font_paths)
         band_name = rng.choice(list(BANDS))
-        img, meta = render_title(rng, drawn, BANDS[band_name], rng.choice(font_paths))
+        regions: dict[str, list[float]] = {"title": BANDS[band_name]}
+        if layout == "vertical":
+            band_name = rng.choice(list(COLUMNS))
+            regions = {"title": COLUMNS[band_name]}
+            img, meta = render_vertical(rng, drawn, COLUMNS[band_name], font_path)
+        else:
+            img, meta = render_title(rng, drawn, BANDS[band_name], font_path)
+            others = [b for b in BANDS if b != band_name and not _overlaps(BANDS[b], BANDS[band_name])]
+            if layout == "repeated" and others:
+                render_extra(rng, img, BANDS[others[0]], [drawn], font_path, meta["size"])  # type: ignore[arg-type]
+                regions = {}
+            elif layout == "small_print" and others:
+                words = rng.sample(WORDS, rng.randint(3, 6))
+                small = " ".join(words).capitalize() + rng.choice(["", ".", " · 250 g"])
+                render_extra(rng, img, BANDS[others[0]], [small], font_path, rng.randint(14, 20))
+                meta["small_print"] = small
+                regions = {}
+            else:
+                layout = "plain"
         yield Sample(
             id=f"{split}-{index:05d}",
             image=_png(img),
             expected={"title": title},
-            regions={"title": BANDS[band_name]},
+            regions=regions,
             label="hallucinated" if bad else "ok",
             kind=kind,
             source="synthetic",
             drawn=drawn,
-            meta={"band": band_name, **meta},
+            meta={"band": band_name, "layout": layout, **meta},
         )
+
+
+def _pick_layout(rng: random.Random) -> str:
+    roll = rng.random()
+    for layout, share in LAYOUTS.items():
+        if roll < share:
+            return layout
+        roll -= share
+    return "plain"
+
+
+def _overlaps(a: list[float], b: list[float]) -> bool:
+    return a[1] < b[3] and b[1] < a[3]

@@ -5,13 +5,21 @@ Definitions (per image):
 - caught: a hallucinated image whose verdict is not PASS (FAIL, or REVIEW → a moderator);
 - false fail: a correct image whose verdict is FAIL;
 - review share: images whose verdict is REVIEW (reported for correct images and for all).
-Seconds are the gate's own wall time per image (decode, OCR, every check).
+Seconds are the gate's own wall time per image (decode, OCR, every check, second opinions);
+CPU seconds are the process's CPU time for the same work (one thread), which a shared, loaded
+machine inflates far less than wall time.
+
+`evaluate` runs a generated corpus; `evaluate_manifest` runs any labelled JSON-lines set
+(``{"image", "expected", "label": "ok" | "halluc", ...}``, e.g. a folder of real model output).
 """
 
+import json
 import math
 import statistics
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from apps.verification.corpus import Sample
@@ -75,10 +83,20 @@ class EvalReport:
         bad = [r for r in self.rows if r["label"] == "hallucinated"]
         ok = [r for r in self.rows if r["label"] == "ok"]
         seconds = [r["seconds"] for r in self.rows]
+        cpu = [r["cpu_seconds"] for r in self.rows if "cpu_seconds" in r]
         kinds: dict[str, dict[str, Any]] = {}
         for kind in sorted({r["kind"] for r in bad}):
             rows = [r for r in bad if r["kind"] == kind]
             kinds[kind] = Rate(sum(r["verdict"] != PASS for r in rows), len(rows)).as_dict()
+        layouts: dict[str, dict[str, Any]] = {}
+        for layout in sorted({r.get("layout", "plain") for r in self.rows}):
+            l_bad = [r for r in bad if r.get("layout", "plain") == layout]
+            l_ok = [r for r in ok if r.get("layout", "plain") == layout]
+            layouts[layout] = {
+                "catch": Rate(sum(r["verdict"] != PASS for r in l_bad), len(l_bad)).as_dict(),
+                "false_fail": Rate(sum(r["verdict"] == FAIL for r in l_ok), len(l_ok)).as_dict(),
+                "review_correct": Rate(sum(r["verdict"] == REVIEW for r in l_ok), len(l_ok)).as_dict(),
+            }
         sources: dict[str, dict[str, Any]] = {}
         for source in sorted({r["source"] for r in self.rows}):
             s_bad = [r for r in bad if r["source"] == source]
@@ -99,7 +117,14 @@ class EvalReport:
             "review_share_correct": Rate(sum(r["verdict"] == REVIEW for r in ok), len(ok)).as_dict(),
             "review_share_all": Rate(sum(r["verdict"] == REVIEW for r in self.rows), len(self.rows)).as_dict(),
             "per_kind_recall": kinds,
+            "per_layout": layouts,
             "per_source": sources,
+            "cpu_seconds": {
+                "p50": round(percentile(cpu, 0.5), 4),
+                "p95": round(percentile(cpu, 0.95), 4),
+                "p95_ci95": [round(v, 4) for v in percentile_ci(cpu, 0.95)],
+                "max": round(max(cpu, default=0.0), 4),
+            },
             "seconds": {
                 "p50": round(percentile(seconds, 0.5), 4),
                 "p95": round(percentile(seconds, 0.95), 4),
@@ -123,6 +148,7 @@ def evaluate(
         if warm:  # the first call initialises onnxruntime's arenas; a worker pays it once
             verify_image(image=sample.image, expected=sample.expected, regions=sample.regions, backend=backend)
             warm = False
+        cpu_started = time.process_time()
         gate = verify_image(
             image=sample.image,
             expected=sample.expected,
@@ -130,6 +156,7 @@ def evaluate(
             thresholds=thresholds,
             backend=backend,
         )
+        cpu_seconds = time.process_time() - cpu_started
         report.rows.append(
             {
                 "id": sample.id,
@@ -142,7 +169,59 @@ def evaluate(
                 "reasons": gate.reasons,
                 "ocr_text": gate.ocr_text,
                 "seconds": gate.seconds,
+                "cpu_seconds": cpu_seconds,
+                "layout": sample.meta.get("layout", "plain"),
                 "meta": sample.meta,
             }
         )
     return report
+
+
+LABELS = {"ok": "ok", "correct": "ok", "halluc": "hallucinated", "hallucinated": "hallucinated"}
+
+
+class ManifestError(ValueError):
+    pass
+
+
+def manifest_samples(path: Path) -> list[Sample]:
+    """Labelled samples from a JSON-lines manifest; paths are relative to the manifest.
+
+    Each line: ``{"image": path, "expected": text | {slot: text}, "label": "ok" | "halluc"}``
+    with optional ``"regions"`` ({slot: [x0, y0, x1, y1]} fractions), ``"kind"`` and ``"id"``.
+    Raises ManifestError naming the line for a bad line or an unreadable image.
+    """
+    samples = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"line {number}: bad JSON ({exc.msg})") from exc
+        label = LABELS.get(str(entry.get("label", "")).lower()) if isinstance(entry, dict) else None
+        expected = entry.get("expected") if isinstance(entry, dict) else None
+        if label is None or not isinstance(entry.get("image"), str):
+            raise ManifestError(f'line {number}: needs "image" and "label" (ok | halluc)')
+        if isinstance(expected, str) and expected.strip():
+            expected = {"text": expected}
+        if not isinstance(expected, dict) or not expected:
+            raise ManifestError(f'line {number}: "expected" must be text or an object of slot → text')
+        try:
+            data = (path.parent / entry["image"]).read_bytes()
+        except OSError as exc:
+            raise ManifestError(f"line {number}: cannot read {entry['image']}: {exc.strerror or exc}") from exc
+        samples.append(
+            Sample(
+                id=str(entry.get("id") or entry["image"]),
+                image=data,
+                expected={str(k): str(v) for k, v in expected.items()},
+                regions=entry.get("regions") if isinstance(entry.get("regions"), dict) else {},
+                label=label,
+                kind=str(entry.get("kind") or ("ok" if label == "ok" else "unknown")),
+                source="manifest",
+                drawn=str(entry.get("transcription") or ""),
+                meta={"layout": str(entry.get("layout") or "manifest")},
+            )
+        )
+    return samples

@@ -21,10 +21,7 @@ Thresholds have defaults (`DEFAULT_THRESHOLDS`) and each template may override t
 This module knows nothing of jobs: it takes bytes and expectations and returns a report.
 """
 
-import re
 import time
-import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,13 +29,25 @@ from PIL import Image, UnidentifiedImageError
 
 from apps.core.images import load_image
 from apps.verification.ocr import OcrWord, ocr_backend
+from apps.verification.text import (
+    FAIL,
+    PASS,
+    REVIEW,
+    SKIP,
+    SlotResult,
+    Token,
+    compare_slot,
+    fold,
+    levenshtein,
+    normalise,
+    read_tokens,
+    resolve_second_opinions,
+    vertical_lines,
+)
 
-PASS, REVIEW, FAIL, SKIP = "pass", "review", "fail", "skip"
 NO_EXPECTED_TEXT = "not verified: no expected text"
-_NON_ALNUM = re.compile(r"[^\w]+|_")
-# Letters with a stroke have no Unicode decomposition; OCR and models confuse them with the
-# plain letter as often as accented ones.
-_STROKES = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ı": "i", "ŋ": "n"})
+
+__all__ = ["FAIL", "NO_EXPECTED_TEXT", "PASS", "REVIEW", "SKIP", "fold", "levenshtein", "normalise"]
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {
     # Words whose lowest recognition score is below this make an otherwise matching slot REVIEW.
@@ -50,6 +59,14 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     # Words outside every slot count as extra text from this recognition score and length on.
     "extra_text_min_conf": 0.8,
     "extra_text_min_chars": 2,
+    # "fail" | "review" | "ignore": confident text outside every slot's region (templates).
+    "outside_text": "fail",
+    # "fail" | "review" | "ignore": lines that share nothing with the expected text (small print,
+    # labels) on a slot without a region (free prompts) or inside a slot's region.
+    "other_text": "review",
+    # A misspelling, missing or extra word is a FAIL only when read at least this confidently;
+    # below it the word gets a second opinion or goes to REVIEW.
+    "fail_min_conf": 0.8,
     # "fail" | "review" | "ignore": the right words in another order.
     "word_order": "fail",
     # "pass" | "review" | "fail": the right letters in order, split or joined differently. The
@@ -66,28 +83,6 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "aspect_tolerance": 0.05,
     "min_side": 32,
 }
-
-
-def normalise(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_ALNUM.sub(" ", text).split()
-
-
-def fold(token: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", token.translate(_STROKES))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_STROKES)
-
-
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 @dataclass
@@ -132,78 +127,24 @@ def _verdict(checks: list[Check]) -> str:
 # --- Text --------------------------------------------------------------------------------
 
 
-def _misspellings(missing: list[str], extra: list[str]) -> list[dict[str, object]]:
-    """Pair each missing word with the closest unexpected word when they look alike."""
-    pairs: list[dict[str, object]] = []
-    pool = list(extra)
-    for want in missing:
-        best = min(pool, key=lambda got: levenshtein(want, got), default=None)
-        if best is None:
-            continue
-        distance = levenshtein(want, best)
-        if distance <= max(1, len(want) // 2):
-            pairs.append({"expected": want, "read": best, "distance": distance})
-            pool.remove(best)
-    return pairs
+class _Word:
+    def __init__(self, text: str, conf: float) -> None:
+        self.text, self.conf, self.line, self.box = text, conf, 0, None
 
 
 def compare_words(
     expected: str, read: str, *, confidences: list[float] | None = None, thresholds: dict[str, Any] | None = None
 ) -> Check:
-    """Compare one slot's expected text with the words read (in reading order)."""
+    """Compare one slot's expected text with a read string (words split on spaces; `confidences`
+    per word). The gate itself uses `text.compare_slot` on the OCR words with their boxes."""
     limits = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    want_tokens, got_tokens = normalise(expected), normalise(read)
-    want, got = Counter(want_tokens), Counter(got_tokens)
-    missing = sorted((want - got).elements())
-    extra = sorted((got - want).elements())
-    joined_want, joined_got = " ".join(want_tokens), " ".join(got_tokens)
-    distance = levenshtein(joined_want, joined_got)
-    evidence: dict[str, object] = {
-        "expected": expected,
-        "read": read,
-        "missing": missing,
-        "extra": extra,
-        "misspelled": _misspellings(missing, extra),
-        "edit_distance": distance,
-        "cer": round(distance / max(1, len(joined_want)), 4),
-        "min_confidence": round(min(confidences), 4) if confidences else None,
-    }
-    if not missing and not extra:
-        if want_tokens != got_tokens and limits["word_order"] != "ignore":
-            evidence["order"] = {"expected": want_tokens, "read": got_tokens}
-            status = FAIL if limits["word_order"] == "fail" else REVIEW
-            return Check("text", status, "The right words in the wrong order.", evidence)
-        if confidences and min(confidences) < limits["low_confidence"]:
-            return Check("text", REVIEW, f"Text matches but recognition is unsure ({min(confidences):.2f}).", evidence)
-        return Check("text", PASS, "Text matches.", evidence)
-    if "".join(want_tokens) == "".join(got_tokens) and limits["spacing"] != "fail":
-        evidence["spacing"] = True
-        status = PASS if limits["spacing"] == "pass" else REVIEW
-        return Check("text", status, "Text matches (word spacing read differently).", evidence)
-    # Lenient reading: diacritics folded, OCR tokens sharing no character with the title dropped.
-    letters = set("".join(fold(t) for t in want_tokens))
-    lenient_got = [fold(t) for t in got_tokens if set(fold(t)) & letters]
-    if Counter(fold(t) for t in want_tokens) == Counter(lenient_got) or "".join(
-        fold(t) for t in want_tokens
-    ) == "".join(lenient_got):
-        dropped = [t for t in got_tokens if not set(fold(t)) & letters]
-        evidence["folded"] = True
-        evidence["ornaments"] = dropped
-        return Check("text", REVIEW, "Text matches only after folding accents and dropping ornaments.", evidence)
-    detail = []
-    if evidence["misspelled"]:
-        detail.append(
-            "misspelled " + ", ".join(f"{p['expected']} → {p['read']}" for p in evidence["misspelled"])  # type: ignore[union-attr]
-        )
-    paired_want = {p["expected"] for p in evidence["misspelled"]}  # type: ignore[union-attr]
-    paired_got = {p["read"] for p in evidence["misspelled"]}  # type: ignore[union-attr]
-    lone_missing = [w for w in missing if w not in paired_want]
-    lone_extra = [w for w in extra if w not in paired_got]
-    if lone_missing:
-        detail.append("missing " + ", ".join(lone_missing))
-    if lone_extra:
-        detail.append("unexpected " + ", ".join(lone_extra))
-    return Check("text", FAIL, "; ".join(detail), evidence)
+    parts = read.split()
+    confs = confidences if confidences and len(confidences) == len(parts) else [1.0] * len(parts)
+    if confidences and len(confidences) != len(parts):
+        confs = [min(confidences)] * len(parts)
+    words = [_Word(text, conf) for text, conf in zip(parts, confs, strict=True)]
+    result = compare_slot(expected, read_tokens(words), limits, split_other=False)
+    return Check("text", result.status, result.detail, result.evidence)
 
 
 # --- Geometry and colour -------------------------------------------------------------------
@@ -464,14 +405,27 @@ def verify_image(
 
     words_out: list[dict[str, object]] = []
     texts: list[str] = []
+    other_tokens: list[Token] = []
     for slot, want in targets.items():
-        slot_words = sorted(by_slot[slot], key=lambda w: (w.line, w.box[0]))
+        slot_words = sorted(
+            by_slot[slot], key=lambda w: w.line
+        )  # the recogniser reads each line in order (also vertical ones)
         line = " ".join(w.text for w in slot_words)
         texts.append(line)
         slot_limits = limits if slot in expected else {**limits, "word_order": "ignore"}
-        check = compare_words(want, line, confidences=[w.conf for w in slot_words], thresholds=slot_limits)
-        check.name = f"text:{slot}"
-        checks.append(check)
+        result = compare_slot(want, read_tokens(slot_words), slot_limits)
+        if result.status != PASS and _worth_upright_read(result, slot_words) and hasattr(ocr, "read_upright"):
+            upright = _upright_slot_words(ocr, img, slot, placed, slot_boxes, grown, bool(loose), slot_words)
+            again = compare_slot(want, read_tokens(upright), slot_limits)
+            if again.status == PASS or again.evidence["edit_distance"] < result.evidence["edit_distance"]:  # type: ignore[operator]
+                again.evidence["read_upright"] = True
+                result, slot_words = again, upright
+                line = " ".join(w.text for w in slot_words)
+                texts[-1] = line
+        if result.evidence.get("second_opinion"):
+            result = _second_opinion(img, result, ocr)
+        other_tokens.extend(result.other_text)
+        checks.append(Check(f"text:{slot}", result.status, result.detail, result.evidence))
         wanted = set(normalise(want))
         for w in slot_words:
             tokens = normalise(w.text)
@@ -486,6 +440,7 @@ def verify_image(
             )
         checks.extend(_geometry_checks(img, slot, slot_words, slot_boxes.get(slot), placed.get(slot), limits))
 
+    checks.append(_other_text_check(other_tokens, limits))
     strays = [
         w
         for w in outside
@@ -496,11 +451,11 @@ def verify_image(
     evidence: dict[str, object] = {
         "words": [{"text": w.text, "conf": round(w.conf, 3), "box": list(w.box)} for w in outside],
     }
-    if strays:
+    if strays and limits["outside_text"] != "ignore":
         checks.append(
             Check(
                 "extra_text",
-                FAIL,
+                FAIL if limits["outside_text"] == "fail" else REVIEW,
                 "Text outside the slots: " + ", ".join(f"“{w.text}”" for w in strays),
                 evidence,
             )
@@ -525,6 +480,74 @@ def verify_image(
         time.perf_counter() - started,
         img.size,
     )
+
+
+def _worth_upright_read(result: SlotResult, words: list[OcrWord]) -> bool:
+    """Vertical boxes, or text the recogniser could not read: a read with angle
+    classification may find the orientation the text is set in."""
+    return bool(result.evidence.get("unreadable")) or bool(vertical_lines(words))
+
+
+def _upright_slot_words(
+    ocr: Any,
+    img: Image.Image,
+    slot: str,
+    placed: dict[str, list[float]],
+    slot_boxes: dict[str, tuple[float, float, float, float]],
+    grown: dict[str, Any],
+    loose: bool,
+    words: list[OcrWord],
+) -> list[OcrWord]:
+    """The slot read again with angle classification, on the crop around what was found there
+    (the slot's region, or the whole image when nothing was found), boxes in image pixels."""
+    if slot in placed:
+        x0, y0, x1, y1 = (int(v) for v in grown[slot])
+    elif words:
+        pad = max(max(w.box[3] - w.box[1], w.box[2] - w.box[0]) for w in words) // 2
+        x0, y0 = min(w.box[0] for w in words) - pad, min(w.box[1] for w in words) - pad
+        x1, y1 = max(w.box[2] for w in words) + pad, max(w.box[3] for w in words) + pad
+    else:
+        x0, y0, x1, y1 = 0, 0, img.width, img.height
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1)
+    found = ocr.read_upright(img.crop((x0, y0, x1, y1)))
+    shifted = [
+        OcrWord(w.text, (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0), w.conf, w.line) for w in found
+    ]
+    return sorted(shifted, key=lambda w: w.line)
+
+
+SECOND_OPINIONS_PER_SLOT = 3
+
+
+def _second_opinion(img: Image.Image, result: SlotResult, ocr: Any) -> SlotResult:
+    from apps.verification.second_opinion import second_reads
+
+    items = result.evidence.get("second_opinion") or []
+    # A slot full of doubtful words is a REVIEW anyway: re-read only the first few (bounded cost).
+    reads = [
+        second_reads(img, item.get("box"), engine=ocr) if i < SECOND_OPINIONS_PER_SLOT else []
+        for i, item in enumerate(items)  # type: ignore[arg-type]
+    ]
+    return resolve_second_opinions(result, reads, first_engine=ocr.name)
+
+
+def _other_text_check(other: list[Token], limits: dict[str, Any]) -> Check:
+    """Lines that share nothing with the expected text: small print, labels, pseudo-text."""
+    shown = [
+        t
+        for t in other
+        if t.conf >= limits["extra_text_min_conf"]
+        and (t.kind != "word" or len(t.norm) >= limits["extra_text_min_chars"])
+    ]
+    lines: dict[int, list[str]] = {}
+    for t in shown:
+        lines.setdefault(t.line, []).append(t.raw)
+    evidence: dict[str, object] = {"lines": [" ".join(words) for words in lines.values()]}
+    if not shown or limits["other_text"] == "ignore":
+        return Check("other_text", PASS, "No other text beside the expected words.", evidence)
+    status = FAIL if limits["other_text"] == "fail" else REVIEW
+    listed = "; ".join(f"“{line}”" for line in evidence["lines"])  # type: ignore[attr-defined]
+    return Check("other_text", status, f"Other text beside the expected words: {listed}", evidence)
 
 
 def _geometry_checks(

@@ -70,11 +70,20 @@ class RapidOcrBackend:
         self._lock = threading.Lock()
 
     def read(self, image: Image.Image) -> list[OcrWord]:
+        return self._read(image, use_cls=False)
+
+    def read_upright(self, image: Image.Image) -> list[OcrWord]:
+        """Read again with the angle classifier on: each text line found upside down (text set
+        vertically from bottom to top, a rotated photo) is turned before it is recognised. Off
+        on the first read: it changed correct reads of cursive lettering in our real set."""
+        return self._read(image, use_cls=True)
+
+    def _read(self, image: Image.Image, *, use_cls: bool) -> list[OcrWord]:
         import numpy as np
 
         array = np.asarray(image.convert("RGB"))
         with self._lock:
-            out: Any = self._engine(array, return_word_box=True)
+            out: Any = self._engine(array, use_cls=use_cls, return_word_box=True)
         words: list[OcrWord] = []
         if not out.txts:
             return words

@@ -86,6 +86,34 @@ def test_review_page_shows_overlay_diff_checks_and_actions(client, job, moderato
     assert " style=" not in body and "<script>" not in body  # CSP: no inline styles or scripts
 
 
+def test_review_page_shows_the_gates_evidence_in_plain_words(client, job, moderator):
+    from apps.verification.gate import verify_image
+    from tests.verification.images import card
+
+    price = verify_image(
+        image=card([("SALE $9.99", (70, 300))], font_size=64), expected={"title": "SALE €9.99"}, regions={}
+    )
+    look_alike = verify_image(
+        image=card([("Wi1d Garden", (70, 300))], font_size=72), expected={"title": "Wild Garden"}, regions={}
+    )
+    unread = verify_image(image=card([], font_size=64), expected={"title": "Harbour Lights"}, regions={})
+    checks = [
+        c for report in (price, look_alike, unread) for c in report.checks_as_dicts() if c["name"] == "text:title"
+    ]
+    attempt = job.attempts.exclude(verification=None).order_by("-number").first()
+    attempt.verification.checks = checks
+    attempt.verification.save(update_fields=["checks"])
+    services.claim_take(job=job, by=moderator)
+    client.force_login(moderator)
+
+    body = client.get(reverse("moderation:review", args=[job.public_id])).content.decode()
+
+    assert "Price reads $9.99, expected €9.99 (currency)" in body
+    assert "Second opinion on “wild” (first read “wi1d”, look-alike letters):" in body
+    assert "tesseract read “" in body
+    assert "Could not read this text" in body
+
+
 def test_review_page_of_a_job_claimed_by_someone_else_has_no_actions(client, job, moderator):
     other = UserFactory(role="moderator")
     services.claim_take(job=job, by=other)

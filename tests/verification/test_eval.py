@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from apps.verification.corpus import KINDS, generate, hallucinate
+from apps.verification.corpus import ALL_KINDS, AMOUNT_KINDS, generate, hallucinate
 from apps.verification.evaluation import evaluate, percentile_ci, wilson
 from apps.verification.gate import normalise
 
@@ -22,12 +22,18 @@ def test_percentile_ci_brackets_the_quantile():
     assert (low, high) == (0.559, 0.581)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_every_hallucination_kind_changes_the_text(kind):
     import random
 
     rng = random.Random(3)
-    for title in ["Harbour Lights Tonight", "SPRING SALE", "Night market stories live"]:
+    titles = {
+        "currency": ["SALE €9.99 TODAY", "Bread 4.50 $"],
+        "decimal": ["SALE €9.99 TODAY", "Bread 4.50 $"],
+        "percent": ["-20% Night Market", "SAVE 15% NOW"],
+        "sign": ["-20% Night Market", "Week -5%"],
+    }.get(kind, ["Harbour Lights Tonight", "SPRING SALE", "Night market stories live"])
+    for title in titles:
         assert normalise(hallucinate(title, kind, rng)) != normalise(title)
 
 
@@ -49,6 +55,7 @@ def test_evaluate_a_small_split_catches_the_hallucinations():
     assert summary["catch"]["value"] >= 0.9
     assert summary["false_fail"]["value"] <= 0.2
     assert set(summary["seconds"]) == {"p50", "p95", "p50_ci95", "p95_ci95", "max", "mean"}
+    assert summary["cpu_seconds"]["p95"] > 0
     low, high = summary["seconds"]["p95_ci95"]
     assert low <= summary["seconds"]["p95"] <= high
 
@@ -63,3 +70,48 @@ def test_verifier_eval_command_prints_and_writes_the_report(tmp_path):
     assert "catch rate" in text and "false-fail rate" in text and "95% CI" in text
     assert json.loads(path.read_text())["summary"]["images"] == 6
     assert len((tmp_path / "set" / "manifest.jsonl").read_text().splitlines()) == 6
+
+
+def test_corpus_has_the_new_layouts_and_amount_kinds():
+    samples = list(generate(split="dev", n=300))
+
+    assert {s.meta["layout"] for s in samples if s.source == "synthetic"} == {
+        "plain",
+        "vertical",
+        "repeated",
+        "small_print",
+    }
+    assert set(AMOUNT_KINDS) <= {s.kind for s in samples}
+
+
+def test_verifier_eval_scores_a_labelled_manifest(tmp_path):
+    from tests.verification.images import card
+
+    (tmp_path / "good.png").write_bytes(card([("SALE €9.99", (70, 300))], font_size=64))
+    (tmp_path / "bad.png").write_bytes(card([("SALE $9.99", (70, 300))], font_size=64))
+    lines = [
+        {"image": "good.png", "expected": "SALE €9.99", "label": "ok"},
+        {"image": "bad.png", "expected": "SALE €9.99", "label": "halluc", "kind": "currency"},
+    ]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps(line) for line in lines))
+    out = StringIO()
+
+    call_command("verifier_eval", manifest=str(manifest), json_path=str(tmp_path / "r.json"), stdout=out)
+
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert (summary["catch"]["hits"], summary["catch"]["n"]) == (1, 1)
+    assert (summary["false_fail"]["hits"], summary["false_fail"]["n"]) == (0, 1)
+    assert (summary["review_share_correct"]["hits"], summary["review_share_correct"]["n"]) == (0, 1)
+    assert summary["per_kind_recall"]["currency"]["ci95"] == [0.2065, 1.0]
+    assert "(1/1, 95% CI 20.6%–100.0%)" in out.getvalue(), out.getvalue()
+
+
+def test_verifier_eval_refuses_a_manifest_line_without_a_label(tmp_path):
+    from django.core.management.base import CommandError
+
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps({"image": "x.png", "expected": "A"}))
+
+    with pytest.raises(CommandError, match="line 1: needs"):
+        call_command("verifier_eval", manifest=str(manifest), stdout=StringIO())

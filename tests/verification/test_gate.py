@@ -25,7 +25,14 @@ def test_verify_image_passes_the_exact_title(backend):
 
     assert report.verdict == "pass", report.reasons
     assert report.backend == backend
-    assert set(statuses(report)) == {"image", "text:title", "layout:title", "legibility:title", "extra_text"}
+    assert set(statuses(report)) == {
+        "image",
+        "text:title",
+        "layout:title",
+        "legibility:title",
+        "other_text",
+        "extra_text",
+    }
     assert report.ocr_text == "Harbour Lights Tonight"
 
 
@@ -38,7 +45,8 @@ def test_verify_image_fails_a_one_letter_hallucination_with_evidence():
     assert report.verdict == "fail"
     assert text.evidence["missing"] == ["harbour"]
     assert text.evidence["extra"] == ["harbuor"]
-    assert text.evidence["misspelled"] == [{"expected": "harbour", "read": "harbuor", "distance": 2}]
+    [pair] = text.evidence["misspelled"]
+    assert (pair["expected"], pair["read"], pair["distance"], pair["why"]) == ("harbour", "harbuor", 2, "confident")
     assert text.evidence["edit_distance"] == 2
     assert text.evidence["cer"] == round(2 / len("harbour lights tonight"), 4)
     assert report.reasons == ["text:title: misspelled harbour → harbuor"]

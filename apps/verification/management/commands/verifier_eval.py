@@ -5,6 +5,10 @@
 Tune thresholds on ``--split dev`` only; report ``--split test``. ``--cpu 0`` pins the process
 to one core (like `taskset -c 0`) so the timings mean "one core". ``--write DIR`` also writes
 the images and a manifest (the `verify --manifest` format plus labels) for outside tools.
+
+    python manage.py verifier_eval --manifest ../shared/realset/manifest.jsonl --cpu 0
+
+scores any labelled set instead (label ok | halluc per line, see `evaluation.manifest_samples`).
 """
 
 import json
@@ -12,10 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.verification.corpus import SPLIT_SEEDS, generate
-from apps.verification.evaluation import evaluate
+from apps.verification.evaluation import ManifestError, evaluate, manifest_samples
 from apps.verification.ocr import backend_names
 
 
@@ -36,14 +40,23 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_path", default="", help="write summary + rows here")
         parser.add_argument("--write", default="", help="write images and manifest.jsonl to this folder")
         parser.add_argument("--show-misses", action="store_true")
+        parser.add_argument("--manifest", default="", help="score this labelled JSON-lines set instead")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["cpu"] is not None:
             os.sched_setaffinity(0, {opts["cpu"]})
-        samples = list(generate(split=opts["split"], n=opts["n"], builtin_share=opts["builtin_share"]))
+        split = opts["split"]
+        if opts["manifest"]:
+            try:
+                samples = manifest_samples(Path(opts["manifest"]))
+            except (ManifestError, OSError) as exc:
+                raise CommandError(f"{opts['manifest']}: {exc}") from exc
+            split = f"manifest {opts['manifest']}"
+        else:
+            samples = list(generate(split=split, n=opts["n"], builtin_share=opts["builtin_share"]))
         if opts["write"]:
             self._write(samples, Path(opts["write"]))
-        report = evaluate(samples, split=opts["split"], backend=opts["backend"])
+        report = evaluate(samples, split=split, backend=opts["backend"])
         summary = report.summary()
         out = self.stdout.write
         out(f"split {summary['split']} · backend {summary['backend']} · {summary['images']} images")
@@ -55,6 +68,11 @@ class Command(BaseCommand):
         out(f"review (all)      {_fmt(summary['review_share_all'])}")
         for kind, rate in summary["per_kind_recall"].items():
             out(f"  recall {kind:<13} {_fmt(rate)}")
+        for layout, rates in summary["per_layout"].items():
+            out(
+                f"  layout {layout:<12} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}"
+                f" · review (correct) {_fmt(rates['review_correct'])}"
+            )
         for source, rates in summary["per_source"].items():
             out(f"  {source:<10} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}")
         s = summary["seconds"]
@@ -62,6 +80,11 @@ class Command(BaseCommand):
         out(
             f"seconds per image ({cpu}): p50 {s['p50']:.3f} (95% CI {s['p50_ci95'][0]:.3f}–{s['p50_ci95'][1]:.3f})"
             f" · p95 {s['p95']:.3f} (95% CI {s['p95_ci95'][0]:.3f}–{s['p95_ci95'][1]:.3f}) · max {s['max']:.3f}"
+        )
+        c = summary["cpu_seconds"]
+        out(
+            f"CPU seconds per image: p50 {c['p50']:.3f} · p95 {c['p95']:.3f}"
+            f" (95% CI {c['p95_ci95'][0]:.3f}–{c['p95_ci95'][1]:.3f}) · max {c['max']:.3f}"
         )
         if opts["show_misses"]:
             for row in report.rows:
