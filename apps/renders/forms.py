@@ -4,6 +4,7 @@ from django import forms
 
 from apps.catalog.models import Template
 from apps.policy.models import Tier
+from apps.renders.schemas import MAX_SLOT_CHARS
 from apps.renders.services import MAX_SEED, parse_size
 
 SIZE_CHOICES = [
@@ -31,10 +32,12 @@ class NewRenderForm(forms.Form):
         super().__init__(*args, **kwargs)
         template = self.selected_template()
         for slot in template.slots if template else []:
+            # The API's limit binds here too, whatever a template says (schemas.py).
+            max_length = min(int(slot.get("max_length", 80)), MAX_SLOT_CHARS)
             self.fields[f"text_{slot['name']}"] = forms.CharField(
                 label=slot.get("label") or slot["name"].title(),
-                max_length=int(slot.get("max_length", 80)),
-                help_text=f"At most {slot.get('max_length', 80)} characters.",
+                max_length=max_length,
+                help_text=f"At most {max_length} characters.",
             )
 
     def selected_template(self) -> Template | None:

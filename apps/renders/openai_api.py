@@ -3,18 +3,19 @@ base URL at RenderHub. `model` is an engine slug or a tier slug; errors use Open
 """
 
 import base64
-import json
 import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_POST
 
+from apps.core.json_body import BodyError, read_json_body
 from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders import selectors, services
 from apps.renders.api import api_view, job_url, job_wait
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.schemas import MAX_PROMPT_CHARS
 
 WAIT_S = 120
 MAX_N = 4
@@ -30,9 +31,9 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
 @api_view
 def images_generations(request: HttpRequest) -> HttpResponse:
     try:
-        data: Any = json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "The body is not valid JSON.")
+        data: Any = read_json_body(request, max_string_chars=MAX_PROMPT_CHARS)
+    except BodyError as exc:
+        return _error(exc.status, exc.message, exc.field)
     if not isinstance(data, dict) or not isinstance(data.get("prompt"), str) or not data["prompt"].strip():
         return _error(400, "prompt is required and must be a string.", "prompt")
     n = data.get("n", 1)
