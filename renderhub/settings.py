@@ -151,7 +151,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "staticfiles"  # filled by collectstatic, served by WhiteNoise
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Images are private: stored outside any public URL, served only by views that check the user.
 MEDIA_ROOT = VAR_DIR / "media"

@@ -88,7 +88,7 @@ class RenderPayload:
 def _first_error(exc: ValidationError) -> ApiError:
     """The first problem pydantic found, as a 400 naming the field (dotted for nested ones)."""
     error = exc.errors(include_url=False)[0]
-    place = ".".join(str(part) for part in error["loc"])
+    place = ".".join(str(part) for part in error["loc"] if part != "[key]")
     if error["type"] == "extra_forbidden":
         return ApiError(400, f"Unknown field {place!r}.", field=place)
     return ApiError(400, f"{place}: {error['msg']}.", field=place or None)
