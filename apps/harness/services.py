@@ -9,8 +9,8 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from apps.engines.models import Engine
 from apps.policy.models import Tier
-from apps.renders import services as renders
 from apps.renders.models import SETTLED_STATUSES, RenderAttempt
+from apps.renders.pipeline.submit import SubmissionError, job_submit
 from apps.renders.selectors import job_best_attempt
 
 MAX_CELLS = 60
@@ -50,7 +50,7 @@ def comparison_create(
             for seed in seeds:
                 for engine in engines:
                     try:
-                        job = renders.job_submit(
+                        job = job_submit(
                             submitted_by=by,
                             prompt=prompt,
                             seed=seed,
@@ -61,7 +61,7 @@ def comparison_create(
                             source="harness",
                             with_preview=False,
                         )
-                    except renders.SubmissionError as exc:
+                    except SubmissionError as exc:
                         raise ComparisonError(str(exc)) from exc
                     ComparisonCell.objects.create(
                         comparison=comparison, prompt_index=index, seed=seed, engine=engine, job=job

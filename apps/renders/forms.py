@@ -4,8 +4,9 @@ from django import forms
 
 from apps.catalog.models import Template
 from apps.policy.models import Tier
+from apps.renders.pipeline.attempts import MAX_SEED
+from apps.renders.pipeline.submit import parse_size
 from apps.renders.schemas import MAX_SLOT_CHARS
-from apps.renders.services import MAX_SEED, parse_size
 
 SIZE_CHOICES = [
     ("", "Template default"),

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from apps.renders.services import MAX_SEED
+from apps.renders.pipeline.attempts import MAX_SEED
 
 MAX_PROMPT_CHARS = 4000
 MAX_NEGATIVE_PROMPT_CHARS = 4000

@@ -13,8 +13,9 @@ from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.catalog.models import Template
 from apps.policy.models import Reservation
-from apps.renders import services
 from apps.renders.models import JobStatus
+from apps.renders.pipeline.state import job_transition
+from apps.renders.pipeline.submit import job_submit
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,10 +98,10 @@ def test_create_api_token_command_sets_the_expiry(editor, capsys):
 @pytest.fixture
 def previewed(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(
+        job = job_submit(
             submitted_by=editor, template=Template.objects.get(slug="product-thumbnail"), texts={"overlay": "SALE"}
         )
-    services.job_transition(job, to=JobStatus.PREVIEW_READY)
+    job_transition(job, to=JobStatus.PREVIEW_READY)
     return job
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from apps.accounts.services import api_token_create
-from apps.renders import services
+from apps.renders import api, openai_api
 from apps.renders.models import RenderJob
 from apps.renders.schemas import MAX_PROMPT_CHARS, MAX_SLOT_CHARS, MAX_SLOTS
 
@@ -119,7 +119,8 @@ def test_server_error_answers_json_to_api_clients(token, path, monkeypatch):
     def broken(**kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(services, "job_submit", broken)
+    monkeypatch.setattr(api, "job_submit", broken)
+    monkeypatch.setattr(openai_api, "job_submit", broken)
     client = Client(raise_request_exception=False)
 
     body = {"prompt": 'a "B"', **({"model": "builtin-turbo"} if path.startswith("/v1/") else {})}

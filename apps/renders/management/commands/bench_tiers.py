@@ -50,9 +50,10 @@ from django.db.models import Sum
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, BudgetLedger, CostOutcome, Reservation, Tier
-from apps.renders import services
 from apps.renders.demo import demo_seed
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline.submit import job_submit
+from apps.renders.pipeline.sweeper import jobs_release_deferred
 
 MIX = [("preview", 0.45), ("avatar", 0.25), ("editorial", 0.22), ("paid", 0.08)]
 TEMPLATE_FOR = {
@@ -236,7 +237,7 @@ class Command(BaseCommand):
             for i, klass in enumerate(classes):
                 if rate > 0:  # open loop: job i arrives at i / rate whatever the system does
                     time.sleep(max(0.0, started + i / rate - time.monotonic()))
-                services.job_submit(
+                job_submit(
                     submitted_by=user,  # type: ignore[arg-type]
                     template=templates[TEMPLATE_FOR[klass]],
                     texts={"title": f"Story {i}"} if TEMPLATE_FOR[klass] == "editorial-cover" else {"overlay": "SALE"},
@@ -250,7 +251,7 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"{policy}: jobs still in flight after {timeout:.0f} s (logs in {log_dir}).")
                 # Beat's job, at a finer grain: start jobs admission deferred until the queue drains.
-                services.jobs_release_deferred()
+                jobs_release_deferred()
                 time.sleep(0.2)
             result.wall_s = round(time.monotonic() - started, 1)
         finally:
