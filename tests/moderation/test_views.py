@@ -190,7 +190,7 @@ def test_rerender_with_bad_input_shows_the_errors_on_the_form_and_keeps_the_inpu
     )
 
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400  # the input was refused; the page shows why
     assert job.attempts.count() == attempts_before
     assert '<details class="rerender" open>' in body
     assert "Ensure this value is less than or equal to 3." in body
