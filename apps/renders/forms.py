@@ -34,12 +34,22 @@ class NewRenderForm(forms.Form):
         template = self.selected_template()
         for slot in template.slots if template else []:
             # The API's limit binds here too, whatever a template says (schemas.py).
-            max_length = min(int(slot.get("max_length", 80)), MAX_SLOT_CHARS)
-            self.fields[f"text_{slot['name']}"] = forms.CharField(
-                label=slot.get("label") or slot["name"].title(),
-                max_length=max_length,
-                help_text=f"At most {max_length} characters.",
+            limit = min(int(slot.get("max_length", 80)), MAX_SLOT_CHARS)
+            label = slot.get("label") or slot["name"].title()
+            field = forms.CharField(
+                label=label,
+                max_length=limit,
+                help_text=f"At most {limit} characters.",
+                error_messages={
+                    "max_length": f"{label} takes at most {limit} characters; this text has %(show_value)d. "
+                    "Shorten it: nothing is cut for you."
+                },
             )
+            # No `maxlength` attribute: the browser would cut a typed or pasted title silently
+            # ("BACK IN STOCK" → "BACK IN STOC"). A live counter shows the limit instead.
+            field.widget.attrs.pop("maxlength", None)
+            field.widget.attrs["data-max-length"] = str(limit)
+            self.fields[f"text_{slot['name']}"] = field
 
     def selected_template(self) -> Template | None:
         key = self.data.get("template") if self.is_bound else self.initial.get("template")

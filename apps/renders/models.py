@@ -34,6 +34,7 @@ class RenderJob(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     template = models.ForeignKey(Template, on_delete=models.PROTECT, null=True, blank=True)
     texts = models.JSONField(default=dict, blank=True)
+    typed_text = models.TextField(blank=True, default="")  # the texts' values, for search (job_typed_text)
     prompt = models.TextField()  # as submitted (template-resolved or free prompt)
     negative_prompt = models.TextField(blank=True)
     regions = models.JSONField(default=dict, blank=True)  # slot -> [x0, y0, x1, y1] fractions
@@ -79,6 +80,11 @@ class RenderJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+def job_typed_text(texts: dict[str, str]) -> str:
+    """What the editor typed, as one searchable string (slot names left out)."""
+    return " · ".join(str(v) for v in texts.values())
 
 
 class JobEvent(models.Model):

@@ -11,4 +11,6 @@ urlpatterns = [
     path("<uuid:public_id>/", views.job_detail, name="job-detail"),
     path("<uuid:public_id>/final/", views.job_final, name="job-final"),
     path("<uuid:public_id>/attempts/<int:number>/image/", views.attempt_image, name="attempt-image"),
+    path("<uuid:public_id>/attempts/<int:number>/thumb/", views.attempt_thumb, name="attempt-thumb"),
+    path("download/", views.jobs_download, name="jobs-download"),
 ]

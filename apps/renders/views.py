@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -11,9 +12,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.core.access import permission_required
-from apps.renders import selectors
+from apps.renders import downloads, selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
-from apps.renders.models import SETTLED_STATUSES, JobStatus
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
 from apps.renders.pipeline.decisions import BudgetError, job_request_final
 from apps.renders.pipeline.state import TransitionError
 from apps.renders.pipeline.submit import SubmissionError, job_submit
@@ -64,6 +65,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "latency": selectors.job_latency(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
@@ -108,9 +110,39 @@ def job_list(request: HttpRequest) -> HttpResponse:
         if data["tier"]:
             jobs = jobs.filter(tier=data["tier"])
         if data["q"]:
-            jobs = jobs.filter(prompt__icontains=data["q"])
+            jobs = selectors.jobs_matching(jobs, data["q"])
+    jobs = jobs.prefetch_related(Prefetch("attempts", queryset=RenderAttempt.objects.order_by("number")))
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     return render(request, "renders/job_list.html", {"form": form, "page": page, "everyone": everyone})
+
+
+@login_required
+@require_GET
+def attempt_thumb(request: HttpRequest, public_id: str, number: int) -> HttpResponse:
+    """A small cached rendition for lists, through the same access check as the image."""
+    attempt = selectors.attempt_for_user(user=request.user, public_id=public_id, number=number)
+    if not attempt.image:
+        return HttpResponse("This attempt has no image.", status=404, content_type="text/plain")
+    response = HttpResponse(downloads.thumbnail(attempt), content_type="image/webp")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+@require_POST
+def jobs_download(request: HttpRequest) -> HttpResponse:
+    """The selected jobs (that the user may see) as a zip of images and a manifest."""
+    ids = request.POST.getlist("job")[: downloads.MAX_ZIP_JOBS + 1]
+    if not ids:
+        messages.error(request, "Select at least one render to download.")
+        return redirect("renders:job-list")
+    if len(ids) > downloads.MAX_ZIP_JOBS:
+        messages.error(request, f"At most {downloads.MAX_ZIP_JOBS} renders in one download.")
+        return redirect("renders:job-list")
+    jobs = selectors.jobs_by_public_ids(user=request.user, public_ids=ids)
+    response = HttpResponse(downloads.jobs_zip(jobs), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="renders-{len(jobs)}.zip"'
+    return response
 
 
 @login_required

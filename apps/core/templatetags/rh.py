@@ -27,3 +27,10 @@ def usd(value: object) -> str:
 @register.filter
 def get_item(mapping: dict, key: str) -> object:
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def sub(value: float | int, other: float | int) -> float:
+    """value − other (for "over budget by …")."""
+    return float(value) - float(other)
+

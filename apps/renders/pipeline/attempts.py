@@ -36,9 +36,11 @@ def attempt_start(
     reason: str = "",
     seed: int | None = None,
     by: AbstractBaseUser | None = None,
+    move_job: bool = True,
 ) -> RenderAttempt:
     """Create the job's next attempt, move the job to the stage's status and enqueue the
-    engine call once the transaction commits.
+    engine call once the transaction commits. `move_job=False` leaves the job's status as it
+    is (a final started beside the preview: the job stays PREVIEWING until one concludes).
 
     Raises TransitionError when the job's status is no longer the one the caller decided on
     (`job.status`): two people asking for the same final must not start two."""
@@ -61,7 +63,7 @@ def attempt_start(
             requested_size=f"{job.width}x{job.height}",
         )
         note = reason or f"{stage.title()} attempt {number} queued."
-        if job.status != target and not job_transition(job, to=target, reason=note, by=by):
+        if move_job and job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
         # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
         transaction.on_commit(lambda: enqueue.attempt_run(attempt), robust=True)

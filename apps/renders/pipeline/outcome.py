@@ -13,7 +13,7 @@ from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start, ms_since
 from apps.renders.pipeline.hedging import preview_hedge_lost, preview_hedge_won
-from apps.renders.pipeline.state import job_finish, job_transition
+from apps.renders.pipeline.state import final_in_flight, job_finish, job_to_final_stage, job_transition
 from apps.verification.gate import verify_image
 from apps.verification.services import verification_record
 
@@ -74,7 +74,9 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
             )
             if won:
                 preview_hedge_won(attempt)
-                if job.auto_final:
+                if job.auto_final and final_in_flight(job):
+                    job_to_final_stage(job, reason="Preview ready; the final, started beside it, is rendering.")
+                elif job.auto_final:
                     attempt_start(
                         job,
                         stage=Stage.FINAL,
@@ -88,6 +90,9 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                 if job.status == JobStatus.PREVIEW_READY and not job.auto_final:
                     _book_resting_preview(job)  # the loser's cost, too
             return
+        if job.auto_final and job.status in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY):
+            # The final started beside the preview answered first: it decides now.
+            job_to_final_stage(job, reason="The final answered before the preview; it decides the job.")
         if job.status != JobStatus.RENDERING:
             return
         if status == AttemptStatus.PASSED:

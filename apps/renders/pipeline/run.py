@@ -19,7 +19,7 @@ from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.attempts import attempt_start, ms_since
 from apps.renders.pipeline.hedging import hedge_allowed, preview_rival_pending
 from apps.renders.pipeline.outcome import attempt_conclude
-from apps.renders.pipeline.state import job_finish
+from apps.renders.pipeline.state import final_in_flight, job_finish, job_to_final_stage
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,24 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
         ):
             return
         job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
+        before_preview = job.status in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY)
+        if attempt.stage == Stage.FINAL and job.auto_final and before_preview:
+            job_to_final_stage(job, reason=f"The final, started beside the preview, failed ({kind}).")
         if job.status != (JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING):
             return  # the job has moved on (a hedge rival answered first): this error decides nothing
         if preview_rival_pending(attempt):
             return  # a hedged preview: the other attempt may still answer
+        if attempt.stage == Stage.PREVIEW and job.auto_final and final_in_flight(job):
+            if refused:  # the final asks the same of an engine: stop what has not started yet
+                job.attempts.filter(stage=Stage.FINAL, status=AttemptStatus.QUEUED).update(
+                    status=AttemptStatus.CANCELLED, finished_at=timezone.now(), error="The preview was refused."
+                )
+                if final_in_flight(job):
+                    return  # the running final still answers and decides
+                job_finish(job, to=JobStatus.FAILED, reason=f"The engine refused this request: {message}")
+                return
+            job_to_final_stage(job, reason=f"The preview failed ({kind}: {message}); the final is rendering.")
+            return
         fallback = job.tier.fallback_engine
         made = job.attempts.count()
         if refused:

@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.policy import services as policy
-from apps.renders.models import TERMINAL_STATUSES, JobEvent, JobStatus, RenderJob, Stage
+from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
 
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     JobStatus.QUEUED: {
@@ -19,7 +19,8 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
         JobStatus.FAILED,
     },
     JobStatus.DEFERRED: {JobStatus.QUEUED, JobStatus.REFUSED, JobStatus.FAILED},
-    JobStatus.PREVIEWING: {JobStatus.PREVIEW_READY, JobStatus.PREVIEWING, JobStatus.FAILED},
+    # PREVIEWING → RENDERING: a final started beside the preview answered (or the preview failed) first.
+    JobStatus.PREVIEWING: {JobStatus.PREVIEW_READY, JobStatus.PREVIEWING, JobStatus.RENDERING, JobStatus.FAILED},
     JobStatus.PREVIEW_READY: {JobStatus.RENDERING, JobStatus.FAILED},
     JobStatus.RENDERING: {JobStatus.RENDERING, JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED},
     JobStatus.NEEDS_REVIEW: {JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.RENDERING},
@@ -55,6 +56,29 @@ def job_transition(job: RenderJob, *, to: str, reason: str = "", by: AbstractBas
         setattr(job, name, value)
     JobEvent.objects.create(job=job, from_status=current, to_status=to, reason=reason, actor=by)
     return True
+
+
+def final_in_flight(job: RenderJob) -> bool:
+    """Whether a final attempt of the job is queued, running or verifying (one started
+    beside the preview on an auto-final tier)."""
+    return job.attempts.filter(
+        stage=Stage.FINAL, status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.VERIFYING]
+    ).exists()
+
+
+def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
+    """Move an auto-final job whose final was started beside the preview to RENDERING, from
+    PREVIEWING or PREVIEW_READY. True when the job is RENDERING afterwards (by this call or a
+    racing one), False when it is anywhere else (failed, delivered, cancelled)."""
+    for _ in range(3):  # a racing preview or final may move it between our read and update
+        if job.status == JobStatus.RENDERING:
+            return True
+        if job.status not in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY):
+            return False
+        if job_transition(job, to=JobStatus.RENDERING, reason=reason):
+            return True
+        job.refresh_from_db(fields=["status", "status_reason", "preview_ready_at", "finished_at"])
+    return job.status == JobStatus.RENDERING
 
 
 def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | None = None) -> bool:

@@ -16,7 +16,7 @@ from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
 from apps.policy.models import Tier
-from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage, job_typed_text
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
 from apps.renders.pipeline.state import job_transition
 
@@ -105,6 +105,7 @@ def job_submit(
         job = RenderJob.objects.create(
             template=template,
             texts=job_texts,
+            typed_text=job_typed_text(job_texts),
             prompt=job_prompt,
             negative_prompt=negative,
             regions=regions,
@@ -186,7 +187,21 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
 
 
 def job_start(job: RenderJob) -> RenderAttempt:
-    """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING)."""
-    if job.with_preview:
-        return attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
-    return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
+    """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING).
+
+    On auto-final tiers with `final_with_preview` the final starts beside the preview: the
+    preview is not a gate there (the final renders whatever its verdict), the tier's latency
+    budget covers submission → final, and the final no longer waits for the preview and its
+    verification (about 0.5 s with the built-in engines). Returns the first attempt."""
+    if not job.with_preview:
+        return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
+    preview = attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
+    if job.auto_final and job.tier.final_with_preview:
+        attempt_start(
+            job,
+            stage=Stage.FINAL,
+            engine=job.engine or job.tier.final_engine,
+            reason="Final render started beside the preview for this tier.",
+            move_job=False,
+        )
+    return preview
