@@ -67,14 +67,17 @@ def _check_tree(data: Any, *, max_string_chars: int | None) -> None:
                 stack.append((item, child, depth + 1))
 
 
-def read_json_body(request: HttpRequest, *, max_string_chars: int | None = None) -> Any:
+def read_json_body(
+    request: HttpRequest, *, max_string_chars: int | None = None, require_content_type: bool = True
+) -> Any:
     """The decoded JSON body of `request` (any JSON value), checked as the module docstring says.
 
     `max_string_chars` caps every string in the body (a coarse limit for endpoints that check
     their fields by hand). Raises BodyError: 415 when the body is not declared JSON, 413 when it
-    is too large, 400 for anything that is not usable JSON text.
+    is too large, 400 for anything that is not usable JSON text. `require_content_type=False`
+    reads the body as JSON whatever its declared type (clients that omit the header).
     """
-    if request.content_type != "application/json":
+    if require_content_type and request.content_type != "application/json":
         raise BodyError(415, "Send JSON with Content-Type: application/json.")
     try:
         raw = request.body

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image, ImageOps
 
+from apps.core.images import load_image
 from apps.renders.models import RenderAttempt, RenderJob
 from apps.renders.selectors import job_best_attempt
 
@@ -19,7 +19,7 @@ MAX_ZIP_JOBS = 50
 def thumbnail(attempt: RenderAttempt, *, width: int = THUMB_WIDTH) -> bytes:
     """A WebP of the attempt's image `width` px wide (aspect kept), made once and stored
     beside the renders (`thumbs/<attempt pk>-<width>.webp`). Raises ValueError when the
-    attempt has no image."""
+    attempt has no image or it cannot be decoded."""
     if not attempt.image:
         raise ValueError("This attempt has no image.")
     name = f"thumbs/{attempt.pk}-{width}.webp"
@@ -27,8 +27,7 @@ def thumbnail(attempt: RenderAttempt, *, width: int = THUMB_WIDTH) -> bytes:
         with default_storage.open(name, "rb") as fh:
             return fh.read()
     with attempt.image.open("rb") as fh:
-        img = Image.open(io.BytesIO(fh.read()))
-        img = ImageOps.exif_transpose(img).convert("RGB")
+        img = load_image(fh.read(), alpha="keep")  # oriented, 8-bit, first frame; ImageLoadError
     img.thumbnail((width, width * 4))
     out = io.BytesIO()
     img.save(out, format="WEBP", quality=80)
@@ -63,10 +62,20 @@ def jobs_zip(jobs: list[RenderJob]) -> bytes:
                     "tier": job.tier.slug,
                     "engine": attempt.engine.slug if attempt else None,
                     "status": job.status,
-                    "verdict": attempt.verification.verdict if attempt and attempt.verification else None,
+                    "verdict": _verdict(attempt),
                     "cost_usd": str(sum((a.cost_usd for a in job.attempts.all()), start=Decimal("0"))),
                     "image": name,
                 }
             )
         archive.writestr("manifest.jsonl", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
     return out.getvalue()
+
+
+def _verdict(attempt: RenderAttempt | None) -> str | None:
+    """The gate's verdict, "not_verified" for an image accepted with nothing to check, None
+    while there is no image or no verdict yet."""
+    if attempt is None:
+        return None
+    if attempt.verification is not None:
+        return attempt.verification.verdict
+    return "not_verified" if attempt.unverified_reason else None

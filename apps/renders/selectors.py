@@ -117,3 +117,8 @@ def job_latency(job: RenderJob, *, now: datetime | None = None) -> JobLatency:
         final_stage = round((job.finished_at - finals[0].created_at).total_seconds() * 1000, 1)
     met = None if end is None else elapsed <= budget
     return JobLatency(stage, budget, elapsed, end is not None, met, final_stage)
+
+
+def job_refused_by_engine(job: RenderJob) -> RenderAttempt | None:
+    """The attempt whose engine refused the request on content grounds (which ended the job)."""
+    return job.attempts.filter(error_kind="refused").select_related("engine").order_by("-number").first()

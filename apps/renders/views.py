@@ -1,5 +1,7 @@
 """Editor pages: new render, the live job page, my renders, and the private image view."""
 
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,8 +17,9 @@ from apps.core.access import permission_required
 from apps.renders import downloads, selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
-from apps.renders.pipeline.decisions import BudgetError, job_request_final
-from apps.renders.pipeline.state import TransitionError
+from apps.renders.pipeline.attempts import MAX_SEED
+from apps.renders.pipeline.decisions import BudgetError, job_cancel, job_request_final
+from apps.renders.pipeline.state import CANCELLABLE, TransitionError
 from apps.renders.pipeline.submit import SubmissionError, job_submit
 
 # Polling stops once nothing will change without someone acting.
@@ -26,7 +29,18 @@ RESTING = SETTLED_STATUSES | {JobStatus.PREVIEW_READY}
 @permission_required("renders.submit_render")
 @require_http_methods(["GET", "POST"])
 def job_new(request: HttpRequest) -> HttpResponse:
-    form = NewRenderForm(request.POST or None, initial={"template": request.GET.get("template")})
+    initial = {"template": request.GET.get("template")}
+    if request.method == "GET" and request.GET.get("from"):
+        # "Edit the text": the form filled in from one of the user's jobs.
+        source = selectors.job_for_user(user=request.user, public_id=request.GET["from"])
+        initial = {
+            "template": source.template_id,
+            "seed": source.seed,
+            "size": f"{source.width}x{source.height}",
+            "tier": source.requested_tier_id or source.tier_id,
+            **{f"text_{name}": text for name, text in source.texts.items()},
+        }
+    form = NewRenderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
         try:
@@ -66,6 +80,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
         "latency": selectors.job_latency(job),
+        "cancellable": CANCELLABLE,
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
@@ -91,6 +106,42 @@ def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
     except BudgetError as exc:
         messages.error(request, str(exc))
     return redirect("renders:job-detail", public_id=job.public_id)
+
+
+@permission_required("renders.submit_render")
+@require_POST
+def job_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    try:
+        job_cancel(job, by=request.user)
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    return redirect("renders:job-detail", public_id=job.public_id)
+
+
+@permission_required("renders.submit_render")
+@require_POST
+def job_again(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A new job with the same template, text, size and tier: the same seed or a new one."""
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    if job.template is None:
+        messages.error(request, "Only template renders can be started again from this page.")
+        return redirect("renders:job-detail", public_id=job.public_id)
+    seed = job.seed if request.POST.get("seed") == "same" else secrets.randbelow(MAX_SEED)
+    try:
+        again = job_submit(
+            submitted_by=request.user,
+            template=job.template,
+            texts=job.texts,
+            seed=seed,
+            width=job.width,
+            height=job.height,
+            tier=job.requested_tier or job.tier,
+        )
+    except SubmissionError as exc:
+        messages.error(request, " ".join(exc.errors.values()))
+        return redirect("renders:job-detail", public_id=job.public_id)
+    return redirect("renders:job-detail", public_id=again.public_id)
 
 
 @login_required
