@@ -48,7 +48,10 @@ HOSTILE_BODIES = {
 
 @pytest.mark.parametrize("path", SUBMIT_PATHS)
 def test_submit_hostile_body_is_a_clear_4xx_and_saves_nothing(client, token, path):
-    answers = {name: _post_raw(client, path, body, token) for name, body in HOSTILE_BODIES.items()}
+    bodies = dict(HOSTILE_BODIES)
+    if path.startswith("/v1/"):  # the OpenAI-compatible endpoint keeps OpenAI's own prompt limit
+        bodies["prompt over the limit"] = json.dumps({"prompt": "p" * (openai_api.MAX_PROMPT_CHARS + 1)}).encode()
+    answers = {name: _post_raw(client, path, body, token) for name, body in bodies.items()}
 
     bad = {name: (r.status_code, r.content[:200]) for name, r in answers.items() if not 400 <= r.status_code < 500}
     assert bad == {}
