@@ -207,11 +207,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     # Redeliver an unacked task only well after the hard time limit (research/reliability.md §1).
+    # health_check_interval pings a connection idle that long before using it, so a socket
+    # left over from before a Redis restart is replaced instead of failing the consumer;
+    # keepalive notices a peer that vanished without closing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": 900,
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
+        "socket_keepalive": True,
+        "retry_on_timeout": True,
+        "health_check_interval": 10,
     }
+    # kombu's Redis transport with a fix that keeps workers alive across a Redis restart.
+    CELERY_BROKER_TRANSPORT = "renderhub.broker:Transport"
 # Publishing gives up quickly when the broker is down; the job row is already committed and
 # the sweeper enqueues it again (research/reliability.md §1).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -244,10 +252,30 @@ CELERY_TASK_ANNOTATIONS = {
     name: {"soft_time_limit": soft, "time_limit": hard} for name, (soft, hard) in RENDERHUB_TASK_TIME_LIMITS.items()
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# A worker never gives up on the broker: it retries the connection forever, at start-up
+# and after losing it, instead of exiting (a Redis restart must not need a hand).
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Celery closes Django's DB connection after every task unless this is set (performance.md F1).
+# Reused connections are health-checked before every task instead (renderhub/celery.py:
+# close_old_connections + CONN_HEALTH_CHECKS), so one that a PostgreSQL restart broke is
+# replaced rather than failing every later task.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# Periodic recovery (renderhub/celery.py's beat schedule): how often the sweeper runs, and how
+# long an attempt may wait in the queue before it is sent again.
+RENDERHUB_SWEEP_INTERVAL_S = env.float("RENDERHUB_SWEEP_INTERVAL_S", default=5.0)
+RENDERHUB_REQUEUE_AFTER_S = env.int("RENDERHUB_REQUEUE_AFTER_S", default=120)
+# A RUNNING attempt's lease: the worker renews it every third of this while the engine call
+# runs; once it runs out the sweeper retries the attempt on the same stage's engine.
+RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
+# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, one per core):
+# admission turns the measured OCR seconds per image into images per second with it.
+RENDERHUB_VERIFY_CONCURRENCY = env.int("RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=2))
+# How many times one job's attempts are retried after their worker was lost, before the job fails.
+RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 RENDERHUB_QUEUES = {

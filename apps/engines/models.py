@@ -79,6 +79,11 @@ class Engine(models.Model):
             raise ValidationError(problems)
 
     @property
+    def simulated(self) -> bool:
+        """A built-in simulation: its pictures are not a vendor's."""
+        return self.is_simulation or self.adapter == AdapterKind.BUILTIN
+
+    @property
     def label(self) -> str:
         return f"{self.name} (simulation)" if self.is_simulation else self.name
 

@@ -4,7 +4,9 @@ import datetime
 import os
 from dataclasses import dataclass
 
+from apps.engines import pricing
 from apps.engines.models import Engine, EngineCall
+from apps.engines.types import MisconfiguredError
 from apps.engines.validation import LIFECYCLE
 
 HEALTH_WINDOW = 200
@@ -20,6 +22,7 @@ class EngineHealth:
     last_error: str
     last_error_kind: str
     last_error_at: object | None
+    unhealthy: str = ""  # the vendor's message when the latest call found the engine misconfigured
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -37,6 +40,10 @@ def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealt
     latencies = sorted(c["latency_ms"] for c in recent if c["ok"])
     successes = sum(1 for c in recent if c["ok"])
     last = EngineCall.objects.filter(engine=engine, ok=False).order_by("-started_at").first()
+    latest = EngineCall.objects.filter(engine=engine).order_by("-started_at").first()
+    # A bad key, a retired or unknown model does not heal by itself: until a call succeeds
+    # again, the engine is unhealthy with the vendor's own words.
+    unhealthy = latest.error if latest and not latest.ok and latest.error_kind == MisconfiguredError.kind else ""
     return EngineHealth(
         calls=len(recent),
         successes=successes,
@@ -46,12 +53,19 @@ def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealt
         last_error=last.error if last else "",
         last_error_kind=last.error_kind if last else "",
         last_error_at=last.started_at if last else None,
+        unhealthy=unhealthy,
     )
 
 
 def engine_key_present(*, engine: Engine) -> bool | None:
     """Whether the engine's key variable is set in this process (None: it names none)."""
     return bool(os.environ.get(engine.api_key_env)) if engine.api_key_env else None
+
+
+def engine_price_note(*, engine: Engine) -> str:
+    """The pricing summary when the engine is unpriced (its calls would be priced unknown), else ""."""
+    summary, unpriced = pricing.pricing_summary(engine)
+    return summary if unpriced else ""
 
 
 def engine_lifecycle_note(*, engine: Engine) -> str:

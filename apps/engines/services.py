@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.engines.adapters import adapter_for
 from apps.engines.models import Engine, EngineCall
-from apps.engines.types import EngineError, EngineRequest, EngineResult, MisconfiguredError
+from apps.engines.types import AdapterCrashError, EngineError, EngineRequest, EngineResult, MisconfiguredError
 
 TEST_PROMPT = 'A clean poster test card with the word "RenderHub" in bold letters'
 
@@ -35,7 +35,14 @@ def engine_generate(
             # Params written around the engine form (Django admin, an import) that the adapter
             # cannot use: a permanent error now, not an attempt left "running" for the sweeper.
             raise MisconfiguredError(f"{engine.name}: unusable params ({exc}).") from exc
-        result = adapter.generate(request)
+        try:
+            result = adapter.generate(request)
+        except EngineError:
+            raise
+        except Exception as exc:
+            # Whatever else an adapter raises ends the call now with its real reason, instead
+            # of escaping the pipeline and leaving the attempt "running" for the sweeper.
+            raise AdapterCrashError(f"{engine.name} raised {type(exc).__name__}: {exc}") from exc
     except EngineError as exc:
         _record(engine, started_at, started, ok=False, error=exc, source=source)
         raise

@@ -152,6 +152,14 @@ class BadResponseError(EngineError):
     kind = "bad_response"
 
 
+class AdapterCrashError(EngineError):
+    """The adapter raised something that is not an EngineError (a bug, or input the engine
+    cannot handle, e.g. the simulation's ValueError on thousands of quoted words): the call
+    failed for good, and the message keeps the original exception's type and text."""
+
+    kind = "adapter_crash"
+
+
 class MisconfiguredError(EngineError):
     """Missing key, retired or unknown model, base URL not allowed."""
 

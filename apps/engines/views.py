@@ -29,7 +29,8 @@ def engine_list(request: HttpRequest) -> HttpResponse:
     engines = Engine.objects.annotate(n_calls=Count("calls"), n_ok=Count("calls", filter=Q(calls__ok=True))).order_by(
         "slug"
     )
-    return render(request, "engines/engine_list.html", {"engines": engines})
+    rows = [(e, selectors.engine_price_note(engine=e)) for e in engines]
+    return render(request, "engines/engine_list.html", {"engines": engines, "rows": rows})
 
 
 @permission_required(MANAGE)

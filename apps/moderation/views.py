@@ -22,6 +22,7 @@ from apps.moderation.forms import (
     RerenderForm,
 )
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.pipeline.decisions import BudgetError
 from apps.renders.pipeline.state import TransitionError
 from apps.renders.pipeline.submit import SubmissionError
 
@@ -209,7 +210,7 @@ def rerender(request: HttpRequest, public_id: str) -> HttpResponse:
                 guidance=data["guidance"] or 0,
                 seed=data["seed"],
             )
-        except (services.ClaimError, TransitionError) as exc:
+        except (services.ClaimError, TransitionError, BudgetError) as exc:
             messages.error(request, str(exc))
             return redirect(_review_url(request, job))
         except SubmissionError as exc:

@@ -105,6 +105,8 @@ class TierForm(forms.ModelForm):
             "auto_final",
             "final_with_preview",
             "hedge_previews",
+            "allow_unpriced",
+            "allow_simulation_fallback",
             "preview_queue",
             "final_queue",
             "quality",
@@ -119,6 +121,8 @@ class TierForm(forms.ModelForm):
             "when_spent": "When the day's budget is spent",
             "verify_ocr": "Verify text with OCR",
             "hedge_previews": "Hedge slow previews on the fallback engine",
+            "allow_unpriced": "Admit jobs on engines that have no price (their cost shows as unknown)",
+            "allow_simulation_fallback": "Fall back from a vendor engine to a built-in simulation",
             "auto_final": "Render the final automatically after the preview",
             "final_with_preview": "Start the automatic final beside the preview (not after it)",
         }

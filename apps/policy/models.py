@@ -42,6 +42,10 @@ class Tier(models.Model):
     degrade_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     degrade_at_percent = models.PositiveSmallIntegerField(default=80)
     when_spent = models.CharField(max_length=10, choices=WhenSpent.choices, default=WhenSpent.DEFER)
+    # Off by default: an engine with no price is refused at admission, and a vendor engine's
+    # failure never falls back to a built-in simulation (its picture would pass for the vendor's).
+    allow_unpriced = models.BooleanField(default=False)
+    allow_simulation_fallback = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["max_latency_ms", "slug"]

@@ -129,6 +129,8 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "auto_final": tier.auto_final,
         "final_with_preview": tier.final_with_preview,
         "hedge_previews": tier.hedge_previews,
+        "allow_unpriced": tier.allow_unpriced,
+        "allow_simulation_fallback": tier.allow_simulation_fallback,
         "preview_queue": tier.preview_queue,
         "final_queue": tier.final_queue,
         "quality": tier.quality,

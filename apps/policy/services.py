@@ -13,8 +13,11 @@ single conditional UPDATEs under PostgreSQL's READ COMMITTED (research/reliabili
 
 Because every attempt beyond the first final one reserves its price before it starts
 (`escalation_next`, `budget_extend`), what a job spends never exceeds what it holds, and so
-``spent + reserved <= limit`` holds at every commit. The one exception is a moderator's forced
-re-render, which is a person's decision: its cost is settled as spent and shows on the bars.
+``spent + reserved <= limit`` holds at every commit. A moderator's forced re-render and a
+dearer fallback engine hold their price first too. Each billed call is booked as spent the
+moment its cost is known (`budget_spend`), so ``spent`` is the sum of the billed attempts; a
+call that bills more than its hold is booked all the same, and a tier left over its limit
+(or whose limit an admin lowered below what is spent) refuses new work.
 
 The budget day is the calendar day in ``settings.RENDERHUB_BUDGET_TIMEZONE`` (default UTC):
 budgets reset at midnight there.
@@ -30,7 +33,9 @@ from django.db import transaction
 from django.db.models import Avg, F
 from django.utils import timezone
 
-from apps.engines.models import Engine
+from apps.engines import pricing
+from apps.engines.models import AdapterKind, Engine
+from apps.engines.types import Billing
 from apps.policy.models import (
     AssetClass,
     BudgetLedger,
@@ -91,11 +96,26 @@ def tier_for_asset_class(*, asset_class: str) -> Tier | None:
 
 
 def engine_price(*, engine: Engine, width: int, height: int, quality: str = "") -> Decimal:
-    """Price of one image: the price table's entry for the size (and quality), else price_usd."""
-    entry = (engine.price_table or {}).get(f"{width}x{height}")
-    if isinstance(entry, dict):
-        entry = entry.get(quality) or next(iter(entry.values()), None)
-    return Decimal(str(entry)) if entry is not None else engine.price_usd
+    """Expected price of one image (for holds and estimates): the price table's entry for the
+    size and quality, else price_usd. A blank tier quality is the adapter's default quality,
+    priced as such. What an attempt is booked at comes from `pricing.price_attempt`."""
+    billing = Billing(model=engine.model_id, size=f"{width}x{height}", quality=quality or default_quality(engine))
+    price, _ = pricing.table_price(engine, billing)
+    return price if price is not None else engine.price_usd
+
+
+def default_quality(engine: Engine) -> str:
+    """The quality an adapter sends when the tier leaves it blank (apps/engines/adapters)."""
+    if engine.params.get("quality"):
+        return str(engine.params["quality"])
+    if engine.adapter == AdapterKind.OPENAI:
+        return "standard" if engine.model_id.startswith("dall-e") else "medium"
+    return ""
+
+
+def engine_is_priced(engine: Engine) -> bool:
+    """Whether the engine has any price at all (`pricing.pricing_summary`)."""
+    return not pricing.pricing_summary(engine)[1]
 
 
 def expected_attempts(*, template: str, engine: str) -> Decimal:
@@ -134,6 +154,27 @@ def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered:
     if attempts < 1 or not engine:
         return
     CostOutcome.objects.create(template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered)
+
+
+def fallback_for(*, tier: Tier, failed: Engine, pinned: bool = False) -> tuple[Engine | None, str]:
+    """The engine that may stand in for `failed` on `tier` (maybe the same engine: a hedge
+    may run on it), or (None, why not).
+
+    Never for a job pinned to one engine (the caller asked for that engine's picture); never
+    from a vendor engine to a built-in simulation unless the tier allows it; never to an
+    engine with no price unless the tier allows unpriced engines."""
+    fallback = tier.fallback_engine
+    if fallback is None:
+        return None, ""
+    if pinned and fallback.pk != failed.pk:
+        return None, f"the job asked for {failed.name} itself, so no other engine stands in"
+    if fallback.simulated and not failed.simulated and not tier.allow_simulation_fallback:
+        return None, (
+            f"{tier.name} does not fall back from the vendor engine {failed.name} to the simulation {fallback.name}"
+        )
+    if not engine_is_priced(fallback) and not tier.allow_unpriced:
+        return None, f"the fallback engine {fallback.name} has no price and {tier.name} does not allow unpriced engines"
+    return fallback, ""
 
 
 # --- Budget days and ledger rows ----------------------------------------------------------
@@ -258,13 +299,45 @@ def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False
-        # What `budget_book` already moved to `spent` is not counted twice.
+        # What `budget_spend`/`budget_book` already moved to `spent` is not counted twice, and
+        # a cost booked after the caller summed its attempts is not taken back.
         booked = held.actual_usd or Decimal("0")
-        Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual_usd, closed_at=timezone.now())
+        actual = max(actual_usd, booked)
+        Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual, closed_at=timezone.now())
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
                 reserved_usd=F("reserved_usd") - held.amount_usd,
-                spent_usd=F("spent_usd") + actual_usd - booked,
+                spent_usd=F("spent_usd") + actual - booked,
+                updated_at=timezone.now(),
+            )
+    return True
+
+
+def budget_spend(*, ref: str, amount_usd: Decimal) -> bool:
+    """Book one billed engine call as spent the moment its cost is known, so that `spent`
+    always equals the sum of the billed attempts (`manage.py budget reconcile` checks it).
+
+    The amount leaves the job's hold (as much of it as is held) and enters `spent`; it is
+    added to the reservation's `actual_usd`. A cost above the hold (the vendor billed more
+    than estimated) is booked all the same: the truth wins over the limit, and a tier left
+    over its limit refuses new work (`admission_decide`). A call billed after the job's
+    reservation closed (a hedge loser answering late) is added to `spent` too. False if the
+    ref never held a reservation (nothing is written).
+    """
+    if amount_usd <= 0:
+        return True
+    with transaction.atomic():
+        held = Reservation.objects.select_for_update().filter(ref=ref).first()
+        if held is None:
+            return False
+        take = min(amount_usd, held.amount_usd) if held.state == ReservationState.HELD else Decimal("0")
+        Reservation.objects.filter(pk=held.pk).update(
+            amount_usd=F("amount_usd") - take, actual_usd=(held.actual_usd or Decimal("0")) + amount_usd
+        )
+        for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
+            BudgetLedger.objects.filter(pk=ledger_id).update(
+                reserved_usd=F("reserved_usd") - take,
+                spent_usd=F("spent_usd") + amount_usd,
                 updated_at=timezone.now(),
             )
     return True
@@ -281,11 +354,12 @@ def budget_book(*, ref: str, spent_usd: Decimal) -> bool:
         if held is None:
             return False
         booked = held.actual_usd or Decimal("0")
-        Reservation.objects.filter(pk=held.pk).update(amount_usd=Decimal("0"), actual_usd=spent_usd)
+        spent = max(spent_usd, booked)  # what `budget_spend` booked meanwhile is not taken back
+        Reservation.objects.filter(pk=held.pk).update(amount_usd=Decimal("0"), actual_usd=spent)
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
                 reserved_usd=F("reserved_usd") - held.amount_usd,
-                spent_usd=F("spent_usd") + spent_usd - booked,
+                spent_usd=F("spent_usd") + spent - booked,
                 updated_at=timezone.now(),
             )
     return True
@@ -316,6 +390,31 @@ def _when(moment: datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def admission_engines(*, tier: Tier, engine: Engine | None, with_preview: bool) -> list[Engine]:
+    """The engines a job is admitted to run on: a pinned engine, else the tier's final engine
+    and (with a preview) its preview engine."""
+    if engine is not None:
+        return [engine]
+    return [tier.final_engine] + ([tier.preview_engine] if with_preview else [])
+
+
+def over_limit(*, tier: Tier, team: str = "") -> str:
+    """Why today's ledger of the tier (or of the team's budget on it) is over its limit, or
+    "" (an admin lowered the limit below what is spent and held, or calls billed more than
+    their holds)."""
+    rows = [("", f"{tier.name}'s")]
+    if team_has_budget(tier=tier, team=team):
+        rows.append((team, f"The {team} team's {tier.name}"))
+    for row_team, whose in rows:
+        row = ledger_for(tier=tier, team=row_team)
+        if row.spent_usd + row.reserved_usd > row.limit_usd:
+            return (
+                f"{whose} budget for today is over its limit: {_usd(row.spent_usd)} spent and "
+                f"{_usd(row.reserved_usd)} held of {_usd(row.limit_usd)}."
+            )
+    return ""
+
+
 def predicted_wait_ms(*, queue_depth: int, throughput_per_s: float | None) -> float | None:
     """Queue depth ÷ recent throughput; None when there is no throughput to go by."""
     if queue_depth <= 0:
@@ -339,12 +438,15 @@ def admission_decide(
     throughput_per_s: float | None = None,
     final_queue_depth: int = 0,
     final_throughput_per_s: float | None = None,
+    verify_queue_depth: int = 0,
+    verify_throughput_per_s: float | None = None,
     team: str = "",
 ) -> AdmissionDecision:
     """Decide admit | degrade | defer | refuse before any money is spent.
 
     Latency first: queues whose predicted wait (depth ÷ recent throughput, the first stage's
-    queue plus the final queue for auto-final tiers, as the caller passes them) passes
+    queue plus the final queue for auto-final tiers plus the verification queue — images
+    waiting for OCR ÷ the measured OCR rate — as the caller passes them) passes
     LATENCY_DEFER_FACTOR × the tier's latency budget defers the job until it drains
     (must-not-degrade classes are admitted with a note instead). Then money: a class that
     may degrade moves to the tier's `degrade_to` once the day is `degrade_at_percent` spent
@@ -358,29 +460,48 @@ def admission_decide(
     now = timezone.now()
     notes: list[str] = []
 
+    verify_wait = predicted_wait_ms(queue_depth=verify_queue_depth, throughput_per_s=verify_throughput_per_s)
     waits = [
         predicted_wait_ms(queue_depth=queue_depth, throughput_per_s=throughput_per_s),
         predicted_wait_ms(queue_depth=final_queue_depth, throughput_per_s=final_throughput_per_s),
+        verify_wait,
     ]
     known = [w for w in waits if w is not None]
     wait = sum(known) if known else None
     if wait is not None and wait > tier.max_latency_ms:
         seconds = wait / 1000
+        verifying = ""
+        if verify_queue_depth and verify_wait:
+            verifying = (
+                f" and the verification queue {verify_queue_depth} deep (OCR at "
+                f"{verify_throughput_per_s:.1f} images/s: about {verify_wait / 1000:.0f} s)"
+            )
         if not keep and wait > LATENCY_DEFER_FACTOR * tier.max_latency_ms:
             until = now + timedelta(milliseconds=wait)
             depth = " + ".join(str(d) for d in (queue_depth, final_queue_depth) if d) or "0"
             return AdmissionDecision(
                 outcome=Outcome.DEFER,
                 tier=tier,
-                reason=f"The {tier.name} queue is {depth} deep (about {seconds:.0f} s of work, "
+                reason=f"The {tier.name} queue is {depth} deep{verifying} (about {seconds:.0f} s of work, "
                 f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}.",
                 defer_until=until,
             )
         notes.append(
-            f"The queue predicts about {seconds:.1f} s of waiting, over the tier's "
+            f"The queues{verifying} predict about {seconds:.1f} s of waiting, over the tier's "
             f"{tier.max_latency_ms / 1000:g} s latency budget."
         )
 
+    unpriced = [
+        e for e in admission_engines(tier=tier, engine=engine, with_preview=with_preview) if not engine_is_priced(e)
+    ]
+    if unpriced and not tier.allow_unpriced:
+        names = ", ".join(e.name for e in unpriced)
+        return AdmissionDecision(
+            outcome=Outcome.REFUSE,
+            tier=tier,
+            reason=f"Refused: {names} has no price (no price table and a base price of $0), so what it "
+            f"bills could not be held or booked, and {tier.name} does not allow unpriced engines.",
+        )
     estimate = cost_estimate(
         tier=tier, engine=engine, width=width, height=height, template=template, with_preview=with_preview
     )
@@ -402,6 +523,15 @@ def admission_decide(
                     f"rendered on {cheaper.name} instead, estimated {_usd(low.total_usd)}.",
                 )
 
+    over = over_limit(tier=tier, team=team)
+    if over:
+        return AdmissionDecision(
+            outcome=Outcome.REFUSE,
+            tier=tier,
+            estimate_usd=estimate.total_usd,
+            reason=f"Refused: {over} New work is refused until the budget resets at "
+            f"{_when(budget_reset_at(now=now))} or an admin raises the limit.",
+        )
     if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team):
         attempts = f" × {estimate.expected_attempts} expected attempts" if estimate.expected_attempts > 1 else ""
         return AdmissionDecision(

@@ -273,6 +273,8 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
         "size": f"{job.width}x{job.height}",
         "estimated_cost_usd": str(job.estimated_cost_usd),
         "actual_cost_usd": str(job.actual_cost_usd),
+        "price_unknown": selectors.job_price_unknown(job),
+        "fallbacks": [f.as_json() for f in selectors.job_fallbacks(job)],
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "attempts": [
@@ -289,6 +291,7 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "seed_honoured": a.seed_honoured,
                 "timings_ms": a.timings_ms,
                 "cost_usd": str(a.cost_usd),
+                "price_source": a.price_source or None,
                 "error_kind": a.error_kind or None,
                 "error": a.error or None,
                 "verification": (

@@ -159,7 +159,8 @@ class RenderAttempt(models.Model):
     sent = models.JSONField(default=dict, blank=True)  # what the adapter sent (size, model …)
     seed_honoured = models.BooleanField(null=True)
     timings_ms = models.JSONField(default=dict, blank=True)  # queue_wait, engine, store, verify, …
-    cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))  # as booked
+    price_source = models.CharField(max_length=10, blank=True)  # usage | table | unknown ("" = no call billed)
     image = models.FileField(upload_to="renders/%Y/%m/%d/", blank=True)
     image_mime = models.CharField(max_length=30, blank=True)
     error_kind = models.CharField(max_length=30, blank=True)
@@ -172,11 +173,19 @@ class RenderAttempt(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     resent_at = models.DateTimeField(null=True, blank=True)  # when the sweeper last sent it again
+    # While RUNNING: the worker calling the engine renews this every lease/3; once it has
+    # passed, the worker is taken for gone and the sweeper retries the attempt.
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "number"]
         constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_number_unique")]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The sweeper's expired-lease query and admission's recent-throughput query.
+            models.Index(fields=["status", "lease_until"], name="attempt_lease_idx"),
+            models.Index(fields=["stage", "finished_at"], name="attempt_stage_finished_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.number} {self.stage} {self.status}"

@@ -1,15 +1,20 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
+import hashlib
 import re
+import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from apps.policy.models import BudgetLedger, Reservation, ReservationState
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt, RenderJob
 
 
@@ -80,6 +85,193 @@ def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     finals = [a for a in job.attempts.all() if a.image and a.stage == "final"]
     return finals[-1] if finals else None
+
+
+def _clock_second() -> int:
+    return int(time.time())
+
+
+def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None:
+    """A fingerprint of everything the job page's status partial shows, from one aggregate
+    query (no attempts fetched, no template rendered); None when the user may not see the
+    job. Each attempt change the page shows moves one of these: claimed (started_at), image
+    stored, verified, finished, cancelled; while the job runs, so does each second (the page
+    shows its running time)."""
+    row = (
+        jobs_visible_to(user)
+        .filter(public_id=public_id)
+        .values("pk", "status", "updated_at", "defer_until", "admission_reason", "actual_cost_usd")
+        .annotate(
+            n_attempts=Count("attempts"),
+            started=Max("attempts__started_at"),
+            finished=Max("attempts__finished_at"),
+            imaged=Count("attempts", filter=~Q(attempts__image="")),
+            verified=Count("attempts__verification"),
+            cancelled=Count("attempts", filter=Q(attempts__status="cancelled")),
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    if row["status"] not in SETTLED_STATUSES and row["status"] != JobStatus.PREVIEW_READY:
+        # The page shows how long the job has been running: let that clock tick each second.
+        row["clock"] = _clock_second()
+    digest = hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=12).hexdigest()
+    return f"{user.pk}-{digest}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fallback:
+    """One engine failure and the fallback engine that stood in for it."""
+
+    stage: str
+    failed_engine: str  # slug
+    failed_engine_name: str
+    error_kind: str
+    error: str
+    fallback_engine: str  # slug
+    fallback_engine_name: str
+    delivered: bool  # the fallback produced the image
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "failed_engine": self.failed_engine,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "fallback_engine": self.fallback_engine,
+            "delivered_by": self.fallback_engine if self.delivered else None,
+        }
+
+
+def job_fallbacks(job: RenderJob) -> list[Fallback]:
+    """Every fallback of the job: which engine failed (the stage's last errored attempt before
+    it), why, and whether the fallback engine produced the image."""
+    attempts = list(job.attempts.all())
+    found = []
+    for a in attempts:
+        if a.step != "fallback":
+            continue
+        failed = [b for b in attempts if b.stage == a.stage and b.number < a.number and b.status == "error"]
+        if not failed:
+            continue
+        f = failed[-1]
+        found.append(
+            Fallback(
+                stage=a.stage,
+                failed_engine=f.engine.slug,
+                failed_engine_name=f.engine.label,
+                error_kind=f.error_kind,
+                error=f.error,
+                fallback_engine=a.engine.slug,
+                fallback_engine_name=a.engine.label,
+                delivered=bool(a.image),
+            )
+        )
+    return found
+
+
+def job_price_unknown(job: RenderJob) -> bool:
+    """Whether an attempt delivered an image that could not be priced (booked at $0)."""
+    return any(a.price_source == "unknown" for a in job.attempts.all())
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerDifference:
+    """One place where the ledger and the attempts disagree (`manage.py budget reconcile`)."""
+
+    tier: str
+    team: str
+    day: str
+    what: str  # spent | reserved | reservation | unledgered
+    ledger_usd: Decimal
+    attempts_usd: Decimal
+    ref: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.tier}{'/' + self.team if self.team else ''} {self.day}"
+        ref = f" job {self.ref}" if self.ref else ""
+        return (
+            f"{where}{ref}: {self.what} on the ledger ${self.ledger_usd} ≠ ${self.attempts_usd} from the attempts "
+            f"(difference ${self.ledger_usd - self.attempts_usd})"
+        )
+
+
+def ledger_differences(*, day: date | None = None) -> tuple[int, list[LedgerDifference]]:
+    """Check the budget ledger against the attempts: (rows checked, differences).
+
+    Per ledger row (tier, team, day): `spent` must equal the cost of the billed attempts of
+    the jobs whose reservation is on that row, `reserved` the amounts their open
+    reservations still hold; per job, the reservation's booked cost must equal its attempts';
+    and no job may have billed attempts without a reservation. `day` limits the check to one
+    budget day."""
+    costs: dict[str, Decimal] = {
+        str(ref): total
+        for ref, total in RenderAttempt.objects.filter(cost_usd__gt=0)
+        .values("job__public_id")
+        .annotate(total=Sum("cost_usd"))
+        .values_list("job__public_id", "total")
+    }
+    rows = BudgetLedger.objects.select_related("tier")
+    reservations = Reservation.objects.select_related("ledger__tier")
+    if day is not None:
+        rows, reservations = rows.filter(day=day), reservations.filter(ledger__day=day)
+    spent: dict[int, Decimal] = defaultdict(Decimal)
+    held: dict[int, Decimal] = defaultdict(Decimal)
+    found: list[LedgerDifference] = []
+    for r in reservations:
+        cost = costs.pop(r.ref, Decimal("0"))
+        for ledger_id in (r.ledger_id, r.team_ledger_id):
+            if ledger_id:
+                spent[ledger_id] += cost
+                if r.state == ReservationState.HELD:
+                    held[ledger_id] += r.amount_usd
+        booked = r.actual_usd or Decimal("0")
+        if booked != cost:
+            found.append(
+                LedgerDifference(
+                    tier=r.ledger.tier.slug,
+                    team="",
+                    day=r.ledger.day.isoformat(),
+                    what="reservation",
+                    ledger_usd=booked,
+                    attempts_usd=cost,
+                    ref=r.ref,
+                )
+            )
+    checked = 0
+    for row in rows:
+        checked += 1
+        for what, on_ledger, expected in (
+            ("spent", row.spent_usd, spent[row.pk]),
+            ("reserved", row.reserved_usd, held[row.pk]),
+        ):
+            if on_ledger != expected:
+                found.append(
+                    LedgerDifference(
+                        tier=row.tier.slug,
+                        team=row.team,
+                        day=row.day.isoformat(),
+                        what=what,
+                        ledger_usd=on_ledger,
+                        attempts_usd=expected,
+                    )
+                )
+    if day is None:
+        jobs = RenderJob.objects.select_related("tier").filter(public_id__in=list(costs))
+        for job in jobs:
+            found.append(
+                LedgerDifference(
+                    tier=job.tier.slug,
+                    team="",
+                    day=job.created_at.date().isoformat(),
+                    what="unledgered",
+                    ledger_usd=Decimal("0"),
+                    attempts_usd=costs[str(job.public_id)],
+                    ref=str(job.public_id),
+                )
+            )
+    return checked, found
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,30 @@ import time
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
+from django.db import InterfaceError, OperationalError
 
 from apps.renders import idempotency
 from apps.renders.pipeline import hedging, outcome, run, sweeper
 
+# A task that lost its database connection (a PostgreSQL restart) is tried again with
+# backoff, 1, 2, 4 … 30 s, for about five minutes; the connection is replaced before each
+# try (renderhub/celery.py). Every task is idempotent by state, so a retry does no harm.
+DB_RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 12,
+}
 
-@shared_task(name="renders.run_attempt")
+
+@shared_task(name="renders.run_attempt", **DB_RETRY)
 def run_attempt(*, attempt_id: int) -> None:
     """Engine I/O: call the engine for a queued attempt (no-op unless it is still QUEUED)."""
     run.attempt_run(attempt_id=attempt_id)
 
 
-@shared_task(name="renders.verify_attempt")
+@shared_task(name="renders.verify_attempt", **DB_RETRY)
 def verify_attempt(*, attempt_id: int) -> None:
     """CPU: run the verification gate (no-op unless the attempt awaits verification)."""
     outcome.attempt_verify(attempt_id=attempt_id)
@@ -25,7 +37,9 @@ def verify_attempt(*, attempt_id: int) -> None:
 @shared_task(name="renders.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
     """Periodic: recover attempts whose message or worker was lost."""
-    return sweeper.sweep_stuck()
+    from django.conf import settings
+
+    return sweeper.sweep_stuck(queued_after_s=settings.RENDERHUB_REQUEUE_AFTER_S)
 
 
 @shared_task(name="renders.release_deferred")
@@ -40,7 +54,7 @@ def purge_idempotency_keys() -> int:
     return idempotency.idempotency_purge()
 
 
-@shared_task(name="renders.hedge_preview")
+@shared_task(name="renders.hedge_preview", **DB_RETRY)
 def hedge_preview(*, attempt_id: int) -> None:
     """Delayed by the tier's latency budget: hedge a preview that has not answered yet."""
     hedging.preview_hedge(attempt_id=attempt_id)

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -40,6 +40,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
             "tier": source.requested_tier_id or source.tier_id,
             **{f"text_{name}": text for name, text in source.texts.items()},
         }
+    if request.method == "POST" and "switch" in request.POST:
+        # Without JavaScript the template is switched by a submit: the form comes back for the
+        # new template with everything typed so far (slot texts of the same name included).
+        keep = ("template", "seed", "size", "tier")
+        initial = {k: v for k, v in request.POST.items() if k in keep or k.startswith("text_")}
+        return render(request, "renders/job_new.html", {"form": NewRenderForm(initial=initial)})
     form = NewRenderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
@@ -73,12 +79,24 @@ def template_fields(request: HttpRequest) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    version = None
+    if request.htmx:
+        # Polls every 400 ms from every open job page: when nothing changed, answer 304 from
+        # one aggregate query (the browser's cache hands htmx the last body) instead of
+        # loading the attempts and rendering the partial again.
+        version = selectors.job_page_version(user=request.user, public_id=public_id)
+        if version is not None and request.headers.get("If-None-Match") == f'"{version}"':
+            response = HttpResponseNotModified()
+            response["ETag"] = f'"{version}"'
+            return response
     job = selectors.job_for_user(user=request.user, public_id=public_id)
     context = {
         "job": job,
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "fallbacks": selectors.job_fallbacks(job),
+        "price_unknown": selectors.job_price_unknown(job),
         "latency": selectors.job_latency(job),
         "cancellable": CANCELLABLE,
     }
@@ -87,6 +105,9 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         if not context["polling"]:
             # 286: htmx swaps this last state in and stops polling.
             response.status_code = HttpResponseStopPolling.status_code
+        elif version is not None:
+            response["ETag"] = f'"{version}"'
+            response["Cache-Control"] = "private, no-cache"
         return response
     return render(request, "renders/job_detail.html", context)
 

@@ -265,6 +265,7 @@ class OpenAIFake(FakeServer):
         super().__init__()
         self.files: dict[str, bytes] = {}
         self.force_url = False  # answer with a URL even when b64_json was asked for
+        self.usage: dict[str, Any] | None = None  # replaces the GPT image answer's `usage` (a proxy's zeros)
 
     @staticmethod
     def error(status: int, message: str, code: str | None, type_: str = "invalid_request_error") -> Reply:
@@ -377,7 +378,8 @@ class OpenAIFake(FakeServer):
             "output_format": body.get("output_format", "png"),
             "size": size if size != "auto" else "1024x1024",
             "quality": self.AUTO_QUALITY if body.get("quality", "auto") == "auto" else body["quality"],
-            "usage": {
+            "usage": self.usage
+            or {
                 "total_tokens": 1100,
                 "input_tokens": 44,
                 "output_tokens": 1056,

@@ -134,8 +134,15 @@ def test_comparison_cell_keeps_the_engines_own_result_after_escalation(
     _settle(turbo, verdict="fail", engine_ms=250)
     _settle(ultra, verdict="pass", cost="0.04", engine_ms=1500)
     rescue = RenderAttempt.objects.create(
-        job=turbo.job, number=2, stage="final", step="engine", engine=Engine.objects.get(slug="builtin-typography"),
-        prompt="p", seed=3, requested_size="384x256", status=AttemptStatus.PASSED,
+        job=turbo.job,
+        number=2,
+        stage="final",
+        step="engine",
+        engine=Engine.objects.get(slug="builtin-typography"),
+        prompt="p",
+        seed=3,
+        requested_size="384x256",
+        status=AttemptStatus.PASSED,
     )
     rescue.image.save("rescue.png", ContentFile(title_card("SALE", background=(0, 0, 0))), save=True)
     for cell in (turbo, ultra):

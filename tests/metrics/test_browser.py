@@ -16,10 +16,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_metrics_page_range_selector_and_charts_in_a_browser(live_server, demo, editor, tmp_path):
-    _job(user=editor, tier_slug="production", preview_ms=450, final_ms=2600,
-         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)])
-    _job(user=editor, tier_slug="production", source="api", preview_ms=500, final_ms=1900,
-         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)])
+    _job(
+        user=editor,
+        tier_slug="production",
+        preview_ms=450,
+        final_ms=2600,
+        attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)],
+    )
+    _job(
+        user=editor,
+        tier_slug="production",
+        source="api",
+        preview_ms=500,
+        final_ms=1900,
+        attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)],
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1800})

@@ -13,13 +13,30 @@ from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJ
 from apps.verification.models import VerificationResult
 
 
-def _job(*, user, tier_slug: str, source: str = "web", status=JobStatus.DELIVERED, preview_ms=None, final_ms=None,
-         age=timedelta(minutes=10), attempts=(), auto_final=None):  # type: ignore[no-untyped-def]
+def _job(
+    *,
+    user,
+    tier_slug: str,
+    source: str = "web",
+    status=JobStatus.DELIVERED,
+    preview_ms=None,
+    final_ms=None,
+    age=timedelta(minutes=10),
+    attempts=(),
+    auto_final=None,
+):  # type: ignore[no-untyped-def]
     tier = Tier.objects.get(slug=tier_slug)
     created = timezone.now() - age
     job = RenderJob.objects.create(
-        prompt="p", seed=1, width=768, height=512, tier=tier, source=source, status=status,
-        auto_final=tier.auto_final if auto_final is None else auto_final, submitted_by=user,
+        prompt="p",
+        seed=1,
+        width=768,
+        height=512,
+        tier=tier,
+        source=source,
+        status=status,
+        auto_final=tier.auto_final if auto_final is None else auto_final,
+        submitted_by=user,
     )
     fields = {"created_at": created}
     if preview_ms is not None:
@@ -30,10 +47,18 @@ def _job(*, user, tier_slug: str, source: str = "web", status=JobStatus.DELIVERE
     for number, (stage, step, cost, verdict, engine_ms) in enumerate(attempts, start=1):
         verification = VerificationResult.objects.create(verdict=verdict) if verdict else None
         attempt = RenderAttempt.objects.create(
-            job=job, number=number, stage=stage, step=step,
+            job=job,
+            number=number,
+            stage=stage,
+            step=step,
             engine=tier.final_engine if stage == Stage.FINAL else tier.preview_engine,
-            prompt="p", seed=1, requested_size="768x512", status=AttemptStatus.PASSED, cost_usd=Decimal(cost),
-            timings_ms={"engine": engine_ms}, verification=verification,
+            prompt="p",
+            seed=1,
+            requested_size="768x512",
+            status=AttemptStatus.PASSED,
+            cost_usd=Decimal(cost),
+            timings_ms={"engine": engine_ms},
+            verification=verification,
         )
         RenderAttempt.objects.filter(pk=attempt.pk).update(created_at=created + timedelta(milliseconds=10 * number))
     return job
@@ -49,11 +74,21 @@ def test_percentiles_nearest_rank():
 def test_ops_metrics_latency_against_budget_per_tier(demo, editor):
     # production: budget 2200 ms to the final; preview tier: 800 ms to the preview.
     for final_ms in (1500, 2000, 3000, 5000):
-        _job(user=editor, tier_slug="production", preview_ms=400, final_ms=final_ms,
-             attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1400)])
+        _job(
+            user=editor,
+            tier_slug="production",
+            preview_ms=400,
+            final_ms=final_ms,
+            attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1400)],
+        )
     for preview_ms in (500, 900):
-        _job(user=editor, tier_slug="preview", status=JobStatus.PREVIEW_READY, preview_ms=preview_ms,
-             attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300)])
+        _job(
+            user=editor,
+            tier_slug="preview",
+            status=JobStatus.PREVIEW_READY,
+            preview_ms=preview_ms,
+            attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300)],
+        )
 
     figures = ops_metrics(range_="day")
 
@@ -67,11 +102,24 @@ def test_ops_metrics_latency_against_budget_per_tier(demo, editor):
 
 
 def test_ops_metrics_cost_per_delivered_counts_every_attempt(demo, editor):
-    _job(user=editor, tier_slug="production", preview_ms=400, final_ms=2000,
-         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "fail", 1400),
-                   (Stage.FINAL, "guidance", "0.04", "pass", 1400)])
-    _job(user=editor, tier_slug="production", status=JobStatus.FAILED, preview_ms=400,
-         attempts=[(Stage.PREVIEW, "initial", "0.01", "fail", 300)])
+    _job(
+        user=editor,
+        tier_slug="production",
+        preview_ms=400,
+        final_ms=2000,
+        attempts=[
+            (Stage.PREVIEW, "initial", "0.01", "pass", 300),
+            (Stage.FINAL, "initial", "0.04", "fail", 1400),
+            (Stage.FINAL, "guidance", "0.04", "pass", 1400),
+        ],
+    )
+    _job(
+        user=editor,
+        tier_slug="production",
+        status=JobStatus.FAILED,
+        preview_ms=400,
+        attempts=[(Stage.PREVIEW, "initial", "0.01", "fail", 300)],
+    )
 
     figures = ops_metrics(range_="day")
 
@@ -103,8 +151,13 @@ def test_ops_metrics_keeps_sources_apart_and_honours_the_range(demo, editor, mod
 
 
 def test_metrics_page_shows_latency_cost_and_charts(client, demo, editor, moderator):
-    _job(user=editor, tier_slug="production", preview_ms=400, final_ms=3000,
-         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1400)])
+    _job(
+        user=editor,
+        tier_slug="production",
+        preview_ms=400,
+        final_ms=3000,
+        attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1400)],
+    )
     client.force_login(moderator)
 
     body = client.get(reverse("metrics:dashboard"), {"range": "hour", "source": "web"}).content.decode()

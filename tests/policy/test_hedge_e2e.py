@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from apps.engines.models import AdapterKind, Engine
 from apps.policy.models import Reservation
@@ -47,3 +48,6 @@ def test_slow_preview_is_hedged_on_the_fallback_and_first_answer_wins(celery_wor
     assert (reservation.amount_usd, reservation.actual_usd) == (Decimal("0"), Decimal("0.0700"))
     assert reservation.ledger.spent_usd == Decimal("0.0700")
     assert reservation.ledger.reserved_usd == Decimal("0")
+    # One truth: the job's actual cost is both previews, and the ledger matches the attempts.
+    assert RenderJob.objects.get(pk=job.pk).actual_cost_usd == Decimal("0.0700")
+    call_command("budget", "reconcile")

@@ -270,7 +270,9 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
     attempt_run(attempt_id=first.pk)
     first.refresh_from_db()
     assert first.status == AttemptStatus.CANCELLED and first.cost_usd == 0
-    assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1400")
+    # 0.10 held at admission + 0.04 for the hedge; the hedge's 0.04 is spent the moment it is billed.
+    reservation = Reservation.objects.get(ref=str(job.public_id))
+    assert (reservation.amount_usd, reservation.actual_usd) == (Decimal("0.1000"), Decimal("0.0400"))
 
 
 def test_preview_hedge_is_scheduled_when_the_engine_call_starts_not_while_queued(
@@ -461,3 +463,64 @@ def test_budget_book_keeps_what_was_spent_and_frees_the_rest_of_the_hold(product
     assert budget_settle(ref="job-b", actual_usd=Decimal("0.10"))
     ledger.refresh_from_db()
     assert (ledger.spent_usd, ledger.reserved_usd) == (Decimal("0.10"), Decimal("0"))
+
+
+def test_admission_defers_when_the_verification_queue_cannot_keep_up(production):
+    # renders flow (no render queue) but 120 images wait for OCR at 2 a second: 60 s vs 2.2 s
+    decision = decide(
+        production, queue_depth=0, throughput_per_s=10.0, verify_queue_depth=120, verify_throughput_per_s=2.0
+    )
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert "the verification queue 120 deep (OCR at 2.0 images/s: about 60 s)" in decision.reason
+    assert decision.defer_until is not None
+    assert not Reservation.objects.exists()
+
+
+def test_admission_notes_a_verification_wait_slightly_over_budget(production):
+    decision = decide(production, verify_queue_depth=6, verify_throughput_per_s=2.0)  # 3 s vs 2.2 s
+
+    assert decision.outcome == policy.Outcome.ADMIT
+    assert "verification queue 6 deep" in decision.reason
+
+
+def _verification_backlog(*, cover, editor, jobs: int, ocr_seconds: float) -> None:  # type: ignore[no-untyped-def]
+    """`jobs` previews rendered and waiting for the gate; the gate's latest results took
+    `ocr_seconds` each (too few in the last minute to measure a rate from)."""
+    from apps.verification.models import VerificationResult
+
+    for i in range(jobs):
+        job_submit(submitted_by=editor, template=cover, texts={"title": f"Backlog {i}"})
+    RenderAttempt.objects.update(status=AttemptStatus.VERIFYING)
+    VerificationResult.objects.bulk_create(
+        [VerificationResult(expected={}, verdict="pass", seconds=ocr_seconds) for _ in range(3)]
+    )
+
+
+def test_admission_inputs_measure_the_verification_queue_and_the_ocr_rate(
+    production, cover, editor, settings, django_capture_on_commit_callbacks
+):
+    settings.RENDERHUB_VERIFY_CONCURRENCY = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        _verification_backlog(cover=cover, editor=editor, jobs=3, ocr_seconds=0.5)
+
+    inputs = admission_inputs(tier=production)
+
+    assert inputs["verify_queue_depth"] == 3
+    assert inputs["verify_throughput_per_s"] == pytest.approx(4.0)  # 2 processes ÷ 0.5 s
+
+
+def test_job_submit_deferred_when_previews_cannot_be_verified_within_the_budget(
+    client, production, cover, editor, settings, django_capture_on_commit_callbacks
+):
+    # 20 images ahead at 1 image/s of OCR: 20 s against the production tier's 2.2 s budget
+    settings.RENDERHUB_VERIFY_CONCURRENCY = 1
+    with django_capture_on_commit_callbacks(execute=False):
+        _verification_backlog(cover=cover, editor=editor, jobs=20, ocr_seconds=1.0)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "One more"})
+
+    assert (job.status, job.admission) == (JobStatus.DEFERRED, "deferred")
+    assert "the verification queue 20 deep (OCR at 1.0 images/s: about 20 s)" in job.admission_reason
+    client.force_login(editor)
+    page = client.get(f"/renders/{job.public_id}/")
+    assert "the verification queue 20 deep" in page.content.decode()

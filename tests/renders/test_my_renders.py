@@ -36,8 +36,15 @@ def _job(user, title: str, *, image: bool = True) -> RenderJob:  # type: ignore[
     )
     if image:
         attempt = RenderAttempt.objects.create(
-            job=job, number=1, stage="final", engine=tier.final_engine, prompt="p", seed=3,
-            requested_size="768x512", status=AttemptStatus.PASSED, image_mime="image/png",
+            job=job,
+            number=1,
+            stage="final",
+            engine=tier.final_engine,
+            prompt="p",
+            seed=3,
+            requested_size="768x512",
+            status=AttemptStatus.PASSED,
+            image_mime="image/png",
         )
         attempt.image.save(f"{job.public_id}.png", ContentFile(title_card(title)), save=True)
     return job

@@ -131,7 +131,9 @@ def test_engine_error_fails_the_job_with_the_reason(cover, editor, django_captur
 
 
 @override_settings(CELERY_TASK_TIME_LIMIT=1)
-def test_sweeper_fails_attempts_whose_worker_was_lost(cover, editor, django_capture_on_commit_callbacks):
+def test_sweeper_retries_an_attempt_without_a_lease_whose_worker_was_lost(
+    cover, editor, django_capture_on_commit_callbacks
+):
     from django.utils import timezone
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -146,10 +148,53 @@ def test_sweeper_fails_attempts_whose_worker_was_lost(cover, editor, django_capt
 
     attempt.refresh_from_db()
     job.refresh_from_db()
+    retry = job.attempts.get(number=2)
     assert counts["lost"] == 1
-    assert attempt.status == AttemptStatus.ERROR
-    assert attempt.error_kind == "worker_lost"
+    assert (attempt.status, attempt.error_kind) == (AttemptStatus.ERROR, "worker_lost")
+    assert (retry.stage, retry.engine_id, retry.step, retry.status) == ("preview", attempt.engine_id, "lost", "queued")
+    assert job.status == JobStatus.PREVIEWING
+
+
+def test_sweeper_expired_lease_retries_a_final_on_the_final_engine_then_gives_up(
+    cover, editor, django_capture_on_commit_callbacks, settings
+):
+    from django.utils import timezone
+
+    settings.RENDERHUB_LOST_RETRIES = 1
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"}, with_preview=False)
+    expired = timezone.now() - timezone.timedelta(seconds=1)
+
+    def lose_the_running_attempt() -> None:
+        job.attempts.filter(status=AttemptStatus.QUEUED).update(
+            status=AttemptStatus.RUNNING, started_at=expired, lease_until=expired
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            assert sweep_stuck()["lost"] == 1
+
+    lose_the_running_attempt()
+    final, retry = job.attempts.order_by("number")
+    assert (retry.stage, retry.engine_id, retry.step) == ("final", final.engine_id, "lost")
+    assert final.engine_id != job.tier.fallback_engine_id  # never the preview engine
+    lose_the_running_attempt()
+
+    job.refresh_from_db()
     assert job.status == JobStatus.FAILED
+    assert "2 attempts lost their worker" in job.status_reason
+
+
+def test_sweeper_leaves_an_attempt_whose_lease_is_renewed(cover, editor, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Alive"})
+    long_ago = timezone.now() - timezone.timedelta(hours=1)
+    job.attempts.update(
+        status=AttemptStatus.RUNNING, started_at=long_ago, lease_until=timezone.now() + timezone.timedelta(seconds=9)
+    )
+
+    assert sweep_stuck()["lost"] == 0
+    assert job.attempts.get().status == AttemptStatus.RUNNING
 
 
 @pytest.mark.parametrize(("value", "expected"), [("768x512", (768, 512)), ("1024X1024", (1024, 1024))])
@@ -260,21 +305,21 @@ def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
     RenderAttempt.objects.update(
         status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
     )
-    real_fail = attempt_fail
+    real_start = sweeper.attempt_start
 
-    def fail_or_explode(attempt, **kwargs):  # type: ignore[no-untyped-def]
-        if attempt.job_id == broken.pk:
+    def start_or_explode(job, **kwargs):  # type: ignore[no-untyped-def]
+        if job.pk == broken.pk:
             raise RuntimeError("a bug in one job's recovery")
-        return real_fail(attempt, **kwargs)
+        return real_start(job, **kwargs)
 
-    monkeypatch.setattr(sweeper, "attempt_fail", fail_or_explode)
+    monkeypatch.setattr(sweeper, "attempt_start", start_or_explode)
 
     with django_capture_on_commit_callbacks(execute=False):
         counts = sweep_stuck()
 
     assert counts["lost"] == 1
-    assert RenderJob.objects.get(pk=lost.pk).status == JobStatus.FAILED
-    assert RenderJob.objects.get(pk=broken.pk).status == JobStatus.PREVIEWING
+    assert RenderJob.objects.get(pk=lost.pk).attempts.filter(step="lost").count() == 1
+    assert RenderAttempt.objects.get(job=broken).status == AttemptStatus.RUNNING  # rolled back, tried next sweep
 
 
 def _run_preview(job, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]

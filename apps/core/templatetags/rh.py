@@ -33,4 +33,3 @@ def get_item(mapping: dict, key: str) -> object:
 def sub(value: float | int, other: float | int) -> float:
     """value − other (for "over budget by …")."""
     return float(value) - float(other)
-

@@ -62,9 +62,34 @@ def job_force_rerender(
     seed: int | None = None,
 ) -> RenderAttempt:
     """A moderator sends a job back to final rendering with edited texts, another engine,
-    stronger guidance, a composite step or a new seed."""
+    stronger guidance, a composite step or a new seed.
+
+    The re-render's price is held first (`budget_extend` on the job's reservation, which
+    stays open while the job waits in review); BudgetError, and nothing changed, when
+    today's budget cannot hold it."""
     if job.status != JobStatus.NEEDS_REVIEW:
         raise TransitionError("Only a job that needs review can be re-rendered by a moderator.")
+    engine = engine or job.engine or job.tier.final_engine
+    price = policy.engine_price(engine=engine, width=job.width, height=job.height, quality=job.tier.quality)
+    with transaction.atomic():
+        if not policy.budget_extend(ref=str(job.public_id), amount_usd=price):
+            raise BudgetError(
+                f"Today's budget for the {job.tier.name} tier cannot hold the re-render on {engine.name} "
+                f"(about ${price:.2f}); try again after the budget resets or ask an admin."
+            )
+        return _rerender(job, by=by, texts=texts, engine=engine, guidance=guidance, step=step, seed=seed)
+
+
+def _rerender(
+    job: RenderJob,
+    *,
+    by: AbstractBaseUser,
+    texts: dict[str, str] | None,
+    engine: Engine,
+    guidance: int,
+    step: str,
+    seed: int | None,
+) -> RenderAttempt:
     if texts:
         if job.template is not None:
             resolved = prompt_resolve(template=job.template, texts=texts)
@@ -75,7 +100,7 @@ def job_force_rerender(
     return attempt_start(
         job,
         stage=Stage.FINAL,
-        engine=engine or job.engine or job.tier.final_engine,
+        engine=engine,
         guidance=guidance,
         step=step,
         seed=seed,

@@ -33,7 +33,9 @@ def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
     if attempt is None:
         return None
     job, tier = attempt.job, attempt.job.tier
-    fallback = tier.fallback_engine
+    # Never a simulation standing in for a vendor (unless the tier allows it), nor another
+    # engine for a job pinned to one.
+    fallback, _ = policy.fallback_for(tier=tier, failed=attempt.engine, pinned=job.engine_id is not None)
     if job.status != JobStatus.PREVIEWING or not tier.hedge_previews or fallback is None:
         return None
     if job.attempts.filter(stage=Stage.PREVIEW, step="hedge").exists():

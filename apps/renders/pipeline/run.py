@@ -7,13 +7,16 @@ import time
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from apps.engines import pricing
 from apps.engines.services import engine_generate
-from apps.engines.types import EngineError, EngineRequest, RefusedError
+from apps.engines.types import EngineError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
+from apps.renders.leases import lease_deadline, lease_kept
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.attempts import attempt_start, ms_since
@@ -27,14 +30,17 @@ log = logging.getLogger(__name__)
 def attempt_run(*, attempt_id: int) -> None:
     """Call the engine for a QUEUED attempt, store its image, then hand it to verification.
 
-    Claims the attempt with a conditional update (QUEUED → RUNNING): a redelivered task
-    finds it claimed and does nothing. Engine errors end the attempt as ERROR with the
-    error's kind; the job then falls back or fails with the reason.
+    Claims the attempt with a conditional update (QUEUED → RUNNING) that takes a lease
+    (`leases`), renewed while the engine call runs: a redelivered task finds it claimed and
+    does nothing; a worker that dies stops renewing and the sweeper retries the attempt.
+    Any error of the engine call or of what follows (compositing, storing) ends the attempt
+    as ERROR with its real reason at once; the job then falls back or fails with it. Lost
+    database connections are not such errors: they propagate, so the task is retried.
     """
     now = timezone.now()
     if (
         RenderAttempt.objects.filter(pk=attempt_id, status=AttemptStatus.QUEUED).update(
-            status=AttemptStatus.RUNNING, started_at=now
+            status=AttemptStatus.RUNNING, started_at=now, lease_until=lease_deadline(now=now)
         )
         != 1
     ):
@@ -61,7 +67,8 @@ def attempt_run(*, attempt_id: int) -> None:
     )
     started = time.perf_counter()
     try:
-        result = engine_generate(engine=attempt.engine, request=request)
+        with lease_kept(attempt_id=attempt.pk):
+            result = engine_generate(engine=attempt.engine, request=request)
     except EngineError as exc:
         timings["engine"] = ms_since(started)
         attempt_fail(
@@ -69,6 +76,22 @@ def attempt_run(*, attempt_id: int) -> None:
         )
         return
     timings["engine"] = ms_since(started)
+    try:
+        _attempt_store(attempt, result=result, timings=timings)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the task is retried, the lease recovers the attempt
+    except Exception as exc:
+        log.exception("attempt %s: storing the engine's image failed", attempt.pk)
+        attempt_fail(attempt, kind="internal_error", message=f"{type(exc).__name__}: {exc}", timings=timings)
+
+
+def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dict) -> None:
+    """Composite, store and price the engine's image; RUNNING → VERIFYING (or concluded).
+
+    Fenced: the move happens only while the attempt is still RUNNING. A worker that lost its
+    lease (the sweeper already retried the attempt) keeps the cost on its attempt, which was
+    billed, but changes nothing else."""
+    job = attempt.job
     timings.update({f"engine_{k}": round(v, 1) for k, v in result.timings_ms.items()})
     image = result.image
     if job.texts and (attempt.step == "composite" or (job.template and job.template.composite_text)):
@@ -86,30 +109,52 @@ def attempt_run(*, attempt_id: int) -> None:
     name = f"{job.public_id}-{attempt.number}-{secrets.token_hex(8)}.{extension}"
     attempt.image.save(name, ContentFile(image), save=False)
     timings["store"] = ms_since(started)
-    price = policy.engine_price(engine=attempt.engine, width=job.width, height=job.height, quality=job.tier.quality)
-    attempt.cost_usd = price * Decimal(str(result.billed_units))
+    # Booked at what the adapter sent and the vendor billed, not at the canvas and the tier.
+    # An unknown price is booked at $0 and flagged (price_source), never passed off as free.
+    price = pricing.price_attempt(attempt.engine, result.billing)
+    attempt.cost_usd = price.usd if price.usd is not None else Decimal("0")
+    attempt.price_source = price.source
+    if price.source == "unknown":
+        log.warning("attempt %s: %s delivered an image that could not be priced", attempt.pk, attempt.engine.slug)
     attempt.image_mime = result.mime_type
     attempt.sent = result.sent
     attempt.seed_honoured = result.seed_used is not None and result.seed_used == attempt.seed
     attempt.vendor_request_id = result.vendor_request_id
     attempt.timings_ms = timings
-    attempt.status = AttemptStatus.VERIFYING
-    attempt.save(
-        update_fields=[
-            "image",
-            "cost_usd",
-            "image_mime",
-            "sent",
-            "seed_honoured",
-            "vendor_request_id",
-            "timings_ms",
-            "status",
-        ]
-    )
+    fields = {
+        "image": attempt.image.name,
+        "cost_usd": attempt.cost_usd,
+        "price_source": attempt.price_source,
+        "image_mime": attempt.image_mime,
+        "sent": attempt.sent,
+        "seed_honoured": attempt.seed_honoured,
+        "vendor_request_id": attempt.vendor_request_id,
+        "timings_ms": timings,
+    }
+    with transaction.atomic():
+        running = RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING)
+        if running.update(**fields, status=AttemptStatus.VERIFYING, lease_until=None) != 1:
+            RenderAttempt.objects.filter(pk=attempt.pk).update(
+                cost_usd=attempt.cost_usd, price_source=attempt.price_source
+            )
+            attempt_book(attempt)  # the vendor billed it all the same
+            log.warning("attempt %s answered after its lease ran out; its image is not used", attempt.pk)
+            return
+        attempt.status = AttemptStatus.VERIFYING
+        attempt_book(attempt)
     if job.tier.verify_ocr and job.texts:
         transaction.on_commit(lambda: enqueue.attempt_verify(attempt), robust=True)
     else:
         attempt_conclude(attempt, status=AttemptStatus.PASSED)
+
+
+def attempt_book(attempt: RenderAttempt) -> None:
+    """The attempt's cost, the moment it is known, on its job (actual = the sum of its
+    attempts in every state) and on the ledger (spent = the sum of billed attempts)."""
+    if attempt.cost_usd <= 0:
+        return
+    RenderJob.objects.filter(pk=attempt.job_id).update(actual_cost_usd=F("actual_cost_usd") + attempt.cost_usd)
+    policy.budget_spend(ref=str(attempt.job.public_id), amount_usd=attempt.cost_usd)
 
 
 def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: dict, refused: bool = False) -> None:
@@ -145,18 +190,40 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
                 return
             job_to_final_stage(job, reason=f"The preview failed ({kind}: {message}); the final is rendering.")
             return
-        fallback = job.tier.fallback_engine
-        made = job.attempts.count()
+        failed = attempt.engine
         if refused:
             job_finish(job, to=JobStatus.FAILED, reason=f"The engine refused this request: {message}")
-        elif fallback and fallback.pk != attempt.engine_id and made < job.tier.max_attempts:
-            attempt_start(
+            return
+        if kind == MisconfiguredError.kind:
+            # A bad key, a retired or unknown model: another engine would only hide it.
+            job_finish(
                 job,
-                stage=attempt.stage,
-                engine=fallback,
-                guidance=attempt.guidance,
-                step="fallback",
-                reason=f"{attempt.engine.name} failed ({kind}: {message}); trying the fallback engine.",
+                to=JobStatus.FAILED,
+                reason=f"{failed.name} is misconfigured ({message}); not falling back: an admin must fix the engine.",
             )
-        else:
-            job_finish(job, to=JobStatus.FAILED, reason=f"{attempt.engine.name} failed ({kind}): {message}")
+            return
+        fallback, why_not = policy.fallback_for(tier=job.tier, failed=failed, pinned=job.engine_id is not None)
+        if fallback is None or fallback.pk == failed.pk or job.attempts.count() >= job.tier.max_attempts:
+            why = f"; no fallback: {why_not}" if why_not else ""
+            job_finish(job, to=JobStatus.FAILED, reason=f"{failed.name} failed ({kind}): {message}{why}")
+            return
+        # The failed call billed nothing; a dearer fallback holds the difference first.
+        extra = policy.engine_price(
+            engine=fallback, width=job.width, height=job.height, quality=job.tier.quality
+        ) - policy.engine_price(engine=failed, width=job.width, height=job.height, quality=job.tier.quality)
+        if extra > 0 and not policy.budget_extend(ref=str(job.public_id), amount_usd=extra):
+            job_finish(
+                job,
+                to=JobStatus.FAILED,
+                reason=f"{failed.name} failed ({kind}): {message}; the fallback {fallback.name} costs "
+                f"${extra:.4f} more and today's {job.tier.name} budget cannot hold it.",
+            )
+            return
+        attempt_start(
+            job,
+            stage=attempt.stage,
+            engine=fallback,
+            guidance=attempt.guidance,
+            step="fallback",
+            reason=f"{failed.name} failed ({kind}: {message}); trying the fallback engine {fallback.name}.",
+        )

@@ -178,11 +178,43 @@ def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) 
     )
 
 
+OCR_SAMPLE = 20  # latest verification results whose timings give the OCR rate
+
+
+def verification_load() -> tuple[int, float | None]:
+    """(images waiting for the gate, images verified per second): the one verification
+    queue every tier shares.
+
+    Depth counts VERIFYING attempts without a result (index on status). The rate is what the
+    gate finished over the last 60 s when it was busy enough to measure (≥ 5 results), else
+    the OCR speed of the latest OCR_SAMPLE results (their mean `seconds`, from the
+    created_at index) times RENDERHUB_VERIFY_CONCURRENCY processes; None with no history."""
+    from apps.verification.models import VerificationResult
+
+    depth = RenderAttempt.objects.filter(status=AttemptStatus.VERIFYING, verification__isnull=True).count()
+    if depth == 0:
+        return 0, None
+    now = timezone.now()
+    recent = VerificationResult.objects.filter(created_at__gte=now - timezone.timedelta(seconds=60)).aggregate(
+        n=Count("pk"), first=Min("created_at")
+    )
+    if recent["n"] >= 5:
+        return depth, recent["n"] / max((now - recent["first"]).total_seconds(), 1.0)
+    seconds = list(VerificationResult.objects.order_by("-created_at").values_list("seconds", flat=True)[:OCR_SAMPLE])
+    mean = sum(seconds) / len(seconds) if seconds else 0.0
+    if mean <= 0:
+        return depth, None
+    return depth, settings.RENDERHUB_VERIFY_CONCURRENCY / mean
+
+
 def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
     """What admission needs to know about the queues a job will wait on: the first stage's
-    queue, and for a tier that renders its final right after the preview, the final queue."""
+    queue, for a tier that renders its final right after the preview the final queue, and
+    for a tier that verifies, the verification queue (images ÷ measured OCR rate)."""
     depth, rate = _queue_load(tier=tier, stage=Stage.PREVIEW if with_preview else Stage.FINAL)
     inputs: dict[str, Any] = {"queue_depth": depth, "throughput_per_s": rate}
+    if tier.verify_ocr:
+        inputs["verify_queue_depth"], inputs["verify_throughput_per_s"] = verification_load()
     if with_preview and tier.auto_final:
         inputs["final_queue_depth"], inputs["final_throughput_per_s"] = _queue_load(tier=tier, stage=Stage.FINAL)
     return inputs

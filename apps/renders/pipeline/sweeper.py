@@ -10,10 +10,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.policy import services as policy
-from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline import enqueue
-from apps.renders.pipeline.run import attempt_fail
-from apps.renders.pipeline.state import job_transition
+from apps.renders.pipeline.attempts import attempt_start
+from apps.renders.pipeline.hedging import preview_rival_pending
+from apps.renders.pipeline.state import job_finish, job_transition
 from apps.renders.pipeline.submit import admission_inputs, job_admission_decide, job_start
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,12 @@ log = logging.getLogger(__name__)
 def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None) -> dict[str, int]:
     """Recover attempts whose message or worker was lost.
 
-    QUEUED too long → enqueue again (the claim makes a duplicate harmless). RUNNING longer
-    than the task's hard time limit → ERROR "worker lost", which falls back or fails the job.
-    VERIFYING with no result too long → enqueue verification again.
+    QUEUED too long → enqueue again (the claim makes a duplicate harmless). RUNNING whose
+    lease ran out (its worker stopped renewing it: killed, or cut off) → ERROR "worker lost"
+    and a new attempt of the same stage on the same engine (`attempt_retry_lost`); a RUNNING
+    row without a lease counts as lost after the task's hard time limit. VERIFYING with no
+    result too long → enqueue verification again. Indexed queries only (status + lease_until,
+    status + created_at), so it can run every few seconds.
     """
     now = timezone.now()
     running_after_s = running_after_s or settings.CELERY_TASK_TIME_LIMIT + 60
@@ -56,10 +60,12 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
         not_resent_lately, status=AttemptStatus.QUEUED, created_at__lt=cutoff
     ).select_related("job__tier"):
         recover("requeued", attempt, resend(enqueue.attempt_run))
+    no_lease_cutoff = now - timezone.timedelta(seconds=running_after_s)
     for attempt in RenderAttempt.objects.filter(
-        status=AttemptStatus.RUNNING, started_at__lt=now - timezone.timedelta(seconds=running_after_s)
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, started_at__lt=no_lease_cutoff),
+        status=AttemptStatus.RUNNING,
     ).select_related("engine"):
-        recover("lost", attempt, _fail_lost)
+        recover("lost", attempt, attempt_retry_lost)
     for attempt in RenderAttempt.objects.filter(
         not_resent_lately, status=AttemptStatus.VERIFYING, verification__isnull=True, started_at__lt=cutoff
     ):
@@ -67,8 +73,56 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
     return counts
 
 
-def _fail_lost(attempt: RenderAttempt) -> None:
-    attempt_fail(attempt, kind="worker_lost", message="The worker running this attempt was lost.", timings={})
+def attempt_retry_lost(attempt: RenderAttempt) -> None:
+    """An attempt whose worker is gone: ERROR "worker_lost", then the same stage again on
+    the same engine (a lost final never falls back to the preview engine; a lost preview is
+    retried, not failed). After RENDERHUB_LOST_RETRIES lost attempts the job fails instead.
+
+    Conditional on the lease still being expired: a renewal that lands first wins."""
+    now = timezone.now()
+    lease_s = settings.RENDERHUB_LEASE_S
+    message = (
+        f"The worker running this attempt was lost: it stopped renewing its {lease_s:g} s lease."
+        if attempt.lease_until
+        else "The worker running this attempt was lost."
+    )
+    with transaction.atomic():
+        still_lost = Q(lease_until__lt=now) | Q(lease_until__isnull=True)
+        if (
+            RenderAttempt.objects.filter(still_lost, pk=attempt.pk, status=AttemptStatus.RUNNING).update(
+                status=AttemptStatus.ERROR, error_kind="worker_lost", error=message, finished_at=now
+            )
+            != 1
+        ):
+            return
+        job = RenderJob.objects.select_related("tier").get(pk=attempt.job_id)
+        # A final started beside the preview runs while the job is still at its preview.
+        beside_preview = (
+            attempt.stage == Stage.FINAL
+            and job.auto_final
+            and job.status in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY)
+        )
+        if not beside_preview and job.status != (
+            JobStatus.PREVIEWING if attempt.stage == Stage.PREVIEW else JobStatus.RENDERING
+        ):
+            return  # the job has moved on (a hedge rival answered first)
+        if preview_rival_pending(attempt):
+            return  # a hedged preview: the other attempt may still answer
+        lost = job.attempts.filter(error_kind="worker_lost").count()
+        if lost > settings.RENDERHUB_LOST_RETRIES:
+            job_finish(job, to=JobStatus.FAILED, reason=f"{lost} attempts lost their worker; giving up. {message}")
+            return
+        attempt_start(
+            job,
+            stage=attempt.stage,
+            engine=attempt.engine,
+            guidance=attempt.guidance,
+            step="lost",
+            seed=attempt.seed,
+            move_job=not beside_preview,
+            reason=f"Attempt {attempt.number} lost its worker (no lease renewal for {lease_s:g} s); "
+            f"retrying the {attempt.stage} on {attempt.engine.name}.",
+        )
 
 
 def jobs_release_deferred() -> int:
