@@ -242,7 +242,8 @@ RENDERHUB_TASK_TIME_LIMITS = {  # task name: (soft, hard) seconds
     "renders.run_attempt": (CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT),
     # OCR of one image takes 0.1–3 s here (apps/verification/README.md); a minute means a stuck model.
     "renders.verify_attempt": (env.int("VERIFY_SOFT_TIME_LIMIT", default=60), env.int("VERIFY_TIME_LIMIT", default=90)),
-    # Periodic (every 30 s): never let two runs overlap.
+    # Periodic (the sweeper every RENDERHUB_SWEEP_INTERVAL_S): a run that overruns its period
+    # overlaps the next harmlessly (conditional updates), and is cut short here.
     "renders.sweep_stuck": (20, 25),
     "renders.release_deferred": (20, 25),
     # Only decides and enqueues.
