@@ -32,6 +32,11 @@ system-test:
 services:
 	@bash .ci/services.sh
 
+# The embedded default is a local, single-user set-up: DEBUG on (settings default it off), which
+# also keeps a random secret key in var/secret_key. Override with `DEBUG=false make run`.
+run: export DEBUG ?= true
+test: export DEBUG ?= true
+
 run: system-run $(VENV)/.base
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

@@ -6,6 +6,7 @@ CELERY_BROKER_URL (Redis) to run on real services with any number of workers.
 With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops start-up.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -18,10 +19,25 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 VAR_DIR = Path(env.str("RENDERHUB_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless turned on explicitly: a production machine with DEBUG unset must not show
+# tracebacks or run on a known secret. `make run` and `make test` set DEBUG=true themselves.
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _local_secret_key() -> str:
+    """DEBUG only: a random key made once and kept in var/ (readable by this user alone), so
+    even a local run never signs sessions with a key that is published in the source."""
+    import secrets
+
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
 
 if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", default="embedded-default-only-not-for-production")
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 else:
     SECRET_KEY = env.str("SECRET_KEY")
@@ -37,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.engines",
@@ -51,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files in production (gunicorn has no static server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.HtmxLoginRedirectMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "renderhub.urls"
@@ -104,6 +125,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes) for the site login and the Django admin's: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked
+# out for AXES_COOLOFF_TIME, the right password included; a successful login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address is REMOTE_ADDR: behind a reverse proxy every client shares the proxy's, so the
+# lock then works per username (still a lock; one user's typos can lock that user only).
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "renders:job-new"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -115,7 +152,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "staticfiles"  # filled by collectstatic, served by WhiteNoise
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Images are private: stored outside any public URL, served only by views that check the user.
 MEDIA_ROOT = VAR_DIR / "media"
@@ -124,7 +162,10 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
     },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Compressed copies (gzip, and brotli when installed) made by collectstatic; served by
+    # WhiteNoise. Not the manifest variant: pages must render even where collectstatic has not
+    # run (tests, a fresh checkout), which the manifest storage refuses.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 # --- Security -------------------------------------------------------------------------
@@ -189,8 +230,28 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 180
-CELERY_TASK_TIME_LIMIT = 240
+# Time limits: soft (SoftTimeLimitExceeded inside the task) then hard (the process is killed),
+# per task type below. Only the prefork pool enforces them; a thread pool cannot stop a
+# thread, so the render queues (threads) are bounded by the engine transport's own overall
+# deadline per call (Engine.deadline_s, default 120 s, a watchdog cuts the socket), which sits
+# below the render task's limits, and the sweeper recovers anything that still overruns.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=180)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=240)
+RENDERHUB_TASK_TIME_LIMITS = {  # task name: (soft, hard) seconds
+    # One engine call (deadline_s) plus storing the image.
+    "renders.run_attempt": (CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT),
+    # OCR of one image takes 0.1–3 s here (apps/verification/README.md); a minute means a stuck model.
+    "renders.verify_attempt": (env.int("VERIFY_SOFT_TIME_LIMIT", default=60), env.int("VERIFY_TIME_LIMIT", default=90)),
+    # Periodic (the sweeper every RENDERHUB_SWEEP_INTERVAL_S): a run that overruns its period
+    # overlaps the next harmlessly (conditional updates), and is cut short here.
+    "renders.sweep_stuck": (20, 25),
+    "renders.release_deferred": (20, 25),
+    # Only decides and enqueues.
+    "renders.hedge_preview": (20, 25),
+}
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": soft, "time_limit": hard} for name, (soft, hard) in RENDERHUB_TASK_TIME_LIMITS.items()
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A worker never gives up on the broker: it retries the connection forever, at start-up
 # and after losing it, instead of exiting (a Redis restart must not need a hand).

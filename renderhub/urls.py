@@ -15,3 +15,9 @@ urlpatterns = [
     path("harness/", include("apps.harness.urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# Error pages answer API clients in JSON (apps/core/errors.py).
+handler400 = "apps.core.errors.bad_request"
+handler403 = "apps.core.errors.permission_denied"
+handler404 = "apps.core.errors.page_not_found"
+handler500 = "apps.core.errors.server_error"

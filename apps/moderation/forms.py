@@ -4,6 +4,7 @@ from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.moderation.selectors import REASON_LABELS
 from apps.renders.models import RenderJob
+from apps.renders.schemas import MAX_SLOT_CHARS
 
 STEPS = [
     ("moderator", "Same engine, my text and seed"),
@@ -19,6 +20,16 @@ class QueueFilterForm(forms.Form):
         Engine.objects.all(), required=False, empty_label="All engines", to_field_name="slug"
     )
     reason = forms.ChoiceField(choices=[("", "All reasons"), *REASON_LABELS.items()], required=False)
+
+
+class ClaimNextForm(forms.Form):
+    """ "Next" on the review page: the job being skipped, if any."""
+
+    skip = forms.UUIDField(required=False)
+
+
+class ApproveForm(forms.Form):
+    note = forms.CharField(max_length=500, required=False)
 
 
 class BulkDecisionForm(forms.Form):
@@ -73,7 +84,7 @@ class RerenderForm(forms.Form):
         self.job = job
         slots = {s["name"]: s for s in (job.template.slots if job.template else [])}
         for name, text in job.texts.items():
-            max_length = int(slots.get(name, {}).get("max_length") or 200)
+            max_length = min(int(slots.get(name, {}).get("max_length") or MAX_SLOT_CHARS), MAX_SLOT_CHARS)
             self.fields[f"text_{name}"] = forms.CharField(
                 label=f"Text: {slots.get(name, {}).get('label', name)}", initial=text, max_length=max_length
             )

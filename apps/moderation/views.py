@@ -5,7 +5,7 @@ refreshes the queue list in place, and static/js/moderation.js adds keyboard sho
 """
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +13,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
 from apps.moderation import selectors, services
-from apps.moderation.forms import BulkDecisionForm, QueueFilterForm, RejectForm, RerenderForm
+from apps.moderation.forms import (
+    ApproveForm,
+    BulkDecisionForm,
+    ClaimNextForm,
+    QueueFilterForm,
+    RejectForm,
+    RerenderForm,
+)
 from apps.renders.models import JobStatus, RenderJob
 from apps.renders.pipeline.decisions import BudgetError
 from apps.renders.pipeline.state import TransitionError
@@ -99,11 +106,21 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @permission_required(PERM)
 @require_POST
 def claim_next(request: HttpRequest) -> HttpResponse:
-    skip = request.POST.get("skip")
+    form = ClaimNextForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("skip must be the id of a render.", content_type="text/plain")
+    skip = form.cleaned_data["skip"]
     return _next_or_queue(request, skip=_job(skip) if skip else None)
 
 
-def _review_page(request: HttpRequest, job: RenderJob, *, rerender_form: RerenderForm | None = None) -> HttpResponse:
+def _review_page(
+    request: HttpRequest,
+    job: RenderJob,
+    *,
+    rerender_form: RerenderForm | None = None,
+    approve_form: ApproveForm | None = None,
+    reject_form: RejectForm | None = None,
+) -> HttpResponse:
     context = selectors.review_context(job)
     claim = context["claim"]
     context.update(
@@ -111,12 +128,15 @@ def _review_page(request: HttpRequest, job: RenderJob, *, rerender_form: Rerende
             "job": job,
             "mine": claim is not None and claim.moderator_id == request.user.pk,
             "open": job.status == JobStatus.NEEDS_REVIEW,
-            "reject_form": RejectForm(),
+            "approve_form": approve_form or ApproveForm(),
+            "reject_form": reject_form or RejectForm(),
             "rerender_form": rerender_form or RerenderForm(job=job),
             "filters": request.POST.get("filters", "") if request.method == "POST" else request.GET.urlencode(),
         }
     )
-    return render(request, "moderation/review.html", context)
+    # A form sent back with errors is a 400, so scripts see their input was refused.
+    invalid = any(f is not None and f.is_bound and f.errors for f in (rerender_form, approve_form, reject_form))
+    return render(request, "moderation/review.html", context, status=400 if invalid else 200)
 
 
 @permission_required(PERM)
@@ -145,8 +165,11 @@ def release(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def approve(request: HttpRequest, public_id: str) -> HttpResponse:
     job = _job(public_id)
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        return _review_page(request, job, approve_form=form)
     try:
-        services.moderation_approve(job=job, by=request.user, reason=request.POST.get("note", "").strip()[:500])
+        services.moderation_approve(job=job, by=request.user, reason=form.cleaned_data["note"])
     except (services.ClaimError, TransitionError) as exc:
         messages.error(request, str(exc))
         return redirect(_review_url(request, job))
@@ -160,8 +183,7 @@ def reject(request: HttpRequest, public_id: str) -> HttpResponse:
     job = _job(public_id)
     form = RejectForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A rejection needs a reason.")
-        return redirect(_review_url(request, job))
+        return _review_page(request, job, reject_form=form)
     try:
         services.moderation_reject(job=job, by=request.user, reason=form.cleaned_data["reason"])
     except (services.ClaimError, TransitionError) as exc:

@@ -6,7 +6,6 @@ within the tier's latency budget, else 202 with a Location header and {id, statu
 `POST /api/v1/renders` always answers 202; `GET /api/v1/renders/<id>` the job as JSON.
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,14 +17,17 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from pydantic import ValidationError
 
-from apps.accounts.services import api_token_authenticate
+from apps.accounts.services import TokenExpired, api_token_authenticate
 from apps.catalog.models import Template
+from apps.core.json_body import BodyError, read_json_body
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, Tier
 from apps.renders import idempotency, selectors
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
+from apps.renders.schemas import RenderRequest
 
 WAIT_POLL_S = 0.02
 
@@ -56,7 +58,10 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             scheme, _, key = header.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
                 raise ApiError(401, "Send a bearer token: Authorization: Bearer <token>.")
-            user = api_token_authenticate(key=key.strip())
+            try:
+                user = api_token_authenticate(key=key.strip())
+            except TokenExpired as exc:
+                raise ApiError(401, str(exc)) from exc
             if user is None:
                 raise ApiError(401, "This token is unknown or revoked.")
             if not user.has_perm("renders.submit_render"):
@@ -82,51 +87,46 @@ class RenderPayload:
     asset_class: str = ""
 
 
+def _first_error(exc: ValidationError) -> ApiError:
+    """The first problem pydantic found, as a 400 naming the field (dotted for nested ones)."""
+    error = exc.errors(include_url=False)[0]
+    place = ".".join(str(part) for part in error["loc"] if part != "[key]")
+    if error["type"] == "extra_forbidden":
+        return ApiError(400, f"Unknown field {place!r}.", field=place)
+    return ApiError(400, f"{place}: {error['msg']}.", field=place or None)
+
+
 def parse_payload(request: HttpRequest) -> RenderPayload:
-    """Check the JSON body field by field; the first problem becomes a 400 naming the field."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "Send JSON with Content-Type: application/json.")
+    """The body as a RenderRequest (schemas.py), then the names it gives looked up.
+
+    Raises ApiError: 415/413/400 for an unusable body (apps.core.json_body), 400 naming the
+    first bad field, an unknown template, tier or asset class, or a missing prompt."""
     try:
-        data = json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"The body is not valid JSON: {exc}.") from exc
+        data = read_json_body(request)
+    except BodyError as exc:
+        raise ApiError(exc.status, exc.message, field=exc.field) from exc
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
-    unknown = set(data) - {"prompt", "seed", "size", "template", "texts", "tier", "asset_class", "negative_prompt"}
-    if unknown:
-        raise ApiError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    out = RenderPayload()
-    prompt = data.get("prompt", "")
-    if not isinstance(prompt, str):
-        raise ApiError(400, "prompt must be a string.", field="prompt")
-    out.prompt = prompt
-    seed = data.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ApiError(400, "seed must be an integer.", field="seed")
-    out.seed = seed
-    if data.get("size") is not None:
-        if not isinstance(data["size"], str):
-            raise ApiError(400, 'size must be a string like "768x512".', field="size")
+    try:
+        body = RenderRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc) from exc
+    out = RenderPayload(prompt=body.prompt, seed=body.seed, texts=body.texts, asset_class=body.asset_class)
+    if body.size is not None:
         try:
-            out.size = parse_size(data["size"])
+            out.size = parse_size(body.size)
         except ValueError as exc:
             raise ApiError(400, str(exc), field="size") from exc
-    if data.get("template") is not None:
-        out.template = Template.objects.filter(slug=data["template"], is_active=True).first()
+    if body.template is not None:
+        out.template = Template.objects.filter(slug=body.template, is_active=True).first()
         if out.template is None:
-            raise ApiError(400, f"Unknown template {data['template']!r}.", field="template")
-    texts = data.get("texts", {})
-    if not isinstance(texts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items()):
-        raise ApiError(400, "texts must be an object of slot name to string.", field="texts")
-    out.texts = texts
-    if data.get("tier") is not None:
-        out.tier = Tier.objects.filter(slug=data["tier"]).first()
+            raise ApiError(400, f"Unknown template {body.template!r}.", field="template")
+    if body.tier is not None:
+        out.tier = Tier.objects.filter(slug=body.tier).first()
         if out.tier is None:
-            raise ApiError(400, f"Unknown tier {data['tier']!r}.", field="tier")
-    asset_class = data.get("asset_class", "")
-    if asset_class and not AssetClass.objects.filter(slug=asset_class).exists():
-        raise ApiError(400, f"Unknown asset class {asset_class!r}.", field="asset_class")
-    out.asset_class = asset_class or ""
+            raise ApiError(400, f"Unknown tier {body.tier!r}.", field="tier")
+    if body.asset_class and not AssetClass.objects.filter(slug=body.asset_class).exists():
+        raise ApiError(400, f"Unknown asset class {body.asset_class!r}.", field="asset_class")
     if out.template is None and not out.prompt.strip():
         raise ApiError(400, "prompt is required (or name a template with its texts).", field="prompt")
     return out

@@ -6,6 +6,7 @@ from apps.catalog.models import Template
 from apps.policy.models import Tier
 from apps.renders.pipeline.attempts import MAX_SEED
 from apps.renders.pipeline.submit import parse_size
+from apps.renders.schemas import MAX_SLOT_CHARS
 
 SIZE_CHOICES = [
     ("", "Template default"),
@@ -32,7 +33,8 @@ class NewRenderForm(forms.Form):
         super().__init__(*args, **kwargs)
         template = self.selected_template()
         for slot in template.slots if template else []:
-            limit = int(slot.get("max_length", 80))
+            # The API's limit binds here too, whatever a template says (schemas.py).
+            limit = min(int(slot.get("max_length", 80)), MAX_SLOT_CHARS)
             label = slot.get("label") or slot["name"].title()
             field = forms.CharField(
                 label=label,

@@ -38,7 +38,6 @@ a retry can change the outcome (research/engines.md §1.3):
 
 import base64
 import io
-import json
 import logging
 import math
 import time
@@ -49,7 +48,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -57,7 +55,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 
-from apps.accounts.services import api_token_authenticate
+from apps.accounts.services import TokenExpired, api_token_authenticate
+from apps.core.json_body import BodyError, read_json_body
 from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.policy.models import Tier
@@ -166,7 +165,12 @@ def _authenticate(request: HttpRequest) -> Any:
             code="invalid_api_key",
             headers={"WWW-Authenticate": 'Bearer realm="renderhub"'},
         )
-    user = api_token_authenticate(key=key.strip())
+    try:
+        user = api_token_authenticate(key=key.strip())
+    except TokenExpired as exc:
+        raise OpenAIError(
+            401, str(exc), code="invalid_api_key", headers={"WWW-Authenticate": 'Bearer realm="renderhub"'}
+        ) from None
     if user is None:
         raise OpenAIError(
             401,
@@ -316,14 +320,15 @@ def generation_parse(data: object) -> GenerationRequest:
 
 
 def _json_body(request: HttpRequest) -> object:
+    """The body through apps.core.json_body (size, depth, integer digits, NUL, surrogates, NaN)."""
     try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise OpenAIError(413, "The request body is too large.", code="request_too_large") from None
-    try:
-        return json.loads(raw or b"null")
-    except (ValueError, RecursionError):  # JSONDecodeError, over-long integers, absurd nesting
-        raise _bad("We could not parse the JSON body of your request.", None, "invalid_json") from None
+        return read_json_body(request, require_content_type=False)
+    except BodyError as exc:
+        if exc.status == 413:
+            raise OpenAIError(413, "The request body is too large.", code="request_too_large") from None
+        raise _bad(
+            f"We could not parse the JSON body of your request: {exc.message}", exc.field, "invalid_json"
+        ) from None
 
 
 # --- Submission ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
@@ -114,7 +115,11 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @permission_required("renders.submit_render")
 @require_POST
 def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Only the job's submitter may ask for its final: the final is charged to the submitter's
+    budget and team, so a moderator or admin acting on it would spend in someone else's name."""
     job = selectors.job_for_user(user=request.user, public_id=public_id)
+    if job.submitted_by_id != request.user.pk:
+        raise PermissionDenied(f"Only {job.submitted_by} can request the final of this render (it is charged to them).")
     try:
         job_request_final(job, by=request.user)
     except TransitionError:

@@ -1,5 +1,5 @@
 """The embedded default, once, end to end: SQLite + filesystem broker + a real worker,
-started the way `make run` starts them, with no services and no environment."""
+started the way `make run` starts them, with no services and no environment but DEBUG=true."""
 
 import os
 import socket
@@ -34,6 +34,7 @@ def test_embedded_default_runs_a_render_with_no_services(tmp_path):
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "true",  # as `make run` sets it
     }
     _manage(env, "migrate", "--noinput")
     assert "login: editor" in _manage(env, "seed_demo", "--password", "embedded-pw")

@@ -34,7 +34,12 @@ def _alive(pid: int) -> bool:
 def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
     """SIGTERM (kill PID) skipped the `finally` that stops the worker: the Celery worker and its
     beat lived on as orphans, consuming the broker after the web server was gone."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(tmp_path / "var")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "true",
+    }
     log = tmp_path / "server.log"
     server = subprocess.Popen(
         [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
@@ -79,7 +84,12 @@ def _children(pid: int) -> list[int]:
 
 
 def test_run_embedded_starts_a_new_worker_when_its_worker_dies(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(tmp_path / "var")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "true",
+    }
     log = tmp_path / "server.log"
     server = subprocess.Popen(
         [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
