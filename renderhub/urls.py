@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from apps.metrics.views import prometheus_metrics
 from apps.renders import openai_api
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("policy/", include("apps.policy.urls")),
     path("moderation/", include("apps.moderation.urls")),
     path("metrics/", include("apps.metrics.urls")),
+    path("metrics", prometheus_metrics, name="prometheus-metrics"),  # Prometheus scrapes this
     path("harness/", include("apps.harness.urls")),
     path("django-admin/", admin.site.urls),
 ]

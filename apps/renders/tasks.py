@@ -6,6 +6,7 @@ import time
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
+from apps.core.sweep_runs import sweep_run_record
 from apps.renders import services
 
 
@@ -23,8 +24,9 @@ def verify_attempt(*, attempt_id: int) -> None:
 
 @shared_task(name="renders.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
-    """Periodic: recover attempts whose message or worker was lost."""
-    return services.sweep_stuck()
+    """Periodic: recover attempts whose message or worker was lost (each run is recorded for
+    the queues page)."""
+    return sweep_run_record(task="renders.sweep_stuck", run=services.sweep_stuck)
 
 
 @shared_task(name="renders.release_deferred")
