@@ -107,7 +107,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     heartbeat_start(
         node=str(getattr(sender, "hostname", "") or "celery"),
         role="main",
-        pool=type(getattr(sender, "pool", None)).__name__.removesuffix("TaskPool").lower() or "?",
+        pool=type(getattr(sender, "pool", None)).__module__.rpartition(".")[2],  # prefork | thread | solo …
         concurrency=int(getattr(controller, "concurrency", 0) or 0),
         queues=_consumed_queues(sender.app),
     )
