@@ -32,11 +32,22 @@ class WorkerState:
     current_tasks: list[dict[str, str]] = field(default_factory=list)  # [{"id", "name", "started_at"}]
     tasks_started: int = 0  # by its live processes
     crashes: int = 0  # processes whose heartbeats stopped without a shutdown, or that stopped on an error
+    # (a main process and the prefork children that died with it count once)
     restarts: int = 0  # times run_embedded started it again
 
 
 def _crashed(row: WorkerHeartbeat, *, stale_before: datetime) -> bool:
     return row.exit_ok is False or (row.stopped_at is None and row.last_seen_at < stale_before)
+
+
+def _crashes(rows: list[WorkerHeartbeat], *, stale_before: datetime) -> int:
+    """Crashed processes, counting a main process and the prefork children that went with it
+    (their heartbeats stopped within the dead-after window of its own) as one crash."""
+    crashed = [r for r in rows if _crashed(r, stale_before=stale_before)]
+    mains = [r.last_seen_at for r in crashed if r.role == "main"]
+    window = timezone.timedelta(seconds=dead_after_s())
+    children = [r for r in crashed if r.role != "main" and not any(abs(r.last_seen_at - m) <= window for m in mains)]
+    return len(mains) + len(children)
 
 
 def worker_states(*, now: datetime | None = None) -> list[WorkerState]:
@@ -63,7 +74,7 @@ def worker_states(*, now: datetime | None = None) -> list[WorkerState]:
                 processes=len(live),
                 current_tasks=sorted((t for r in live for t in r.current_tasks), key=lambda t: t.get("started_at", "")),
                 tasks_started=sum(r.tasks_started for r in live),
-                crashes=sum(_crashed(r, stale_before=stale_before) for r in rows),
+                crashes=_crashes(rows, stale_before=stale_before),
                 restarts=max(r.restarts for r in rows),
             )
         )
