@@ -57,7 +57,7 @@ def test_queues_page_htmx_shows_depth_age_workers_and_sweeps(client, admin_user,
         restarts=1,
         current_tasks=[{"id": "t1", "name": "renders.run_attempt", "started_at": timezone.now().isoformat()}],
     )
-    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=600, pid=99)  # died without a shutdown
+    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=900, pid=99)  # died without a shutdown
     SweepRun.objects.create(
         task="renders.sweep_stuck", started_at=timezone.now(), duration_ms=12, result={"requeued": 2}, recovered=2
     )
@@ -87,7 +87,7 @@ def test_worker_states_count_crashes_and_liveness():
     heartbeat("celery@a", queues=["q1"], age_s=2)
     heartbeat("celery@a", queues=["q1"], age_s=3600, pid=2)  # heartbeats stopped: crash
     heartbeat("celery@a", queues=["q1"], age_s=7200, pid=3, stopped=True)  # clean stop
-    heartbeat("celery@b", queues=["q2"], age_s=60, pid=4)  # gone
+    heartbeat("celery@b", queues=["q2"], age_s=600, pid=4)  # gone
     WorkerHeartbeat.objects.filter(pid=4).update(exit_ok=False, stopped_at=timezone.now())
 
     states = {s.node: s for s in workers.worker_states()}
@@ -99,7 +99,7 @@ def test_worker_states_count_crashes_and_liveness():
 
 def test_banner_on_every_page_when_a_queue_has_work_and_no_live_worker(client, editor, own_queues):
     publish(own_queues["preview"], 3)
-    heartbeat("celery@dead", queues=[own_queues["preview"]], age_s=120)
+    heartbeat("celery@dead", queues=[own_queues["preview"]], age_s=900)
     client.force_login(editor)
 
     body = client.get(reverse("renders:job-new")).content.decode()
