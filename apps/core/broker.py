@@ -29,7 +29,7 @@ from time import monotonic
 from typing import Any
 
 from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
+from kombu.transport import filesystem, virtual
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
@@ -115,3 +115,6 @@ class Transport(filesystem.Transport):
     """Filesystem transport whose messages are visible only once completely written."""
 
     Channel = Channel
+    # Declared exchanges and bindings, per process (kombu keeps them in a class attribute):
+    # not shared with kombu's own filesystem transport should both be used in one process.
+    global_state = virtual.BrokerState()

@@ -147,9 +147,13 @@ class RenderHubCollector:
     @staticmethod
     def _workers() -> Iterator[Metric]:
         families = {
-            "up": GaugeMetricFamily("renderhub_worker_up", "1 while the worker's heartbeat is fresh.", labels=["worker"]),
+            "up": GaugeMetricFamily(
+                "renderhub_worker_up", "1 while the worker's heartbeat is fresh.", labels=["worker"]
+            ),
             "age": GaugeMetricFamily(
-                "renderhub_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat.", labels=["worker"]
+                "renderhub_worker_heartbeat_age_seconds",
+                "Seconds since the worker's last heartbeat.",
+                labels=["worker"],
             ),
             "tasks": GaugeMetricFamily(
                 "renderhub_worker_running_tasks", "Tasks the worker is running now.", labels=["worker"]
@@ -211,9 +215,9 @@ def access_denied(request: HttpRequest) -> HttpResponse | None:
     """None when the scraper may read /metrics, else the 401/403 to answer."""
     token: str = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer "):
-        if hmac.compare_digest(header.removeprefix("Bearer ").strip().encode(), token.encode()):
-            return None
+    presented = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return None
     if _peer_allowed(request.META.get("REMOTE_ADDR", "")):
         return None
     response: Any

@@ -9,7 +9,7 @@ from playwright.sync_api import sync_playwright
 
 from apps.core.models import SweepRun
 from tests.conftest import PASSWORD
-from tests.metrics.test_queues import heartbeat, own_queues, publish  # noqa: F401 (fixture)
+from tests.metrics.helpers import heartbeat, publish
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are synchronous.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

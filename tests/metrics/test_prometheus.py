@@ -23,7 +23,9 @@ def _metrics_token(settings):  # type: ignore[no-untyped-def]
     settings.METRICS_ALLOWED_IPS = []
 
 
-def _job(*, tier: str, source: str, status: str, preview_s: float | None, final_s: float | None, seed: int) -> RenderJob:
+def _job(
+    *, tier: str, source: str, status: str, preview_s: float | None, final_s: float | None, seed: int
+) -> RenderJob:
     job = RenderJob.objects.create(
         prompt="p",
         seed=seed,

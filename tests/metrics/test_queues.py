@@ -1,50 +1,13 @@
 """The queues and workers page, the banner every page shows when work is stranded, and the
 records they read (heartbeats, sweep runs)."""
 
-import uuid
-from datetime import timedelta
-
-import pytest
-import redis
-from celery import current_app
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import sweep_runs, workers
 from apps.core.models import SweepRun, WorkerHeartbeat
 from apps.renders import tasks
-
-
-@pytest.fixture
-def own_queues(settings):  # type: ignore[no-untyped-def]
-    """Queue names of this test alone: no live worker of another test consumes them."""
-    tag = uuid.uuid4().hex[:8]
-    names = {"preview": f"t{tag}.preview", "final": f"t{tag}.final", "verify": f"t{tag}.verify"}
-    settings.RENDERHUB_QUEUES = names
-    yield names
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    keys = client.keys(f"t{tag}.*")
-    if keys:
-        client.delete(*keys)
-
-
-def publish(queue: str, n: int = 1) -> None:
-    for _ in range(n):
-        current_app.send_task("renders.verify_attempt", kwargs={"attempt_id": 0}, queue=queue)
-
-
-def heartbeat(node: str, *, queues: list[str], age_s: float = 1, stopped: bool = False, **fields) -> WorkerHeartbeat:  # type: ignore[no-untyped-def]
-    seen = timezone.now() - timedelta(seconds=age_s)
-    return WorkerHeartbeat.objects.create(
-        node=node,
-        pid=fields.pop("pid", 100),
-        queues=queues,
-        started_at=seen - timedelta(minutes=5),
-        last_seen_at=seen,
-        stopped_at=seen if stopped else None,
-        exit_ok=True if stopped else None,
-        **fields,
-    )
+from tests.metrics.helpers import heartbeat, publish
 
 
 def test_queues_page_htmx_shows_depth_age_workers_and_sweeps(client, admin_user, own_queues):

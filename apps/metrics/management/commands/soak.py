@@ -87,7 +87,15 @@ class Command(BaseCommand):
         quarantined_before = queues.quarantined_messages() or 0
         self._scope = (started_at, user)
         server = subprocess.Popen(
-            [sys.executable, "manage.py", "run_embedded", "--port", str(port), "--concurrency", str(opts["concurrency"])],
+            [
+                sys.executable,
+                "manage.py",
+                "run_embedded",
+                "--port",
+                str(port),
+                "--concurrency",
+                str(opts["concurrency"]),
+            ],
             cwd=ROOT,
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
