@@ -16,7 +16,8 @@ folder with an error in the log, instead of raising: one bad file never stops th
 Use it with `CELERY_BROKER_URL=filesystem://` and `CELERY_BROKER_TRANSPORT=apps.core.broker:Transport`
 (renderhub/settings.py does both for the embedded default). Transport options, besides kombu's
 (`data_folder_in`, `data_folder_out`, `processed_folder`, `store_processed`, `control_folder`):
-`claim_folder` and `quarantine_folder` (default: `claimed/` and `quarantine/` beside the data folder).
+`claim_folder` and `quarantine_folder` (default: `claimed/` and `quarantine/` beside the data folder),
+`fanout_queue_expires` (seconds, default 60: a broadcast queue nobody reads is unbound and emptied).
 """
 
 import logging
@@ -64,6 +65,42 @@ class Channel(filesystem.Channel):
             except OSError:
                 pass
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _put_fanout(self, exchange: str, payload: dict[str, Any], routing_key: str, **kwargs: Any) -> None:
+        # A broadcast goes to every queue bound to the exchange, also to one whose consumer
+        # is gone for good: Flower's event queue after Flower stops (the worker keeps sending
+        # events, hundreds of files a minute), a dead worker's remote-control queue. AMQP
+        # expires such queues (x-expires); here a bound queue whose oldest message has waited
+        # `fanout_queue_expires` seconds (default 60) is unbound and emptied, with a warning.
+        for bound in self.get_table(exchange):
+            if self._abandoned(bound.queue):
+                dropped = self._purge(bound.queue)
+                self._delete(bound.queue, exchange, bound.routing_key, bound.pattern)
+                log.warning(
+                    "Nobody read broker queue %s for %.0f s: unbound it from %s and dropped its %d messages",
+                    bound.queue,
+                    self.fanout_queue_expires,
+                    exchange,
+                    dropped,
+                )
+                continue
+            self._put(bound.queue, payload, **kwargs)
+
+    def _abandoned(self, queue: str) -> bool:
+        now_ms = monotonic() * 1000
+        for filename in os.listdir(self.data_folder_in):
+            if message_queue(filename) == queue:
+                try:
+                    written_ms = int(filename.partition("_")[0])
+                except ValueError:
+                    continue
+                if now_ms - written_ms > self.fanout_queue_expires * 1000:
+                    return True
+        return False
+
+    @cached_property
+    def fanout_queue_expires(self) -> float:
+        return float(self.transport_options.get("fanout_queue_expires", 60))
 
     def _get(self, queue: str) -> dict[str, Any]:
         for filename in sorted(os.listdir(self.data_folder_in)):

@@ -108,3 +108,20 @@ def test_message_published_through_kombu_is_consumed_once(tmp_path):
 )
 def test_message_queue_reads_the_queue_from_a_file_name(filename, queue):
     assert message_queue(filename) == queue
+
+
+def test_broadcast_queue_nobody_reads_is_unbound_and_emptied(tmp_path, caplog):
+    """Flower's event queue outlives Flower: the worker kept filling it, hundreds of files a minute."""
+    channel = _channel(OURS, tmp_path)
+    channel.exchange_declare("celeryev", type="fanout")
+    for queue in ("celeryev.live", "celeryev.gone"):
+        channel.queue_declare(queue)
+        channel.queue_bind(queue, "celeryev", routing_key="#")
+    (tmp_path / "queue" / "1_00000000-0000-0000-0000-000000000000.celeryev.gone.msg").write_text("{}")
+
+    channel._put_fanout("celeryev", _message("event"), "#")
+
+    assert channel._get("celeryev.live")["body"] == "event"
+    assert os.listdir(tmp_path / "queue") == []
+    assert [q.queue for q in channel.get_table("celeryev")] == ["celeryev.live"]
+    assert "Nobody read broker queue celeryev.gone" in caplog.text
