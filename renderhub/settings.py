@@ -1,7 +1,7 @@
 """RenderHub settings, driven by the environment (django-environ).
 
-With no environment at all RenderHub runs on its embedded default: SQLite in var/ and
-Celery's filesystem broker (no server). Set DATABASE_URL (PostgreSQL) and
+With no environment at all RenderHub runs on its embedded default: SQLite in var/ and a
+filesystem broker in var/broker/ (no server; apps/core/broker.py). Set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis) to run on real services with any number of workers.
 With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops start-up.
 """

@@ -37,7 +37,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.accounts.services import api_token_create
-from apps.core import queues, workers
+from apps.core import queues
 from apps.core.models import SweepRun, WorkerHeartbeat
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 
@@ -215,7 +215,6 @@ class Command(BaseCommand):
         log = log_path.read_text(errors="replace")
         restarts = len(re.findall(r"Worker exited \(", log))
         heartbeats = WorkerHeartbeat.objects.filter(started_at__gte=started_at)
-        stale_before = timezone.now() - timezone.timedelta(seconds=workers.dead_after_s())
         # After the SIGTERM above every worker has shut down: a row without a clean stop crashed.
         crashed_rows = heartbeats.filter(stopped_at__isnull=True).count() + heartbeats.filter(exit_ok=False).count()
         sweeps = SweepRun.objects.filter(started_at__gte=started_at)
@@ -232,7 +231,6 @@ class Command(BaseCommand):
                 "rate_per_s": opts["rate"],
                 "worker_threads": opts["concurrency"],
                 "log": str(log_path),
-                "stale_heartbeat_before": stale_before.isoformat(),
             },
             "jobs_requested": opts["jobs"],
             "jobs_submitted": submitted,
