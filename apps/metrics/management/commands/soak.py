@@ -183,8 +183,10 @@ class Command(BaseCommand):
     def _settled_q(self) -> Any:
         from django.db.models import Q
 
-        # A preview-tier job rests at its preview until an editor asks for the final.
-        return Q(status__in=list(SETTLED_STATUSES)) | Q(status=JobStatus.PREVIEW_READY, tier__auto_final=False)
+        # A preview-tier job rests at its preview until an editor asks for the final. A job
+        # admission deferred is not settled: the soak waits for it to run.
+        settled = set(SETTLED_STATUSES) - {JobStatus.DEFERRED}
+        return Q(status__in=list(settled)) | Q(status=JobStatus.PREVIEW_READY, tier__auto_final=False)
 
     def _unsettled(self, *, started_at: Any, user: Any) -> int:
         self._scope = (started_at, user)
@@ -200,8 +202,9 @@ class Command(BaseCommand):
         by_status: dict[str, int] = {}
         for status in jobs.values_list("status", flat=True):
             by_status[status] = by_status.get(status, 0) + 1
-        stuck = list(jobs.exclude(self._settled_q()).values_list("public_id", "status")[:20])
-        stuck_total = jobs.exclude(self._settled_q()).count()
+        unsettled = jobs.exclude(self._settled_q())
+        stuck = list(unsettled.values_list("public_id", "status")[:20])
+        stuck_total = unsettled.count()
         preview_ms = [
             (p - c).total_seconds() * 1000
             for c, p in jobs.filter(preview_ready_at__isnull=False).values_list("created_at", "preview_ready_at")
