@@ -29,7 +29,11 @@ def template_resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPr
         if not value:
             errors[name] = "This text is required."
         elif len(value) > int(slot.get("max_length", 80)):
-            errors[name] = f"At most {slot.get('max_length', 80)} characters (got {len(value)})."
+            label = slot.get("label") or name.title()
+            errors[name] = (
+                f"{label} takes at most {slot.get('max_length', 80)} characters; this text has {len(value)}. "
+                "Shorten it: nothing is cut for you."
+            )
         elif '"' in value:
             errors[name] = "Double quotes cannot be rendered; use “curly” quotes."
         clean[name] = value

@@ -22,8 +22,9 @@ class EngineForm(forms.ModelForm):
     price_table = PrettyJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
-        help_text='Price by size and quality, e.g. {"1024x1024": {"standard": "0.04", "hd": "0.08"}}. '
-        "Sizes not listed cost the base price.",
+        help_text='Price by size and quality, e.g. {"1024x1024": {"standard": "0.04", "hd": "0.08"}}, '
+        '"*" for any size: {"*": {"TURBO": "0.03"}}. With a table, a size or quality it does not list has no '
+        "known price (flagged, never $0); without one, every image costs the base price.",
     )
     params = PrettyJSONField(
         required=False,
@@ -50,6 +51,8 @@ class EngineForm(forms.ModelForm):
             "concurrency_limit",
             "params",
             "enabled",
+            "retired_on",
+            "lifecycle_note",
         ]
         labels = {
             "model_id": "Model id",
@@ -60,6 +63,7 @@ class EngineForm(forms.ModelForm):
             "read_timeout_s": "Read timeout (s)",
             "deadline_s": "Overall deadline per call (s)",
             "concurrency_limit": "Concurrency limit (all workers; 0 = none)",
+            "retired_on": "Retired by the vendor on",
         }
         help_texts = {
             "base_url": "Checked against RENDERHUB_ENGINE_HOST_ALLOWLIST. Empty: the vendor's default.",

@@ -1,3 +1,4 @@
+import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -11,7 +12,8 @@ class AdapterKind(models.TextChoices):
     BUILTIN = "builtin", "Built-in simulation (offline)"
     HTTP = "http", "Generic HTTP protocol"
     OPENAI = "openai", "OpenAI Images API"
-    IMAGEN = "imagen", "Google Imagen (Gemini API / Vertex AI)"
+    IMAGEN = "imagen", "Google Imagen (Vertex AI / Gemini API)"
+    GEMINI = "gemini", "Google Gemini image (Gemini API generateContent)"
     STABILITY = "stability", "Stability AI (SD3.5)"
     IDEOGRAM = "ideogram", "Ideogram"
     COMFYUI = "comfyui", "ComfyUI"
@@ -23,7 +25,12 @@ class Engine(models.Model):
     The API key is never stored: `api_key_env` names the environment variable that holds it.
     `params` are adapter parameters (e.g. the built-in simulation's latency and typo rate,
     a vendor's quality or style). `price_table` refines `price_usd` by size and quality:
-    {"1024x1024": {"standard": "0.04", "hd": "0.08"}} or {"1024x1024": "0.04"}.
+    {"1024x1024": {"standard": "0.04", "hd": "0.08"}} or {"1024x1024": "0.04"}, with "*" for
+    any size ({"*": {"TURBO": "0.03"}}); `pricing.price_attempt` reads it.
+
+    `retired_on` is the vendor's shutdown date: from that day the engine is shown but not
+    routable (`engine_generate` refuses it without calling the vendor, with
+    `retirement_message`). `lifecycle_note` is the vendor's word on it, shown on the pages.
     """
 
     slug = models.SlugField(unique=True)
@@ -47,6 +54,12 @@ class Engine(models.Model):
     capabilities = models.JSONField(default=dict, blank=True)
     is_simulation = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
+    retired_on = models.DateField(
+        null=True, blank=True, help_text="The vendor's shutdown date: from then on the engine is not routable."
+    )
+    lifecycle_note = models.CharField(
+        max_length=300, blank=True, help_text="The vendor's word on this model's lifecycle."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -68,6 +81,20 @@ class Engine(models.Model):
     @property
     def label(self) -> str:
         return f"{self.name} (simulation)" if self.is_simulation else self.name
+
+    def is_retired(self, today: datetime.date | None = None) -> bool:
+        return self.retired_on is not None and self.retired_on <= (today or datetime.date.today())
+
+    @property
+    def retirement_message(self) -> str:
+        """Why a retired engine cannot be used, with the vendor's date ("" when not retired)."""
+        if self.retired_on is None:
+            return ""
+        when = self.retired_on.isoformat()
+        note = f" {self.lifecycle_note}" if self.lifecycle_note else ""
+        if not self.is_retired():
+            return f"{self.name} ({self.model_id}) will be retired by its vendor on {when}.{note}"
+        return f"{self.name} ({self.model_id}) was retired by its vendor on {when} and cannot be used.{note}"
 
 
 class EngineCall(models.Model):

@@ -1,5 +1,6 @@
 """Reads for the engine pages: health from the engine's own call records."""
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -54,4 +55,43 @@ def engine_key_present(*, engine: Engine) -> bool | None:
 
 
 def engine_lifecycle_note(*, engine: Engine) -> str:
-    return LIFECYCLE.get(engine.model_id, "")
+    """The retirement message with the vendor's date, else the lifecycle note, else a known note."""
+    return engine.retirement_message or engine.lifecycle_note or LIFECYCLE.get(engine.model_id, "")
+
+
+def engine_unroutable_reason(*, engine: Engine, today: datetime.date | None = None) -> str:
+    """Why work may not be routed to `engine` ("" when it may): retired or disabled.
+
+    For admission and routing: a retired engine's reason is its `retirement_message`.
+    """
+    if engine.is_retired(today):
+        return engine.retirement_message
+    if not engine.enabled:
+        return f"{engine.name} is disabled."
+    return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyNameMatch:
+    engine: Engine | None  # the first routable engine serving the name, None if none is
+    candidates: tuple[str, ...]  # engine slugs serving it, best first
+    note: str  # what the name means today, for the import's notes and the pages
+
+
+def engine_for_policy_name(*, name: str, today: datetime.date | None = None) -> PolicyNameMatch | None:
+    """The best current engine for a product policy name such as "imagen4_ultra" or "sd3.5_turbo".
+
+    None when the name is not one of `vendor_seed.POLICY_NAMES`. Retired and disabled
+    engines are skipped; `engine` is None when none of the candidates is routable.
+    """
+    from apps.engines.vendor_seed import POLICY_NAMES
+
+    if name not in POLICY_NAMES:
+        return None
+    slugs, note = POLICY_NAMES[name]
+    by_slug = {e.slug: e for e in Engine.objects.filter(slug__in=slugs)}
+    for slug in slugs:
+        engine = by_slug.get(slug)
+        if engine is not None and not engine_unroutable_reason(engine=engine, today=today):
+            return PolicyNameMatch(engine=engine, candidates=slugs, note=note)
+    return PolicyNameMatch(engine=None, candidates=slugs, note=note)

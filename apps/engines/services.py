@@ -21,10 +21,14 @@ def engine_generate(
 
     Writes one EngineCall row (success, latency, error) for the engine's health, whatever
     the outcome; an unsaved engine (the engine server's ad-hoc built-in) records nothing.
+    A retired engine (`retired_on` reached) raises MisconfiguredError with the vendor's date
+    and note, without calling the vendor.
     """
     started_at = timezone.now()
     started = time.perf_counter()
     try:
+        if engine.is_retired(timezone.localdate()):
+            raise MisconfiguredError(engine.retirement_message)
         try:
             adapter = adapter_for(engine)
         except (TypeError, ValueError) as exc:

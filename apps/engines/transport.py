@@ -12,7 +12,8 @@
   decodes one network read at a time, so the peak before the check is one read's expansion,
   at most ~1000 × 64 KiB; the bomb is refused, not held.)
 - Retries only for retryable errors: exponential backoff with full jitter, or the server's
-  `retry-after-ms` / `Retry-After` when given, up to a cap; a longer wait is not retried
+  `retry-after-ms` / `Retry-After` header or a `google.rpc.RetryInfo.retryDelay` in the
+  error body when given, up to a cap; a longer wait is not retried
   here (the error keeps `retry_after` for the caller). Never past the deadline.
 - Images: PNG, JPEG or WebP by magic bytes, then Pillow restricted to that format, with a
   pixel cap and decompression-bomb warnings raised as errors.
@@ -159,22 +160,55 @@ class CallStats:
 # --- retry hints ----------------------------------------------------------------------
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """`retry-after-ms` (milliseconds), else `Retry-After` (seconds or an HTTP date)."""
+def retry_after_seconds(headers: httpx.Headers, body: bytes = b"") -> float | None:
+    """The server's retry hint in seconds, or None.
+
+    Headers first: `retry-after-ms` (milliseconds, OpenAI), then `Retry-After` (seconds or
+    an HTTP date, RFC 9110 §10.2.3). Then the body: Google APIs put the hint in the error's
+    `details` as a `google.rpc.RetryInfo` whose `retryDelay` is a protobuf Duration string
+    such as "37s" or "1.5s" (googleapis/googleapis google/rpc/error_details.proto).
+    """
     ms = headers.get("retry-after-ms")
     if ms:
         with contextlib.suppress(ValueError):
             return max(0.0, float(ms) / 1000)
     value = headers.get("retry-after")
-    if not value:
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    return retry_delay_in_body(body)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def retry_delay_in_body(body: bytes) -> float | None:
+    """`google.rpc.RetryInfo.retryDelay` from a JSON error body (`{"error": {"details": [...]}}`)."""
+    if not body or not body.lstrip().startswith(b"{"):
         return None
+    import json
+
     try:
-        return max(0.0, float(value))
+        payload = json.loads(body)
     except ValueError:
-        pass
-    with contextlib.suppress(TypeError, ValueError, IndexError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            continue
+        delay = detail.get("retryDelay")
+        if isinstance(delay, dict):  # the Duration's JSON object form
+            with contextlib.suppress(TypeError, ValueError):
+                return max(0.0, float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9)
+        match = _DURATION.match(str(delay or ""))
+        if match:
+            return float(match.group(1))
     return None
 
 
@@ -344,7 +378,7 @@ def status_error(response: Response, message: str, *, refused: bool = False) -> 
     from apps.engines.types import RefusedError
 
     status = response.status
-    retry_after = retry_after_seconds(response.headers)
+    retry_after = retry_after_seconds(response.headers, response.body)
     if refused:
         return RefusedError(message, status=status)
     if status in (408, 409, 429) or status >= 500:

@@ -5,10 +5,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SIZE_KEY = re.compile(r"^\d{2,5}x\d{2,5}$")
-NEEDS_KEY = {"openai", "imagen", "stability", "ideogram"}
-NEEDS_MODEL = {"openai", "imagen"}
+# Price table keys: a pixel size, a vendor's aspect ratio / enum ("16:9", "16x9",
+# "ASPECT_16_9"), or "*" for any size (see pricing.table_price).
+PRICE_KEY = re.compile(r"^(\d{2,5}x\d{2,5}|\d{1,2}:\d{1,2}|ASPECT_\d{1,2}_\d{1,2}|\*)$")
+NEEDS_KEY = {"openai", "imagen", "gemini", "stability", "ideogram"}
+NEEDS_MODEL = {"openai", "imagen", "gemini"}
 NEEDS_URL = {"http", "comfyui"}
-API_CHOICES = {"imagen": ("gemini", "vertex"), "ideogram": ("legacy", "v3")}
+API_CHOICES = {"imagen": ("gemini", "vertex"), "ideogram": ("legacy", "v3", "v4")}
 # The built-in simulation does arithmetic on these (adapters/builtin.py DEFAULTS): a string
 # would save and then fail every render and the test button.
 BUILTIN_NUMBER_PARAMS = ("latency_p50_ms", "latency_sigma", "tail_prob", "tail_factor", "typo_rate", "detail")
@@ -40,8 +43,8 @@ def price_table_problems(table: Any) -> list[str]:
         return ['The price table must be an object like {"1024x1024": {"standard": "0.04", "hd": "0.08"}}.']
     problems = []
     for size, entry in table.items():
-        if not SIZE_KEY.match(str(size)):
-            problems.append(f"Price table key {size!r} is not a size like 1024x1024.")
+        if not PRICE_KEY.match(str(size)):
+            problems.append(f"Price table key {size!r} is not a size like 1024x1024 (or 16:9, or * for any size).")
         elif isinstance(entry, dict):
             problems += [
                 f"Price for {size} / {quality} must be a non-negative number (got {price!r})."

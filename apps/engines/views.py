@@ -11,6 +11,7 @@ from apps.core.access import permission_required
 from apps.engines import selectors, services
 from apps.engines.forms import EngineForm
 from apps.engines.models import Engine
+from apps.engines.pricing import pricing_summary
 
 MANAGE = "engines.manage_engines"
 
@@ -59,6 +60,7 @@ def _detail_context(engine: Engine) -> dict[str, object]:
         "recent": engine.calls.all()[:15],
         "key_present": selectors.engine_key_present(engine=engine),
         "lifecycle": selectors.engine_lifecycle_note(engine=engine),
+        "pricing": pricing_summary(engine),
     }
 
 

@@ -2,7 +2,7 @@ from django import forms
 
 from apps.engines.models import Engine
 from apps.policy.models import Tier
-from apps.renders.services import parse_size
+from apps.renders.pipeline.submit import parse_size
 
 
 class ComparisonForm(forms.Form):

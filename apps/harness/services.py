@@ -2,16 +2,17 @@
 
 import io
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
+from apps.core.stats import Percentiles, percentiles
 from apps.engines.models import Engine
 from apps.policy.models import Tier
-from apps.renders import services as renders
 from apps.renders.models import SETTLED_STATUSES, RenderAttempt
-from apps.renders.selectors import job_best_attempt
+from apps.renders.pipeline.submit import SubmissionError, job_submit
 
 MAX_CELLS = 60
 
@@ -50,7 +51,7 @@ def comparison_create(
             for seed in seeds:
                 for engine in engines:
                     try:
-                        job = renders.job_submit(
+                        job = job_submit(
                             submitted_by=by,
                             prompt=prompt,
                             seed=seed,
@@ -61,7 +62,7 @@ def comparison_create(
                             source="harness",
                             with_preview=False,
                         )
-                    except renders.SubmissionError as exc:
+                    except SubmissionError as exc:
                         raise ComparisonError(str(exc)) from exc
                     ComparisonCell.objects.create(
                         comparison=comparison, prompt_index=index, seed=seed, engine=engine, job=job
@@ -92,13 +93,56 @@ def difference_heatmap(a: RenderAttempt, b: RenderAttempt) -> bytes:
     return out.getvalue()
 
 
+def cell_attempt(cell) -> RenderAttempt | None:  # type: ignore[no-untyped-def]
+    """The cell's own result: the first final attempt by the cell's engine at the cell's seed.
+
+    A job that fails verification climbs its tier's ladder (stronger guidance, a new seed,
+    another engine, compositing); those later attempts are the pipeline's, not the engine's,
+    so a comparison never shows them in the engine's cell. Needs `job__attempts` prefetched."""
+    for attempt in cell.job.attempts.all():
+        if attempt.stage == "final" and attempt.engine_id == cell.engine_id and attempt.seed == cell.seed:
+            return attempt
+    return None
+
+
 @dataclass
 class CellView:
     cell_id: int
     engine: Engine
     job_status: str
-    attempt: RenderAttempt | None
+    attempt: RenderAttempt | None  # the engine's own attempt at this seed (image may be missing)
+    later_attempts: int  # escalation attempts after it (not the engine's result)
     difference: float | None
+
+    @property
+    def verdict(self) -> str:
+        """pass | review | fail from the gate, "error" when the engine call failed, "" while running."""
+        if self.attempt is None:
+            return ""
+        if self.attempt.verification is not None:
+            return self.attempt.verification.verdict
+        return "error" if self.attempt.status == "error" else ""
+
+
+@dataclass
+class EngineSummary:
+    """One engine's own attempts in a comparison: verdicts, engine time (ms), cost (US$)."""
+
+    engine: Engine
+    attempts: int
+    passed: int
+    failed: int  # fail, review or error
+    engine_ms: Percentiles
+    cost_usd: Decimal
+
+    @property
+    def pass_rate(self) -> float | None:
+        judged = self.passed + self.failed
+        return self.passed / judged if judged else None
+
+    @property
+    def cost_per_image(self) -> Decimal | None:
+        return self.cost_usd / self.attempts if self.attempts else None
 
 
 @dataclass
@@ -119,12 +163,38 @@ def comparison_grid(comparison) -> list[RowView]:  # type: ignore[no-untyped-def
     for cell in cells:
         key = (cell.prompt_index, cell.seed)
         row = rows.setdefault(key, RowView(prompt=comparison.prompts[cell.prompt_index], seed=cell.seed, cells=[]))
-        row.cells.append(CellView(cell.pk, cell.engine, cell.job.status, job_best_attempt(cell.job), None))
+        own = cell_attempt(cell)
+        later = sum(1 for a in cell.job.attempts.all() if own is not None and a.number > own.number)
+        row.cells.append(CellView(cell.pk, cell.engine, cell.job.status, own, later, None))
     if any(view.job_status not in SETTLED_STATUSES for row in rows.values() for view in row.cells):
         return list(rows.values())
     for row in rows.values():
+        # Every cell of a row holds the same prompt and seed (cell_attempt checks the seed).
         first = row.cells[0].attempt if row.cells else None
         for view in row.cells[1:]:
-            if first is not None and view.attempt is not None:
+            if first is not None and first.image and view.attempt is not None and view.attempt.image:
                 view.difference = image_difference(first, view.attempt)
     return list(rows.values())
+
+
+def comparison_summary(rows: list[RowView]) -> list[EngineSummary]:
+    """Per engine, over its own cells: pass rate, engine-call p50/p95 (ms), cost per image."""
+    by_engine: dict[int, list[CellView]] = {}
+    for row in rows:
+        for view in row.cells:
+            by_engine.setdefault(view.engine.pk, []).append(view)
+    summaries = []
+    for views in by_engine.values():
+        own = [v.attempt for v in views if v.attempt is not None]
+        verdicts = [v.verdict for v in views]
+        summaries.append(
+            EngineSummary(
+                engine=views[0].engine,
+                attempts=len(own),
+                passed=verdicts.count("pass"),
+                failed=sum(verdicts.count(k) for k in ("fail", "review", "error")),
+                engine_ms=percentiles([float(a.timings_ms["engine"]) for a in own if "engine" in (a.timings_ms or {})]),
+                cost_usd=sum((a.cost_usd for a in own), start=Decimal("0")),
+            )
+        )
+    return sorted(summaries, key=lambda s: s.engine.slug)

@@ -54,6 +54,7 @@ def comparison_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     context = {
         "comparison": comparison,
         "rows": rows,
+        "summary": services.comparison_summary(rows),
         "running": running,
         "engines": list(comparison.engines.order_by("slug")),
     }
@@ -69,15 +70,18 @@ def comparison_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_GET
 def cell_diff(request: HttpRequest, public_id: str, cell_id: int) -> HttpResponse:
     """Heat map of where this cell's image differs from the first engine's in its row."""
-    cell = get_object_or_404(ComparisonCell.objects.select_related("job"), pk=cell_id, comparison__public_id=public_id)
+    cell = get_object_or_404(
+        ComparisonCell.objects.select_related("job").prefetch_related("job__attempts"),
+        pk=cell_id,
+        comparison__public_id=public_id,
+    )
     row = (
         ComparisonCell.objects.filter(comparison=cell.comparison, prompt_index=cell.prompt_index, seed=cell.seed)
         .select_related("job")
+        .prefetch_related("job__attempts")
         .order_by("engine__slug")
     )
-    from apps.renders.selectors import job_best_attempt
-
-    first, this = job_best_attempt(row[0].job), job_best_attempt(cell.job)
-    if first is None or this is None:
+    first, this = services.cell_attempt(row[0]), services.cell_attempt(cell)
+    if first is None or this is None or not first.image or not this.image:
         return HttpResponse("No image to compare yet.", status=404, content_type="text/plain")
     return HttpResponse(services.difference_heatmap(first, this), content_type="image/png")

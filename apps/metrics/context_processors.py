@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from apps.metrics.operations import worker_alert as _worker_alert
+from apps.metrics.queue_health import worker_alert as _worker_alert
 
 
 def worker_alert(request: HttpRequest) -> dict[str, object]:

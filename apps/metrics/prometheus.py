@@ -37,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from apps.core import queues, sweep_runs, workers
-from apps.metrics.operations import SWEEP_TASK
+from apps.metrics.queue_health import SWEEP_TASK
 from apps.renders.models import ATTEMPT_DONE, JobEvent, JobStatus, RenderAttempt, RenderJob
 
 # Seconds. Preview budgets sit near 0.8–1 s and production finals near 2.2 s (policy tiers).

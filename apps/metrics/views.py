@@ -1,27 +1,64 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
-from apps.metrics import operations, prometheus, selectors
+from apps.metrics import charts, ops, prometheus, queue_health, selectors
 
 
 @permission_required("renders.view_all_renders")
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    range_ = request.GET.get("range", "day")
+    range_ = range_ if range_ in ops.RANGES else "day"
+    source = request.GET.get("source", "")
+    source = source if source in ops.SOURCES else ""
+    figures = ops.ops_metrics(range_=range_, source=source)
     total, per_template = selectors.gate_metrics()
-    context = {"total": total, "per_template": per_template, "queue_depth": selectors.queue_depth()}
+    context = {
+        "total": total,
+        "per_template": per_template,
+        "queue_depth": selectors.queue_depth(),
+        "ops": figures,
+        "ranges": list(ops.RANGES),
+        "sources": ops.SOURCES,
+        **_charts(figures),
+    }
     return render(request, "metrics/dashboard.html", context)
+
+
+def _charts(figures: ops.OpsMetrics) -> dict[str, charts.Chart]:
+    fmt = "%H:%M" if figures.range != "week" else "%a %H:%M"
+    labels = [timezone.localtime(b.start).strftime(fmt) for b in figures.series]
+    latency = charts.line_chart(
+        series=[
+            ("p95 to preview", "series-preview", [b.p95_preview for b in figures.series]),
+            ("p95 to final", "series-final", [b.p95_final for b in figures.series]),
+        ],
+        labels=labels,
+        y_label="ms",
+    )
+    spend = charts.bar_chart(
+        values=[float(b.spent) for b in figures.series],
+        labels=labels,
+        y_label="US$",
+        titles=[
+            f"{label}: ${b.spent:.4f}, {b.jobs} jobs, {b.delivered} delivered"
+            for label, b in zip(labels, figures.series, strict=True)
+        ],
+    )
+    return {"latency_chart": latency, "spend_chart": spend}
 
 
 @permission_required("core.view_operations")
 @require_GET
 @vary_on_headers("HX-Request")
 def queues(request: HttpRequest) -> HttpResponse:
-    context = {"overview": operations.operations_overview()}
+    context = {"overview": queue_health.operations_overview()}
     if request.htmx:
         return render(request, "metrics/queues.html#queues-live", context)
     return render(request, "metrics/queues.html", context)

@@ -1,6 +1,6 @@
 """Moderation writes: claiming jobs in the queue and the moderator's decisions.
 
-Every decision goes through the renders services (which own the job's state machine) and is
+Every decision goes through the renders pipeline (`apps.renders.pipeline`, which owns the job's state machine) and is
 written to the audit trail (ModerationDecision). A decision needs the moderator's claim on the
 job; claims are taken with one conditional UPDATE so two moderators never work one job.
 """
@@ -16,11 +16,11 @@ from django.utils import timezone
 from apps.engines.models import Engine
 from apps.moderation.models import JobClaim, ModerationDecision
 from apps.moderation.selectors import queue_jobs
-from apps.renders import services as renders
 from apps.renders.models import JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline.attempts import MAX_SEED
+from apps.renders.pipeline.decisions import job_approve, job_force_rerender, job_reject
 
 CLAIM_TTL = timedelta(minutes=15)
-MAX_SEED = renders.MAX_SEED
 
 
 class ClaimError(Exception):
@@ -99,7 +99,7 @@ def moderation_approve(*, job: RenderJob, by: AbstractBaseUser, reason: str = ""
     """Approve a job needing review (it is delivered as it is). Needs the claim."""
     with transaction.atomic():
         _require_claim(job, by)
-        if not renders.job_approve(job, by=by, reason=reason or f"Approved by {by}."):
+        if not job_approve(job, by=by, reason=reason or f"Approved by {by}."):
             raise ClaimError("The job changed while it was being approved.")
         _finish_claim(job)
         return _audit(job, by=by, action=ModerationDecision.Action.APPROVE, reason=reason)
@@ -111,7 +111,7 @@ def moderation_reject(*, job: RenderJob, by: AbstractBaseUser, reason: str) -> M
         raise ValueError("A rejection needs a reason.")
     with transaction.atomic():
         _require_claim(job, by)
-        if not renders.job_reject(job, by=by, reason=reason):
+        if not job_reject(job, by=by, reason=reason):
             raise ClaimError("The job changed while it was being rejected.")
         _finish_claim(job)
         return _audit(job, by=by, action=ModerationDecision.Action.REJECT, reason=reason)
@@ -138,7 +138,7 @@ def moderation_rerender(
     with transaction.atomic():
         _require_claim(job, by)
         changed = {k: v for k, v in (texts or {}).items() if job.texts.get(k) != v}
-        attempt = renders.job_force_rerender(
+        attempt = job_force_rerender(
             job, by=by, texts=texts if changed else None, engine=engine, guidance=guidance, step=step, seed=seed
         )
         _finish_claim(job)

@@ -15,7 +15,8 @@ from apps.core.access import permission_required
 from apps.moderation import selectors, services
 from apps.moderation.forms import QueueFilterForm, RejectForm, RerenderForm
 from apps.renders.models import JobStatus, RenderJob
-from apps.renders.services import SubmissionError, TransitionError
+from apps.renders.pipeline.state import TransitionError
+from apps.renders.pipeline.submit import SubmissionError
 
 PERM = "moderation.moderate"
 

@@ -103,6 +103,7 @@ class TierForm(forms.ModelForm):
             "escalation_ladder",
             "verify_ocr",
             "auto_final",
+            "final_with_preview",
             "hedge_previews",
             "preview_queue",
             "final_queue",
@@ -119,6 +120,7 @@ class TierForm(forms.ModelForm):
             "verify_ocr": "Verify text with OCR",
             "hedge_previews": "Hedge slow previews on the fallback engine",
             "auto_final": "Render the final automatically after the preview",
+            "final_with_preview": "Start the automatic final beside the preview (not after it)",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

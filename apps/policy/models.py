@@ -32,6 +32,9 @@ class Tier(models.Model):
     escalation_ladder = models.JSONField(default=list, blank=True)
     verify_ocr = models.BooleanField(default=True)
     auto_final = models.BooleanField(default=False)
+    # On auto-final tiers: start the final beside the preview instead of after it (the preview
+    # is not a gate there), so that submission → final fits the latency budget more often.
+    final_with_preview = models.BooleanField(default=False)
     hedge_previews = models.BooleanField(default=False)
     preview_queue = models.CharField(max_length=100, blank=True)
     final_queue = models.CharField(max_length=100, blank=True)

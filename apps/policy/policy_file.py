@@ -93,6 +93,7 @@ TIER_KEYS = {
     "escalation_ladder",
     "verify_ocr",
     "auto_final",
+    "final_with_preview",
     "hedge_previews",
     "preview_queue",
     "final_queue",
@@ -347,7 +348,7 @@ def _import_tier(slug: str, spec: dict[str, Any], default_verify: bool | None, r
     for key, minimum in (("max_latency_ms", 1), ("max_attempts", 1), ("degrade_at_percent", 0)):
         if key in spec:
             setattr(tier, key, _int(spec[key], f"{path}.{key}", minimum=minimum))
-    for key in ("auto_final", "hedge_previews", "verify_ocr"):
+    for key in ("auto_final", "final_with_preview", "hedge_previews", "verify_ocr"):
         if key in spec:
             setattr(tier, key, _bool(spec[key], f"{path}.{key}"))
     if "verify_ocr" not in spec and default_verify is not None:

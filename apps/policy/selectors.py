@@ -127,6 +127,7 @@ def tier_snapshot(tier: Tier) -> dict[str, object]:
         "escalation_ladder": tier.escalation_ladder,
         "verify_ocr": tier.verify_ocr,
         "auto_final": tier.auto_final,
+        "final_with_preview": tier.final_with_preview,
         "hedge_previews": tier.hedge_previews,
         "preview_queue": tier.preview_queue,
         "final_queue": tier.final_queue,

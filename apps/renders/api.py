@@ -22,8 +22,9 @@ from apps.accounts.services import api_token_authenticate
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, Tier
-from apps.renders import selectors, services
+from apps.renders import selectors
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
+from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
 
 WAIT_POLL_S = 0.02
 
@@ -106,7 +107,7 @@ def parse_payload(request: HttpRequest) -> RenderPayload:
         if not isinstance(data["size"], str):
             raise ApiError(400, 'size must be a string like "768x512".', field="size")
         try:
-            out.size = services.parse_size(data["size"])
+            out.size = parse_size(data["size"])
         except ValueError as exc:
             raise ApiError(400, str(exc), field="size") from exc
     if data.get("template") is not None:
@@ -132,7 +133,7 @@ def parse_payload(request: HttpRequest) -> RenderPayload:
 
 def _submit(request: HttpRequest, payload: RenderPayload, *, engine: Engine | None, with_preview: bool) -> RenderJob:
     try:
-        return services.job_submit(
+        return job_submit(
             submitted_by=request.user,
             tier=payload.tier,
             asset_class=payload.asset_class,
@@ -146,7 +147,7 @@ def _submit(request: HttpRequest, payload: RenderPayload, *, engine: Engine | No
             source="api",
             with_preview=with_preview,
         )
-    except services.SubmissionError as exc:
+    except SubmissionError as exc:
         name, message = next(iter(exc.errors.items()))
         raise ApiError(400, f"{name}: {message}", field=name) from exc
 

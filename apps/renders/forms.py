@@ -4,7 +4,8 @@ from django import forms
 
 from apps.catalog.models import Template
 from apps.policy.models import Tier
-from apps.renders.services import MAX_SEED, parse_size
+from apps.renders.pipeline.attempts import MAX_SEED
+from apps.renders.pipeline.submit import parse_size
 
 SIZE_CHOICES = [
     ("", "Template default"),
@@ -31,11 +32,22 @@ class NewRenderForm(forms.Form):
         super().__init__(*args, **kwargs)
         template = self.selected_template()
         for slot in template.slots if template else []:
-            self.fields[f"text_{slot['name']}"] = forms.CharField(
-                label=slot.get("label") or slot["name"].title(),
-                max_length=int(slot.get("max_length", 80)),
-                help_text=f"At most {slot.get('max_length', 80)} characters.",
+            limit = int(slot.get("max_length", 80))
+            label = slot.get("label") or slot["name"].title()
+            field = forms.CharField(
+                label=label,
+                max_length=limit,
+                help_text=f"At most {limit} characters.",
+                error_messages={
+                    "max_length": f"{label} takes at most {limit} characters; this text has %(show_value)d. "
+                    "Shorten it: nothing is cut for you."
+                },
             )
+            # No `maxlength` attribute: the browser would cut a typed or pasted title silently
+            # ("BACK IN STOCK" → "BACK IN STOC"). A live counter shows the limit instead.
+            field.widget.attrs.pop("maxlength", None)
+            field.widget.attrs["data-max-length"] = str(limit)
+            self.fields[f"text_{slot['name']}"] = field
 
     def selected_template(self) -> Template | None:
         key = self.data.get("template") if self.is_bound else self.initial.get("template")

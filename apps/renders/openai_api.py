@@ -12,9 +12,10 @@ from django.views.decorators.http import require_POST
 
 from apps.engines.models import Engine
 from apps.policy.models import Tier
-from apps.renders import selectors, services
+from apps.renders import selectors
 from apps.renders.api import api_view, job_url, job_wait
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
 
 WAIT_S = 120
 MAX_N = 4
@@ -49,7 +50,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
             404, f"The model {model!r} does not exist (use an engine or tier slug).", "model", "model_not_found"
         )
     try:
-        size = services.parse_size(data["size"]) if data.get("size") else None
+        size = parse_size(data["size"]) if data.get("size") else None
     except ValueError as exc:
         return _error(400, str(exc), "size")
     seed = data.get("seed")
@@ -59,7 +60,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
     try:
         for i in range(n):
             jobs.append(
-                services.job_submit(
+                job_submit(
                     submitted_by=request.user,
                     prompt=data["prompt"],
                     tier=tier,
@@ -72,7 +73,7 @@ def images_generations(request: HttpRequest) -> HttpResponse:
                     with_preview=False,
                 )
             )
-    except services.SubmissionError as exc:
+    except SubmissionError as exc:
         field, message = next(iter(exc.errors.items()))
         return _error(400, f"{field}: {message}", field)
     out = []

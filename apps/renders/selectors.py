@@ -1,10 +1,14 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from apps.renders.models import RenderAttempt, RenderJob
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt, RenderJob
 
 
 def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[RenderJob]:
@@ -47,3 +51,40 @@ def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     finals = [a for a in job.attempts.all() if a.image and a.stage == "final"]
     return finals[-1] if finals else None
+
+
+@dataclass(frozen=True)
+class JobLatency:
+    """The job's time against its tier's latency budget, in ms.
+
+    The budget covers submission → the stage the job rests at: the final on auto-final tiers,
+    the preview where the editor asks for the final (a final asked for later is timed from
+    its first final attempt). `met` is None while that stage has not been reached."""
+
+    stage: str  # "final" | "preview"
+    budget_ms: int
+    elapsed_ms: float  # so far, or until the stage was reached
+    reached: bool
+    met: bool | None
+    final_stage_ms: float | None  # an on-request final, from its start to delivery
+
+
+def job_latency(job: RenderJob, *, now: datetime | None = None) -> JobLatency:
+    """`job` with its attempts prefetched (`job_for_user`)."""
+    now = now or timezone.now()
+    budget = job.tier.max_latency_ms
+    if job.auto_final:
+        end = job.finished_at if job.status == JobStatus.DELIVERED else None
+        stage = "final"
+    else:
+        end = job.preview_ready_at
+        stage = "preview"
+    resting = job.status in SETTLED_STATUSES or job.status == JobStatus.PREVIEW_READY
+    stop = end or (job.finished_at or job.updated_at if resting else now)
+    elapsed = round((stop - job.created_at).total_seconds() * 1000, 1)
+    final_stage = None
+    finals = [a for a in job.attempts.all() if a.stage == "final"]
+    if not job.auto_final and finals and job.status == JobStatus.DELIVERED and job.finished_at:
+        final_stage = round((job.finished_at - finals[0].created_at).total_seconds() * 1000, 1)
+    met = None if end is None else elapsed <= budget
+    return JobLatency(stage, budget, elapsed, end is not None, met, final_stage)

@@ -7,38 +7,38 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
 from apps.core.sweep_runs import sweep_run_record
-from apps.renders import services
+from apps.renders.pipeline import hedging, outcome, run, sweeper
 
 
 @shared_task(name="renders.run_attempt")
 def run_attempt(*, attempt_id: int) -> None:
     """Engine I/O: call the engine for a queued attempt (no-op unless it is still QUEUED)."""
-    services.attempt_run(attempt_id=attempt_id)
+    run.attempt_run(attempt_id=attempt_id)
 
 
 @shared_task(name="renders.verify_attempt")
 def verify_attempt(*, attempt_id: int) -> None:
     """CPU: run the verification gate (no-op unless the attempt awaits verification)."""
-    services.attempt_verify(attempt_id=attempt_id)
+    outcome.attempt_verify(attempt_id=attempt_id)
 
 
 @shared_task(name="renders.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
     """Periodic: recover attempts whose message or worker was lost (each run is recorded for
     the queues page)."""
-    return sweep_run_record(task="renders.sweep_stuck", run=services.sweep_stuck)
+    return sweep_run_record(task="renders.sweep_stuck", run=sweeper.sweep_stuck)
 
 
 @shared_task(name="renders.release_deferred")
 def release_deferred() -> int:
     """Periodic: start deferred jobs whose time has come."""
-    return services.jobs_release_deferred()
+    return sweeper.jobs_release_deferred()
 
 
 @shared_task(name="renders.hedge_preview")
 def hedge_preview(*, attempt_id: int) -> None:
     """Delayed by the tier's latency budget: hedge a preview that has not answered yet."""
-    services.preview_hedge(attempt_id=attempt_id)
+    hedging.preview_hedge(attempt_id=attempt_id)
 
 
 def _consumes_verify_queue() -> bool:

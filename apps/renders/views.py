@@ -10,9 +10,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.core.access import permission_required
-from apps.renders import selectors, services
+from apps.renders import selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
 from apps.renders.models import SETTLED_STATUSES, JobStatus
+from apps.renders.pipeline.decisions import BudgetError, job_request_final
+from apps.renders.pipeline.state import TransitionError
+from apps.renders.pipeline.submit import SubmissionError, job_submit
 
 # Polling stops once nothing will change without someone acting.
 RESTING = SETTLED_STATUSES | {JobStatus.PREVIEW_READY}
@@ -25,7 +28,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
         try:
-            job = services.job_submit(
+            job = job_submit(
                 submitted_by=request.user,
                 template=form.cleaned_data["template"],
                 texts=form.slot_texts(),
@@ -34,7 +37,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
                 height=size[1] if size else None,
                 tier=form.cleaned_data["tier"],
             )
-        except services.SubmissionError as exc:
+        except SubmissionError as exc:
             for field, message in exc.errors.items():
                 form.add_error(f"text_{field}" if f"text_{field}" in form.fields else None, message)
         else:
@@ -60,6 +63,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
+        "latency": selectors.job_latency(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
@@ -75,10 +79,10 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
     job = selectors.job_for_user(user=request.user, public_id=public_id)
     try:
-        services.job_request_final(job, by=request.user)
-    except services.TransitionError:
+        job_request_final(job, by=request.user)
+    except TransitionError:
         pass  # already on its way: the page shows the current state
-    except services.BudgetError as exc:
+    except BudgetError as exc:
         messages.error(request, str(exc))
     return redirect("renders:job-detail", public_id=job.public_id)
 

@@ -50,6 +50,11 @@ def imagen_fake() -> Iterator[fakes.ImagenFake]:
 
 
 @pytest.fixture
+def gemini_fake() -> Iterator[fakes.GeminiFake]:
+    yield from _serve(fakes.GeminiFake())
+
+
+@pytest.fixture
 def stability_fake() -> Iterator[fakes.StabilityFake]:
     yield from _serve(fakes.StabilityFake())
 

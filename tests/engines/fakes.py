@@ -259,6 +259,7 @@ class OpenAIFake(FakeServer):
 
     DALLE_SIZES = {"1024x1024", "1792x1024", "1024x1792"}
     GPT_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+    AUTO_QUALITY = "high"  # what the fake "chooses" for quality "auto" (reported in the answer)
 
     def __init__(self) -> None:
         super().__init__()
@@ -286,6 +287,14 @@ class OpenAIFake(FakeServer):
         dalle = model.startswith("dall-e")
         if fault == "retired":
             return self.error(404, f"The model `{model}` has been deprecated, learn more here: …", "model_not_found")
+        if fault == "unknown_model":  # the 400 form some deployments answer for a wrong id
+            return self.error(
+                400, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found"
+            )
+        if fault == "bad_key":
+            return self.error(
+                401, "Incorrect API key provided: fake-key***6789. You can find your API key at …", "invalid_api_key"
+            )
         if fault == "refuse":
             if dalle:
                 return self.error(
@@ -300,6 +309,17 @@ class OpenAIFake(FakeServer):
                 "moderation_blocked",
                 "image_generation_user_error",
             )
+        if fault == "refuse_typed":  # a moderation block named by type and details, no code
+            payload = {
+                "error": {
+                    "message": "Request blocked.",
+                    "type": "image_generation_user_error",
+                    "param": None,
+                    "code": None,
+                    "moderation_details": {"moderation_stage": "input", "categories": ["violence"]},
+                }
+            }
+            return json_reply(400, payload)
         if fault == "429_json":
             return self.error(
                 429,
@@ -315,7 +335,8 @@ class OpenAIFake(FakeServer):
                 return json_reply(200, {"created": 1, "data": [{"b64_json": base64.b64encode(b"GIF89a....").decode()}]})
             if fault == "empty_data":
                 return json_reply(200, {"created": 1, "data": []})
-            raise AssertionError(fault)
+            if fault != "zero_usage":
+                raise AssertionError(fault)
         if "seed" in body:
             return self.error(400, "Unrecognized request argument supplied: seed", None)
         if dalle and body.get("n", 1) != 1:
@@ -354,8 +375,8 @@ class OpenAIFake(FakeServer):
             "data": [{"b64_json": base64.b64encode(image).decode()}],
             "background": "opaque",
             "output_format": body.get("output_format", "png"),
-            "size": size,
-            "quality": body.get("quality", "high"),
+            "size": size if size != "auto" else "1024x1024",
+            "quality": self.AUTO_QUALITY if body.get("quality", "auto") == "auto" else body["quality"],
             "usage": {
                 "total_tokens": 1100,
                 "input_tokens": 44,
@@ -363,17 +384,105 @@ class OpenAIFake(FakeServer):
                 "input_tokens_details": {"text_tokens": 44, "image_tokens": 0},
             },
         }
+        if fault == "zero_usage":  # an OpenAI-compatible proxy that zeroes the usage it passes on
+            payload["usage"] = {
+                "total_tokens": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "input_tokens_details": {"text_tokens": 0, "image_tokens": 0},
+            }
         return json_reply(200, payload, headers)
 
 
+def google_error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> Reply:
+    """Google's error envelope (python-genai errors.py; google.rpc.Status)."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details is not None:
+        error["details"] = details
+    return json_reply(code, {"error": error})
+
+
+def google_common_fault(fault: str, *, vertex: bool) -> Reply | None:
+    """Google faults shared by :predict and :generateContent."""
+    if fault == "bad_key":
+        if vertex:  # an expired or wrong OAuth token
+            return google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+                "valid authentication credential.",
+            )
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+    if fault == "key_restricted":  # an API key whose restrictions do not allow this API
+        return google_error(
+            403,
+            "PERMISSION_DENIED",
+            "Requests to this API generativelanguage.googleapis.com method are blocked.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_SERVICE_BLOCKED",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+    if fault == "429_retry_info":  # the Gemini API's quota answer carries RetryInfo, no header
+        return google_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "You exceeded your current quota, please check your plan and billing details.",
+            [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "x"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.4s"},
+            ],
+        )
+    if fault == "refuse_structured":
+        # A block named only in the structured details; the message has neither of the two
+        # phrases older code looked for. The reason value is illustrative (not captured).
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The request was blocked. Support codes: 58061214",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "RAI_FILTERED",
+                    "domain": "aiplatform.googleapis.com",
+                    "metadata": {"filter": "PROMPT_SAFETY"},
+                }
+            ],
+        )
+    return None
+
+
 class ImagenFake(FakeServer):
-    """Imagen :predict on the Gemini API and on Vertex AI (research §2, §9.2)."""
+    """Imagen :predict on the Gemini API and on Vertex AI (research §2, §9.2).
+
+    On Vertex the fake refuses what a model does not document (Vertex Imagen API reference):
+    `negativePrompt` except for Imagen 3.0 `-001` models, `enhancePrompt` for
+    imagen-3.0-generate-001 / fast-001, `sampleImageSize` for the Fast models.
+    """
 
     ASPECTS = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408), "16:9": (1408, 768)}
+    NEGATIVE_PROMPT_MODELS = {"imagen-3.0-generate-001", "imagen-3.0-fast-generate-001"}
+    NO_ENHANCE_MODELS = {"imagen-3.0-generate-001", "imagen-3.0-fast-generate-001"}
 
     @staticmethod
     def error(code: int, status: str, message: str) -> Reply:
-        return json_reply(code, {"error": {"code": code, "message": message, "status": status}})
+        return google_error(code, status, message)
 
     def route(self, rec: Recorded) -> Reply:
         gemini = rec.path.startswith("/v1beta/models/") and rec.path.endswith(":predict")
@@ -410,12 +519,21 @@ class ImagenFake(FakeServer):
         if fault == "429":
             return self.error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
         if fault:
-            reply = self.common_fault(fault, success_type="application/json")
+            reply = google_common_fault(fault, vertex=vertex) or self.common_fault(
+                fault, success_type="application/json"
+            )
             if reply:
                 return reply
             raise AssertionError(fault)
         body = rec.json()
         params = body.get("parameters", {})
+        if vertex:
+            if "negativePrompt" in params and model not in self.NEGATIVE_PROMPT_MODELS:
+                return self.error(400, "INVALID_ARGUMENT", f"negativePrompt is not supported by {model}.")
+            if "enhancePrompt" in params and model in self.NO_ENHANCE_MODELS:
+                return self.error(400, "INVALID_ARGUMENT", f"enhancePrompt is not supported by {model}.")
+            if "sampleImageSize" in params and "fast" in model:
+                return self.error(400, "INVALID_ARGUMENT", f"sampleImageSize is not supported by {model}.")
         if gemini:
             for key in ("seed", "addWatermark", "enhancePrompt", "negativePrompt"):
                 if key in params:
@@ -429,6 +547,109 @@ class ImagenFake(FakeServer):
         return json_reply(
             200,
             {"predictions": [{"bytesBase64Encoded": base64.b64encode(png(w, h)).decode(), "mimeType": "image/png"}]},
+        )
+
+
+class GeminiFake(FakeServer):
+    """Gemini API `:generateContent` with image output (Gemini 3.1 Flash Image).
+
+    Request: `contents[].parts[].text`, `generationConfig.responseModalities` containing
+    "IMAGE", `generationConfig.imageConfig{aspectRatio, imageSize}`; `x-goog-api-key`.
+    Answer: `candidates[0].content.parts[].inlineData{mimeType, data}`, `finishReason`,
+    `usageMetadata` (1120 image tokens for a 1K image), `modelVersion`, `responseId`.
+    Blocks: `promptFeedback.blockReason` with no candidates; `finishReason: IMAGE_SAFETY`.
+    """
+
+    ASPECTS = {
+        "1:1": (1024, 1024),
+        "2:3": (848, 1264),
+        "3:2": (1264, 848),
+        "3:4": (896, 1200),
+        "4:3": (1200, 896),
+        "4:5": (928, 1152),
+        "5:4": (1152, 928),
+        "9:16": (768, 1376),
+        "16:9": (1376, 768),
+        "21:9": (1584, 672),
+    }
+    TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
+    CONFIG_KEYS = {"responseModalities", "imageConfig", "temperature", "candidateCount"}
+
+    def route(self, rec: Recorded) -> Reply:
+        if rec.method != "POST" or not (
+            rec.path.startswith("/v1beta/models/") and rec.path.endswith(":generateContent")
+        ):
+            return google_error(404, "NOT_FOUND", "Requested entity was not found.")
+        if not rec.headers.get("x-goog-api-key"):
+            return google_error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
+        fault = self.next_fault()
+        model = rec.path.rsplit("/", 1)[1].removesuffix(":generateContent")
+        if fault == "retired":
+            return google_error(404, "NOT_FOUND", f"models/{model} is not found for API version v1beta.")
+        if fault == "429":
+            return google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+        if fault == "refuse":
+            return json_reply(
+                200,
+                {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {"promptTokenCount": 9}},
+            )
+        if fault:
+            reply = google_common_fault(fault, vertex=False) or self.common_fault(
+                fault, success_type="application/json"
+            )
+            if reply:
+                return reply
+            if fault not in ("image_safety", "text_only", "zero_usage"):
+                raise AssertionError(fault)
+        body = rec.json()
+        config = body.get("generationConfig") or {}
+        unknown = set(config) - self.CONFIG_KEYS
+        if unknown:
+            return google_error(
+                400, "INVALID_ARGUMENT", f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r}"
+            )
+        if "IMAGE" not in (config.get("responseModalities") or []):
+            return google_error(400, "INVALID_ARGUMENT", "This model only supports image output with IMAGE modality.")
+        image_config = config.get("imageConfig") or {}
+        aspect = image_config.get("aspectRatio", "1:1")
+        size = image_config.get("imageSize", "1K")
+        if aspect not in self.ASPECTS or size not in self.TOKENS:
+            return google_error(400, "INVALID_ARGUMENT", f"Unsupported imageConfig {image_config}.")
+        if not body["contents"][0]["parts"][0]["text"]:
+            return google_error(400, "INVALID_ARGUMENT", "contents.parts must not be empty.")
+        usage: dict[str, Any] = {
+            "promptTokenCount": 12,
+            "candidatesTokenCount": self.TOKENS[size],
+            "totalTokenCount": 12 + self.TOKENS[size],
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
+            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": self.TOKENS[size]}],
+        }
+        if fault == "zero_usage":
+            usage = {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0}
+        if fault == "image_safety":
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": []}, "finishReason": "IMAGE_SAFETY"}
+        elif fault == "text_only":
+            candidate = {
+                "content": {"role": "model", "parts": [{"text": "I can't create that image."}]},
+                "finishReason": "STOP",
+            }
+        else:
+            w, h = self.ASPECTS[aspect]
+            scale = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}[size]
+            data = base64.b64encode(png(int(w * scale), int(h * scale))).decode()
+            candidate = {
+                "content": {"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        return json_reply(
+            200,
+            {
+                "candidates": [candidate],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": "resp-" + uuid.uuid4().hex[:12],
+            },
         )
 
 
@@ -460,6 +681,8 @@ class StabilityFake(FakeServer):
         if not rec.headers.get("content-type", "").startswith("multipart/form-data"):
             return self.error(400, "bad_request", "Content-Type must be multipart/form-data")
         fault = self.next_fault()
+        if fault == "bad_key":
+            return self.error(401, "unauthorized", "Incorrect API key provided.")
         if fault == "refuse":
             return self.error(
                 403,
@@ -534,6 +757,13 @@ class IdeogramFake(FakeServer):
         "4x5": (896, 1120),
     }
 
+    V4_FIELDS = {"text_prompt", "json_prompt", "resolution", "rendering_speed", "enable_copyright_detection"}
+    V4_RESOLUTIONS = {
+        "2048x2048", "1440x2880", "2880x1440", "1664x2496", "2496x1664", "1792x2240", "2240x1792",
+        "1440x2560", "2560x1440", "1600x2560", "2560x1600", "1728x2304", "2304x1728", "1296x3168",
+        "3168x1296", "1152x2944", "2944x1152", "1248x3328", "3328x1248", "1280x3072", "3072x1280",
+    }  # fmt: skip
+
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
@@ -546,11 +776,17 @@ class IdeogramFake(FakeServer):
             if rec.path not in self.files:
                 return json_reply(404, {"error": "expired"})
             return Reply(200, {"Content-Type": "image/png"}, self.files[rec.path])
-        if rec.method != "POST" or rec.path not in ("/generate", "/v1/ideogram-v3/generate"):
+        if rec.method != "POST" or rec.path not in (
+            "/generate",
+            "/v1/ideogram-v3/generate",
+            "/v1/ideogram-v4/generate",
+        ):
             return json_reply(404, {"error": "Not found"})
         if not rec.headers.get("api-key"):
             return json_reply(401, {"error": "Unauthorized: use the Api-Key header"})
         fault = self.next_fault()
+        if fault == "bad_key":
+            return json_reply(401, {"error": "Invalid API key"})
         if fault == "refuse":
             return json_reply(422, {"error": "Prompt or provided image failed the safety checks"})
         if fault == "429":
@@ -580,6 +816,21 @@ class IdeogramFake(FakeServer):
                 return json_reply(400, {"error": f"Invalid aspect_ratio {aspect}"})
             size = self.LEGACY_ASPECTS[aspect]
             seed = int(req.get("seed") or 0) or 1705925986
+        elif rec.path == "/v1/ideogram-v4/generate":
+            form = rec.form()
+            unknown = set(form) - self.V4_FIELDS
+            if unknown:
+                return json_reply(400, {"error": f"Unknown field for the V4 endpoint: {sorted(unknown)[0]}"})
+            if not form.get("text_prompt"):
+                return json_reply(400, {"error": "text_prompt or json_prompt is required"})
+            speed = form.get("rendering_speed", "DEFAULT")
+            if speed not in ("TURBO", "DEFAULT", "QUALITY"):
+                return json_reply(400, {"error": f"rendering_speed {speed} is not supported for Ideogram 4.0"})
+            resolution = form.get("resolution", "2048x2048")
+            if resolution not in self.V4_RESOLUTIONS:
+                return json_reply(400, {"error": f"Invalid resolution {resolution}"})
+            size = tuple(int(x) for x in resolution.split("x"))
+            seed = 1705925986
         else:
             form = rec.form()
             if "model" in form or "magic_prompt_option" in form:
@@ -612,6 +863,8 @@ class ComfyUIFake(FakeServer):
         super().__init__()
         self.pending_polls = pending_polls
         self.jobs: dict[str, dict[str, Any]] = {}
+        # A workflow with a PreviewImage node whose draft (`type: temp`) /history lists first.
+        self.preview_first = False
 
     def route(self, rec: Recorded) -> Reply:
         if rec.method == "POST" and rec.path == "/prompt":
@@ -627,6 +880,24 @@ class ComfyUIFake(FakeServer):
                             "message": "Prompt outputs failed validation",
                         },
                         "node_errors": {"4": {"errors": [{"message": "Value not in list: ckpt_name"}]}},
+                    },
+                )
+            if fault == "node_errors_200":
+                # ComfyUI queues the outputs that validated and reports the rest in node_errors.
+                prompt_id = str(uuid.uuid4())
+                self.jobs[prompt_id] = {"polls": 0, "size": (512, 512), "error": False}
+                return json_reply(
+                    200,
+                    {
+                        "prompt_id": prompt_id,
+                        "number": len(self.jobs),
+                        "node_errors": {
+                            "12": {
+                                "errors": [{"type": "value_not_in_list", "message": "Value not in list: lora_name"}],
+                                "dependent_outputs": ["13"],
+                                "class_type": "LoraLoader",
+                            }
+                        },
                     },
                 )
             if fault:
@@ -658,18 +929,24 @@ class ComfyUIFake(FakeServer):
                 }
                 return json_reply(200, {prompt_id: {"outputs": {}, "status": status}})
             images = [{"filename": f"renderhub_{prompt_id[:8]}_.png", "subfolder": "", "type": "output"}]
+            outputs: dict[str, Any] = {"9": {"images": images}}
+            if self.preview_first:
+                draft = {"filename": f"ComfyUI_temp_{prompt_id[:5]}_00001_.png", "subfolder": "", "type": "temp"}
+                outputs = {"10": {"images": [draft]}, **outputs}
             return json_reply(
                 200,
                 {
                     prompt_id: {
                         "prompt": [],
-                        "outputs": {"9": {"images": images}},
+                        "outputs": outputs,
                         "status": {"status_str": "success", "completed": True, "messages": []},
                     }
                 },
             )
         if rec.method == "GET" and rec.path == "/view":
             name = rec.query.get("filename", [""])[0]
+            if rec.query.get("type", ["output"])[0] == "temp":  # a low-quality preview draft
+                return Reply(200, {"Content-Type": "image/png"}, png(64, 64, (0, 0, 0)))
             for prompt_id, job in self.jobs.items():
                 if name == f"renderhub_{prompt_id[:8]}_.png":
                     return Reply(200, {"Content-Type": "image/png"}, png(*job["size"]))

@@ -80,3 +80,23 @@ def test_comfyui_polling_stops_at_the_deadline(comfy, comfyui_fake):
 
     with pytest.raises(RetryableError, match="deadline"):
         engine_generate(engine=comfy, request=_request())
+
+
+def test_comfyui_takes_the_saved_output_not_the_preview_draft_listed_first(comfy, comfyui_fake):
+    comfyui_fake.preview_first = True
+
+    result = engine_generate(engine=comfy, request=_request(width=512, height=512))
+
+    (view,) = [r for r in comfyui_fake.requests if r.path == "/view"]
+    assert view.query["type"] == ["output"]
+    assert view.query["filename"][0].startswith("renderhub_")
+    assert result.billing.pixels == "512x512"
+
+
+def test_comfyui_node_errors_on_a_200_answer_are_misconfigured(comfy, comfyui_fake):
+    comfyui_fake.faults = ["node_errors_200"]
+
+    with pytest.raises(MisconfiguredError, match="lora_name"):
+        engine_generate(engine=comfy, request=_request())
+
+    assert [r.path for r in comfyui_fake.requests] == ["/prompt"]

@@ -10,31 +10,84 @@ import pytest
 
 from apps.engines.adapters import adapter_for
 from apps.engines.services import engine_generate
-from apps.engines.types import BadResponseError, EngineRequest, RetryableError
+from apps.engines.types import BadResponseError, EngineRequest, MisconfiguredError, RetryableError
 from tests.engines import fakes
 from tests.engines.conftest import engine_for
 
+VERTEX = "/v1/projects/p1/locations/us-central1"
+# path id → (adapter, fake, engine fields, base URL suffix): every wire format an adapter speaks.
 VENDORS = {
-    "http": (fakes.GenericFake, {"api_key_env": ""}, "/generate"),
-    "openai": (fakes.OpenAIFake, {"model_id": "gpt-image-1"}, "/v1"),
-    "imagen": (fakes.ImagenFake, {"model_id": "imagen-4.0-generate-001"}, ""),
-    "stability": (fakes.StabilityFake, {"model_id": "sd3.5-large-turbo"}, ""),
-    "ideogram": (fakes.IdeogramFake, {"model_id": "V_2_TURBO"}, ""),
+    "http": ("http", fakes.GenericFake, {"api_key_env": ""}, "/generate"),
+    "openai": ("openai", fakes.OpenAIFake, {"model_id": "gpt-image-1"}, "/v1"),
+    "openai-gpt-image-2": ("openai", fakes.OpenAIFake, {"model_id": "gpt-image-2"}, "/v1"),
+    "imagen": ("imagen", fakes.ImagenFake, {"model_id": "imagen-4.0-generate-001", "params": {"api": "gemini"}}, ""),
+    "imagen-vertex": (
+        "imagen",
+        fakes.ImagenFake,
+        {"model_id": "imagen-4.0-ultra-generate-001", "params": {"api": "vertex"}},
+        VERTEX,
+    ),
+    "gemini": ("gemini", fakes.GeminiFake, {"model_id": "gemini-3.1-flash-image"}, ""),
+    "stability": ("stability", fakes.StabilityFake, {"model_id": "sd3.5-large-turbo"}, ""),
+    "ideogram": ("ideogram", fakes.IdeogramFake, {"model_id": "V_2_TURBO"}, ""),
+    "ideogram-v3": ("ideogram", fakes.IdeogramFake, {"model_id": "V_3"}, ""),
+    "ideogram-v4": ("ideogram", fakes.IdeogramFake, {"model_id": "V_4"}, ""),
     "comfyui": (
+        "comfyui",
         fakes.ComfyUIFake,
         {"model_id": "sd15.safetensors", "api_key_env": "", "params": {"poll_interval_s": 0.01}},
         "",
     ),
 }
+# The vendors' answer to a bad key (OpenAI 401 invalid_api_key, Gemini API 400 API_KEY_INVALID,
+# Vertex 401 UNAUTHENTICATED, Stability 401 unauthorized, Ideogram 401) and the words of it.
+BAD_KEY = {
+    "openai": "Incorrect API key provided",
+    "openai-gpt-image-2": "Incorrect API key provided",
+    "imagen": "API key not valid",
+    "imagen-vertex": "invalid authentication credentials",
+    "gemini": "API key not valid",
+    "stability": "Incorrect API key provided",
+    "ideogram": "Invalid API key",
+    "ideogram-v4": "Invalid API key",
+}
+# A retired or unknown model: OpenAI model_not_found (404 and 400 forms), Google 404.
+RETIRED = {
+    "openai": ("retired", "has been deprecated"),
+    "openai-gpt-image-2": ("unknown_model", "does not exist"),
+    "imagen": ("retired", "no longer available"),
+    "imagen-vertex": ("retired", "no longer available"),
+    "gemini": ("retired", "is not found"),
+    "stability": ("retired", "no longer available"),
+}
 REQUEST = EngineRequest(prompt="a fox", seed=11, width=512, height=512)
+
+
+def _serve(path: str):  # type: ignore[no-untyped-def]
+    adapter, fake_cls, fields, suffix = VENDORS[path]
+    fake = fake_cls()
+    engine = engine_for(adapter, fake.url + suffix, **fields)
+    return engine, fake
 
 
 @pytest.fixture(params=list(VENDORS))
 def vendor(request, db):  # type: ignore[no-untyped-def]
-    fake_cls, fields, suffix = VENDORS[request.param]
-    fake = fake_cls()
-    engine = engine_for(request.param, fake.url + suffix, **fields)
+    engine, fake = _serve(request.param)
     yield engine, fake
+    fake.close()
+
+
+@pytest.fixture(params=list(BAD_KEY))
+def keyed_vendor(request, db):  # type: ignore[no-untyped-def]
+    engine, fake = _serve(request.param)
+    yield request.param, engine, fake
+    fake.close()
+
+
+@pytest.fixture(params=list(RETIRED))
+def modelled_vendor(request, db):  # type: ignore[no-untyped-def]
+    engine, fake = _serve(request.param)
+    yield request.param, engine, fake
     fake.close()
 
 
@@ -134,3 +187,38 @@ def test_adapter_concurrency_limit_caps_requests_in_flight(vendor):
 
     assert errors == []
     assert fake.max_inflight == 2
+
+
+def test_adapter_bad_key_is_misconfigured_with_the_vendors_message(keyed_vendor):
+    path, engine, fake = keyed_vendor
+    fake.faults = ["bad_key"]
+
+    with pytest.raises(MisconfiguredError) as info:
+        engine_generate(engine=engine, request=REQUEST)
+
+    assert BAD_KEY[path] in info.value.message
+    assert len(fake.generation_requests()) == 1
+
+
+def test_adapter_retired_model_is_misconfigured_with_the_vendors_message(modelled_vendor):
+    path, engine, fake = modelled_vendor
+    fault, words = RETIRED[path]
+    fake.faults = [fault]
+
+    with pytest.raises(MisconfiguredError) as info:
+        engine_generate(engine=engine, request=REQUEST)
+
+    assert words in info.value.message
+    assert len(fake.generation_requests()) == 1
+
+
+def test_adapter_reports_what_it_billed(vendor):
+    engine, _fake = vendor
+
+    result = engine_generate(engine=engine, request=REQUEST)
+
+    assert result.billing is not None
+    assert result.billing.model == engine.model_id
+    assert result.billing.n == 1
+    assert result.billing.size
+    assert "x" in result.billing.pixels

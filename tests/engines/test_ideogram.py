@@ -124,3 +124,37 @@ def test_ideogram_expired_result_url_is_a_bad_response(legacy, ideogram_fake):
 
     with pytest.raises(BadResponseError, match="may have expired"):
         engine_generate(engine=legacy, request=_request())
+
+
+@pytest.fixture
+def v4(db, ideogram_fake):  # type: ignore[no-untyped-def]
+    return engine_for("ideogram", ideogram_fake.url, model_id="V_4", params={"rendering_speed": "TURBO"})
+
+
+def test_ideogram_v4_sends_multipart_text_prompt_resolution_and_speed_only(v4, ideogram_fake):
+    result = engine_generate(engine=v4, request=_request(width=1920, height=1080))
+
+    post = ideogram_fake.generation_requests()[0]
+    assert (post.path, post.headers["api-key"]) == ("/v1/ideogram-v4/generate", "fake-key-0123456789")
+    assert post.form() == {
+        "text_prompt": 'a shop sign reading "OPEN"',
+        "resolution": "2560x1440",
+        "rendering_speed": "TURBO",
+    }
+    assert result.seed_used is None
+    assert (result.billing.model, result.billing.size, result.billing.quality) == ("V_4", "2560x1440", "TURBO")
+
+
+def test_ideogram_v4_unknown_speed_is_misconfigured_without_a_request(db, ideogram_fake):
+    engine = engine_for("ideogram", ideogram_fake.url, model_id="V_4", params={"rendering_speed": "FLASH"})
+
+    with pytest.raises(MisconfiguredError, match="rendering_speed"):
+        engine_generate(engine=engine, request=_request())
+
+    assert ideogram_fake.generation_requests() == []
+
+
+def test_ideogram_v3_billing_records_the_rendering_speed(v3, ideogram_fake):
+    result = engine_generate(engine=v3, request=_request())
+
+    assert (result.billing.model, result.billing.size, result.billing.quality) == ("V_3", "16x9", "TURBO")

@@ -191,3 +191,26 @@ def test_openai_gpt_image_2_sends_a_free_size_divisible_by_16(db, openai_fake, c
 
     assert openai_fake.requests[0].json()["size"] == sent
     assert Image.open(io.BytesIO(result.image)).size == canvas
+
+
+def test_openai_moderation_named_by_type_and_details_is_refused(gpt_image, openai_fake):
+    openai_fake.faults = ["refuse_typed"]
+
+    with pytest.raises(RefusedError, match="Request blocked"):
+        engine_generate(engine=gpt_image, request=_request())
+
+    assert len(openai_fake.requests) == 1
+
+
+def test_openai_billing_records_model_size_quality_and_usage(gpt_image, openai_fake):
+    result = engine_generate(engine=gpt_image, request=_request())
+
+    sent = openai_fake.requests[0].json()
+    assert (result.billing.model, result.billing.size, result.billing.quality, result.billing.n) == (
+        sent["model"],
+        sent["size"],
+        sent["quality"],
+        1,
+    )
+    assert result.billing.usage is not None
+    assert (result.billing.usage.output_tokens, result.billing.usage.input_text_tokens) == (1056, 44)

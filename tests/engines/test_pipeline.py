@@ -11,7 +11,7 @@ from PIL import Image
 
 from apps.policy.models import Tier
 from apps.renders.models import AttemptStatus, JobStatus, RenderJob
-from apps.renders.services import job_submit
+from apps.renders.pipeline.submit import job_submit
 from tests.conftest import wait_for
 from tests.engines import fakes
 from tests.engines.conftest import engine_for

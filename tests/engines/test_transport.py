@@ -250,3 +250,24 @@ def test_engine_slot_busy_until_deadline_is_retryable(settings, tmp_path):
         transport.engine_slot(slug="busy", limit=1, deadline=transport.Deadline(0.2)),
     ):
         pass
+
+
+def test_retry_after_reads_google_retry_info_from_the_body():
+    body = (
+        b'{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": ['
+        b'{"@type": "type.googleapis.com/google.rpc.QuotaFailure"},'
+        b'{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}'
+    )
+
+    assert transport.retry_after_seconds(httpx.Headers({}), body) == 37.0
+
+
+def test_retry_after_header_wins_over_the_body():
+    body = b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}'
+
+    assert transport.retry_after_seconds(httpx.Headers({"retry-after": "2"}), body) == 2.0
+
+
+def test_retry_after_ignores_a_body_without_retry_info():
+    assert transport.retry_after_seconds(httpx.Headers({}), b"error code: 1015") is None
+    assert transport.retry_after_seconds(httpx.Headers({}), b'{"error": {"details": [{"retryDelay": "3s"}]}}') is None

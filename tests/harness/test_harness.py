@@ -89,9 +89,69 @@ def test_comparison_grid_computes_no_differences_while_renders_run(
     calls: list[object] = []
     monkeypatch.setattr(services, "image_difference", lambda a, b: calls.append((a, b)) or 1.0)
     # Every cell already has an image, but the jobs are still rendering.
-    monkeypatch.setattr(services, "job_best_attempt", lambda job: object())
+    for cell in comparison.cells.select_related("job"):
+        _settle(cell, verdict="pass")
 
     rows = services.comparison_grid(comparison)
 
     assert calls == []
     assert all(cell.difference is None for row in rows for cell in row.cells)
+
+
+def _settle(cell, *, verdict: str, cost: str = "0.01", engine_ms: float = 300.0):  # type: ignore[no-untyped-def]
+    """Give a cell's first attempt an image and a verdict, as a worker would."""
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from apps.renders.models import AttemptStatus
+    from apps.verification.models import VerificationResult
+    from tests.verification.images import title_card
+
+    attempt = cell.job.attempts.get(number=1)
+    attempt.image.save(f"cell{cell.pk}.png", ContentFile(title_card("SALE")), save=False)
+    attempt.verification = VerificationResult.objects.create(verdict=verdict, ocr_text="SALE")
+    attempt.status = AttemptStatus.PASSED if verdict == "pass" else AttemptStatus.FAILED
+    attempt.cost_usd = Decimal(cost)
+    attempt.timings_ms = {"engine": engine_ms}
+    attempt.save()
+    return attempt
+
+
+def test_comparison_cell_keeps_the_engines_own_result_after_escalation(
+    client, demo, admin_user, django_capture_on_commit_callbacks
+):
+    """A failed cell escalated to a new seed on another engine and passed: the cell still shows
+    its engine's own failed render at its own seed, and Δ compares same-seed renders only."""
+    from django.core.files.base import ContentFile
+
+    from apps.renders.models import AttemptStatus, RenderAttempt
+    from tests.verification.images import title_card
+
+    with django_capture_on_commit_callbacks(execute=False):
+        comparison = _create(admin_user, seeds=[2])
+    turbo, ultra = comparison.cells.select_related("job", "engine").order_by("engine__slug")
+    _settle(turbo, verdict="fail", engine_ms=250)
+    _settle(ultra, verdict="pass", cost="0.04", engine_ms=1500)
+    rescue = RenderAttempt.objects.create(
+        job=turbo.job, number=2, stage="final", step="engine", engine=Engine.objects.get(slug="builtin-typography"),
+        prompt="p", seed=3, requested_size="384x256", status=AttemptStatus.PASSED,
+    )
+    rescue.image.save("rescue.png", ContentFile(title_card("SALE", background=(0, 0, 0))), save=True)
+    for cell in (turbo, ultra):
+        type(cell.job).objects.filter(pk=cell.job.pk).update(status=JobStatus.DELIVERED)
+
+    rows = services.comparison_grid(comparison)
+    summary = {s.engine.slug: s for s in services.comparison_summary(rows)}
+
+    turbo_view = rows[0].cells[0]
+    assert (turbo_view.engine.slug, turbo_view.attempt.seed, turbo_view.verdict) == ("builtin-turbo", 2, "fail")
+    assert turbo_view.later_attempts == 1
+    assert rows[0].cells[1].difference is not None
+    assert (summary["builtin-turbo"].passed, summary["builtin-turbo"].failed) == (0, 1)
+    assert (summary["builtin-ultra"].pass_rate, str(summary["builtin-ultra"].cost_per_image)) == (1.0, "0.0400")
+    client.force_login(admin_user)
+    body = client.get(reverse("harness:comparison-detail", args=[comparison.public_id])).content.decode()
+    assert '<span class="badge verdict-fail">fail</span>' in body
+    assert "1 re-render by the pipeline (not shown)" in body
+    assert 'id="engine-summary"' in body

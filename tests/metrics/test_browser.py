@@ -1,63 +1,49 @@
-"""The queues and workers page in a real browser (Chromium through Playwright)."""
+"""The metrics page in a real browser (Chromium through Playwright)."""
 
 import os
 
 import pytest
-from django.conf import settings
-from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
-from apps.core.models import SweepRun
+from apps.renders.models import Stage
 from tests.conftest import PASSWORD
-from tests.metrics.helpers import heartbeat, publish
+from tests.harness.test_browser import CHROMIUM_ARGS
+from tests.metrics.test_ops import _job
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are synchronous.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_queues_page_shows_a_stranded_queue_its_dead_worker_and_the_banner(live_server, demo, own_queues):
-    publish(own_queues["verify"], 4)
-    heartbeat(
-        "engine@host",
-        queues=[own_queues["preview"], own_queues["final"]],
-        pool="thread",
-        concurrency=16,
-        current_tasks=[{"id": "a", "name": "renders.run_attempt", "started_at": timezone.now().isoformat()}],
-        tasks_started=311,
-    )
-    heartbeat("verify@host", queues=[own_queues["verify"]], pool="prefork", concurrency=2, age_s=900, pid=7)
-    SweepRun.objects.create(
-        task="renders.sweep_stuck",
-        started_at=timezone.now() - timezone.timedelta(minutes=3),
-        duration_ms=41,
-        result={"requeued": 3, "lost": 1, "reverified": 0},
-        recovered=4,
-    )
-    shot = settings.VAR_DIR / "screenshots" / "queues.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-
+def test_metrics_page_range_selector_and_charts_in_a_browser(live_server, demo, editor, tmp_path):
+    _job(user=editor, tier_slug="production", preview_ms=450, final_ms=2600,
+         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)])
+    _job(user=editor, tier_slug="production", source="api", preview_ms=500, final_ms=1900,
+         attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1500)])
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{live_server.url}/accounts/login/?next=/metrics/queues/")
-        page.fill("input[name=username]", "admin")
+        page = browser.new_page(viewport={"width": 1280, "height": 1800})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(f"{live_server.url}/accounts/login/?next=/metrics/")
+        page.fill("input[name=username]", "moderator")
         page.fill("input[name=password]", PASSWORD)
         page.click("main button[type=submit]")
-        page.wait_for_url("**/metrics/queues/")
-        banner = page.locator("#worker-alert [role=alert]").inner_text()
-        verify_row = page.locator(f"#queue-{own_queues['verify'].replace('.', '')}").inner_text()
-        workers = page.locator("#worker-table tbody").inner_text()
-        nav = page.locator("header nav").inner_text()
-        page.screenshot(path=str(shot), full_page=True)
+        page.wait_for_url("**/metrics/")
+        page.select_option("select[name=range]", "hour")
+        page.select_option("select[name=source]", "api")
+        page.click("#metrics-filter button[type=submit]")
+        page.wait_for_url("**/metrics/?range=hour&source=api")
+        counts = page.inner_text("#source-counts")
+        polylines = page.locator("svg.chart-svg polyline").count()
+        dots = page.locator("svg.chart-svg circle.dot").count()
+        bar_box = page.locator("svg.chart-svg rect.chart-bar").first.bounding_box()
+        page.screenshot(path=str(os.environ.get("METRICS_SCREENSHOT", tmp_path / "metrics.png")), full_page=True)
         browser.close()
 
-    assert f"No live worker consumes {own_queues['verify']} (4 waiting" in banner
-    assert verify_row.split("\t")[:2] == [own_queues["verify"], "4"]
-    assert "no live worker" in verify_row
-    assert "engine@host\tlive" in workers and "verify@host\tgone" in workers
-    assert "renders.run_attempt" in workers
-    assert "Queues" in nav
+    assert counts.startswith("1 job shown")
+    assert "web 1 · api 1 · harness 0" in counts
+    assert polylines == 2
+    assert dots == 2  # one bucket with data: p95 to preview and to final
+    assert bar_box is not None and bar_box["width"] > 0
+    assert errors == []

@@ -3,8 +3,10 @@
 from apps.catalog.models import Template
 from apps.engines.models import AdapterKind, Engine
 from apps.policy.models import Tier
-from apps.renders import services
 from apps.renders.models import AttemptStatus, RenderJob
+from apps.renders.pipeline.outcome import attempt_verify
+from apps.renders.pipeline.run import attempt_run
+from apps.renders.pipeline.submit import job_submit
 
 
 def typo_engine(slug: str = "typo-always") -> Engine:
@@ -33,9 +35,9 @@ def run_pending(job: RenderJob, captured) -> RenderJob:  # type: ignore[no-untyp
             break
         with captured(execute=False):
             if attempt.status == AttemptStatus.QUEUED:
-                services.attempt_run(attempt_id=attempt.pk)
+                attempt_run(attempt_id=attempt.pk)
             else:
-                services.attempt_verify(attempt_id=attempt.pk)
+                attempt_verify(attempt_id=attempt.pk)
     job.refresh_from_db()
     return job
 
@@ -49,7 +51,7 @@ def review_job(  # type: ignore[no-untyped-def]
     tpl = Template.objects.get(slug=template)
     slot = tpl.slots[0]["name"]
     with captured(execute=False):
-        job = services.job_submit(
+        job = job_submit(
             submitted_by=editor,
             template=tpl,
             texts={slot: title},

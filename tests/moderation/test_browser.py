@@ -6,7 +6,6 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from apps.moderation.models import ModerationDecision
-from apps.renders import services as render_services
 from apps.renders.models import JobStatus, RenderJob
 from tests.conftest import PASSWORD
 from tests.moderation.helpers import review_job
@@ -46,8 +45,8 @@ def test_moderator_clears_the_queue_in_a_browser(
     live_server, demo, editor, moderator, browser_page, monkeypatch, django_capture_on_commit_callbacks
 ):
     # Jobs are driven through the pipeline in-process; nothing is sent to a broker.
-    monkeypatch.setattr(render_services, "_enqueue_run", lambda attempt: None)
-    monkeypatch.setattr(render_services, "_enqueue_verify", lambda attempt: None)
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_run", lambda attempt: None)
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_verify", lambda attempt: None)
     titles = ["Harbour Lights Tonight", "Spring Sale Week", "Night Market Stories"]
     jobs = [
         review_job(editor=editor, captured=django_capture_on_commit_callbacks, title=t, seed=i)

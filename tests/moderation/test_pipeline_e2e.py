@@ -6,8 +6,8 @@ import pytest
 from apps.catalog.models import Template
 from apps.moderation import services
 from apps.policy.models import Tier
-from apps.renders import services as render_services
 from apps.renders.models import AttemptStatus, JobStatus, RenderJob
+from apps.renders.pipeline.submit import job_submit
 from tests.conftest import wait_for
 from tests.moderation.helpers import typo_engine
 
@@ -18,7 +18,7 @@ def test_compositing_fixes_a_failed_title_through_real_workers(celery_workers, d
     tier = Tier.objects.get(slug="production")
     Tier.objects.filter(pk=tier.pk).update(max_attempts=1)
     tier.refresh_from_db()
-    job = render_services.job_submit(
+    job = job_submit(
         submitted_by=editor,
         template=Template.objects.get(slug="editorial-cover"),
         texts={"title": "Harbour Lights Tonight"},

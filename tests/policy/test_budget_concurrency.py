@@ -13,8 +13,9 @@ from django.db import connection
 from django.db.models import Sum
 
 from apps.policy.models import BudgetLedger, Reservation, ReservationState, WhenSpent
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline.submit import job_submit
+from apps.renders.pipeline.sweeper import sweep_stuck
 from tests.conftest import _test_database_url, start_worker, wait_for
 
 THREADS = 40
@@ -37,7 +38,7 @@ def submit_concurrently(*, template, user, asset_class: str, users=None) -> list
         try:
             for n in range(ROUNDS):
                 barrier.wait(timeout=60)
-                services.job_submit(
+                job_submit(
                     submitted_by=users[i % len(users)] if users else user,
                     template=template,
                     texts={"title": f"Budget {i}-{n}"},
@@ -175,7 +176,7 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
     # The sweeper finds the dead attempts (no live worker runs them any more): they fail,
     # their jobs finish and settle; lost queued messages are sent again.
     time.sleep(1.1)
-    swept = services.sweep_stuck(queued_after_s=0, running_after_s=1)
+    swept = sweep_stuck(queued_after_s=0, running_after_s=1)
     assert swept["lost"] == running
     # (the verify queue too: an attempt killed between storing its image and concluding is
     # re-sent to verification by the sweeper)

@@ -6,8 +6,8 @@ import pytest
 
 from apps.engines.models import AdapterKind, Engine
 from apps.policy.models import Reservation
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobStatus, RenderJob
+from apps.renders.pipeline.submit import job_submit
 from tests.conftest import wait_for
 
 
@@ -29,7 +29,7 @@ def test_slow_preview_is_hedged_on_the_fallback_and_first_answer_wins(celery_wor
     preview_tier.verify_ocr = False
     preview_tier.save()
 
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Tail"}, asset_class="preview")
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Tail"}, asset_class="preview")
 
     wait_for(lambda: RenderJob.objects.get(pk=job.pk).status == JobStatus.PREVIEW_READY, timeout=30)
     attempts = {a.step: a for a in job.attempts.select_related("engine")}

@@ -7,8 +7,13 @@ from django.utils import timezone
 from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.policy.models import BudgetLedger, CostOutcome, Reservation, ReservationState, WhenSpent
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt
+from apps.renders.pipeline import enqueue, sweeper
+from apps.renders.pipeline.hedging import preview_hedge
+from apps.renders.pipeline.outcome import attempt_conclude
+from apps.renders.pipeline.run import attempt_run
+from apps.renders.pipeline.submit import admission_inputs, job_submit
+from apps.renders.pipeline.sweeper import jobs_release_deferred
 
 
 @pytest.fixture(autouse=True)
@@ -159,11 +164,11 @@ def test_admission_counts_the_final_queue_of_an_auto_final_tier(production):
 def test_admission_inputs_measure_the_final_queue_for_auto_final_tiers(production, preview_tier, cover, editor):
     from apps.renders.models import Stage
 
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Q"}, with_preview=False)
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Q"}, with_preview=False)
     assert job.attempts.get().stage == Stage.FINAL
 
-    production_inputs = services.admission_inputs(tier=production)
-    preview_inputs = services.admission_inputs(tier=preview_tier)
+    production_inputs = admission_inputs(tier=production)
+    preview_inputs = admission_inputs(tier=preview_tier)
 
     assert production_inputs["final_queue_depth"] == 1  # the queued final above
     assert "final_queue_depth" not in preview_inputs  # the preview tier has no automatic final
@@ -229,9 +234,9 @@ def test_escalation_stops_at_max_attempts(production):
 def test_job_submit_stores_deferred_reason_and_time(production, cover, editor):
     production.daily_budget_usd = Decimal("0.10")
     production.save()
-    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+    job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
 
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
 
     assert job.status == JobStatus.DEFERRED
     assert job.admission == "deferred"
@@ -245,24 +250,24 @@ def test_preview_hedge_starts_fallback_preview_and_loser_is_cancelled(
     production.verify_ocr = False
     production.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedge"}, seed=3)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Hedge"}, seed=3)
     assert len(callbacks) == 1
     first = job.attempts.get()
     long_ago = timezone.now() - timedelta(seconds=5)
     RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
 
     with django_capture_on_commit_callbacks(execute=False):
-        hedge = services.preview_hedge(attempt_id=first.pk)
-        again = services.preview_hedge(attempt_id=first.pk)
+        hedge = preview_hedge(attempt_id=first.pk)
+        again = preview_hedge(attempt_id=first.pk)
     assert hedge is not None and hedge.step == "hedge" and again is None
     RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.QUEUED)  # as if it never reached the engine
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
+        attempt_run(attempt_id=hedge.pk)  # the hedge answers first
     job.refresh_from_db()
     assert job.status == JobStatus.RENDERING  # preview ready, auto-final started
     first.refresh_from_db()
     assert first.status == AttemptStatus.CANCELLED  # never reached the engine
-    services.attempt_run(attempt_id=first.pk)
+    attempt_run(attempt_id=first.pk)
     first.refresh_from_db()
     assert first.status == AttemptStatus.CANCELLED and first.cost_usd == 0
     assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.1400")
@@ -272,15 +277,15 @@ def test_preview_hedge_is_scheduled_when_the_engine_call_starts_not_while_queued
     production, cover, editor, monkeypatch, django_capture_on_commit_callbacks
 ):
     scheduled = []
-    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
+    monkeypatch.setattr(enqueue, "preview_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Queued"}, seed=5)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Queued"}, seed=5)
     first = job.attempts.get()
 
-    assert services.preview_hedge(attempt_id=first.pk) is None  # still queued: nothing to hedge
+    assert preview_hedge(attempt_id=first.pk) is None  # still queued: nothing to hedge
     assert scheduled == []
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_run(attempt_id=first.pk)
+        attempt_run(attempt_id=first.pk)
 
     assert scheduled == [None]  # one latency budget after the call started
     assert job.attempts.count() == 1
@@ -288,14 +293,14 @@ def test_preview_hedge_is_scheduled_when_the_engine_call_starts_not_while_queued
 
 def test_preview_hedge_running_less_than_budget_looks_again_later(production, cover, editor, monkeypatch):
     scheduled = []
-    monkeypatch.setattr(services, "_enqueue_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Early"}, seed=6)
+    monkeypatch.setattr(enqueue, "preview_hedge", lambda attempt, countdown=None: scheduled.append(countdown))
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Early"}, seed=6)
     first = job.attempts.get()
     RenderAttempt.objects.filter(pk=first.pk).update(
         status=AttemptStatus.RUNNING, started_at=timezone.now() - timedelta(seconds=1)
     )
 
-    assert services.preview_hedge(attempt_id=first.pk) is None
+    assert preview_hedge(attempt_id=first.pk) is None
 
     assert len(scheduled) == 1 and 1.0 < scheduled[0] < 1.3  # the rest of the 2.2 s budget
 
@@ -307,16 +312,16 @@ def test_preview_hedge_a_late_answer_is_cancelled_but_its_cost_counts(
     production.auto_final = False
     production.save()
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Race"}, seed=4)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Race"}, seed=4)
     first = job.attempts.get()
     long_ago = timezone.now() - timedelta(seconds=5)
     RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
     with django_capture_on_commit_callbacks(execute=False):
-        hedge = services.preview_hedge(attempt_id=first.pk)
-        services.attempt_run(attempt_id=hedge.pk)
+        hedge = preview_hedge(attempt_id=first.pk)
+        attempt_run(attempt_id=hedge.pk)
     RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.QUEUED)
 
-    services.attempt_run(attempt_id=first.pk)  # the slow one answers after all
+    attempt_run(attempt_id=first.pk)  # the slow one answers after all
 
     first.refresh_from_db()
     assert first.status == AttemptStatus.CANCELLED
@@ -329,16 +334,14 @@ def test_failed_final_verification_escalates_along_the_tier_ladder(
     production, cover, editor, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(
-            submitted_by=editor, template=cover, texts={"title": "Ladder"}, seed=9, with_preview=False
-        )
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Ladder"}, seed=9, with_preview=False)
     final = job.attempts.get()
     RenderAttempt.objects.filter(pk=final.pk).update(status=AttemptStatus.VERIFYING)
 
     steps = []
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=False):
-            services.attempt_conclude(final, status=AttemptStatus.FAILED)
+            attempt_conclude(final, status=AttemptStatus.FAILED)
         final = job.attempts.order_by("-number").first()
         steps.append((final.step, final.engine.slug, final.guidance))
 
@@ -350,7 +353,7 @@ def test_failed_final_verification_escalates_along_the_tier_ladder(
     # 0.06 admission (no preview) + 0.06 + 0.08 + 0.08 held before each step ran
     assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == Decimal("0.2800")
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_conclude(final, status=AttemptStatus.FAILED)
+        attempt_conclude(final, status=AttemptStatus.FAILED)
     job.refresh_from_db()
     assert job.status == JobStatus.NEEDS_REVIEW
     assert "ladder ends in moderation" in job.status_reason
@@ -400,14 +403,14 @@ def test_jobs_release_deferred_degraded_job_follows_the_new_tiers_auto_final(
 ):
     production.daily_budget_usd = Decimal("0.10")
     production.save()
-    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
+    job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Late"}, asset_class="paid")
     assert job.status == JobStatus.DEFERRED and job.auto_final is True
     # Now a class that may degrade (as a job the latency check deferred), and its time has come.
     type(job).objects.filter(pk=job.pk).update(asset_class="editorial", defer_until=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=False):
-        started = services.jobs_release_deferred()
+        started = jobs_release_deferred()
 
     job.refresh_from_db()
     assert started == 1
@@ -420,24 +423,24 @@ def test_jobs_release_deferred_one_failing_job_does_not_hold_back_the_rest(
 ):
     production.daily_budget_usd = Decimal("0.10")
     production.save()
-    services.job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
-    stuck = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Stuck"}, asset_class="paid")
-    due = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Due"}, asset_class="paid")
+    job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+    stuck = job_submit(submitted_by=editor, template=cover, texts={"title": "Stuck"}, asset_class="paid")
+    due = job_submit(submitted_by=editor, template=cover, texts={"title": "Due"}, asset_class="paid")
     type(stuck).objects.filter(pk__in=[stuck.pk, due.pk]).update(defer_until=timezone.now())
     production.daily_budget_usd = Decimal("100")
     production.save()
     policy.ledger_sync_limit(tier=production)
-    real_decide = services._admission_decide
+    real_decide = sweeper.job_admission_decide
 
     def decide_or_explode(job, **kwargs):  # type: ignore[no-untyped-def]
         if job.pk == stuck.pk:
             raise RuntimeError("a bug in one job's admission")
         return real_decide(job, **kwargs)
 
-    monkeypatch.setattr(services, "_admission_decide", decide_or_explode)
+    monkeypatch.setattr(sweeper, "job_admission_decide", decide_or_explode)
 
     with django_capture_on_commit_callbacks(execute=False):
-        started = services.jobs_release_deferred()
+        started = jobs_release_deferred()
 
     stuck.refresh_from_db()
     due.refresh_from_db()

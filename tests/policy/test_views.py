@@ -189,12 +189,12 @@ def test_tier_new_without_engines_is_refused(admin_client):
 
 
 def test_job_page_shows_why_a_job_was_deferred(client, editor, production, cover):
-    from apps.renders import services
+    from apps.renders.pipeline.submit import job_submit
 
     production.daily_budget_usd = Decimal("0.10")
     production.save()
-    services.job_submit(submitted_by=editor, template=cover, texts={"title": "One"}, asset_class="paid")
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Two"}, asset_class="paid")
+    job_submit(submitted_by=editor, template=cover, texts={"title": "One"}, asset_class="paid")
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Two"}, asset_class="paid")
     client.force_login(editor)
 
     page = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()

@@ -3,8 +3,9 @@
 import pytest
 
 from apps.catalog.models import Template
-from apps.renders import services
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.pipeline.decisions import job_request_final
+from apps.renders.pipeline.submit import job_submit
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -18,7 +19,7 @@ def _status(job: RenderJob, *wanted: str) -> RenderJob | None:
 def test_production_job_goes_preview_then_final_on_real_workers(celery_workers, demo, editor):
     cover = Template.objects.get(slug="editorial-cover")
 
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Harbour Lights"}, seed=3)
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Harbour Lights"}, seed=3)
 
     wait_for(lambda: _status(job, JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED), timeout=60)
     attempts = list(job.attempts.order_by("number"))
@@ -39,13 +40,13 @@ def test_production_job_goes_preview_then_final_on_real_workers(celery_workers, 
 def test_preview_tier_waits_for_the_editor_before_the_final(celery_workers, demo, editor):
     thumb = Template.objects.get(slug="product-thumbnail")
 
-    job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=9)
+    job = job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=9)
 
     wait_for(lambda: _status(job, JobStatus.PREVIEW_READY, JobStatus.FAILED), timeout=30)
     assert job.status == JobStatus.PREVIEW_READY
     assert job.attempts.count() == 1
 
-    services.job_request_final(job, by=editor)
+    job_request_final(job, by=editor)
 
     wait_for(lambda: _status(job, JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED), timeout=30)
     assert job.status in {JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW}

@@ -2,8 +2,15 @@ import pytest
 from django.test import override_settings
 
 from apps.catalog.models import Template
-from apps.renders import services
 from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderJob
+from apps.renders.pipeline import enqueue, outcome, sweeper
+from apps.renders.pipeline.decisions import BudgetError, job_request_final
+from apps.renders.pipeline.hedging import preview_hedge
+from apps.renders.pipeline.outcome import attempt_conclude, attempt_verify
+from apps.renders.pipeline.run import attempt_fail, attempt_run
+from apps.renders.pipeline.state import TransitionError, job_transition
+from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
+from apps.renders.pipeline.sweeper import sweep_stuck
 
 
 @pytest.fixture
@@ -20,7 +27,7 @@ def test_job_submit_creates_preview_attempt_and_enqueues_after_commit(
     cover, editor, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Spring Sale"}, seed=7)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Spring Sale"}, seed=7)
 
     assert job.status == JobStatus.PREVIEWING
     assert job.admission == "admitted"
@@ -32,22 +39,22 @@ def test_job_submit_creates_preview_attempt_and_enqueues_after_commit(
 
 
 def test_job_submit_rejects_too_long_text_and_writes_nothing(cover, editor):
-    with pytest.raises(services.SubmissionError) as info:
-        services.job_submit(submitted_by=editor, template=cover, texts={"title": "x" * 49})
+    with pytest.raises(SubmissionError) as info:
+        job_submit(submitted_by=editor, template=cover, texts={"title": "x" * 49})
 
     assert "title" in info.value.errors
     assert RenderJob.objects.count() == 0
 
 
 def test_job_submit_without_prompt_or_template_is_an_error(demo, editor):
-    with pytest.raises(services.SubmissionError) as info:
-        services.job_submit(submitted_by=editor, prompt="   ", asset_class="editorial")
+    with pytest.raises(SubmissionError) as info:
+        job_submit(submitted_by=editor, prompt="   ", asset_class="editorial")
 
     assert info.value.errors == {"prompt": "A prompt is required."}
 
 
 def test_job_submit_free_prompt_expects_its_quoted_text(demo, editor):
-    job = services.job_submit(submitted_by=editor, prompt='a shop window with the word "SALE"', asset_class="preview")
+    job = job_submit(submitted_by=editor, prompt='a shop window with the word "SALE"', asset_class="preview")
 
     assert job.texts == {"text1": "SALE"}
     assert job.tier.slug == "preview"
@@ -55,11 +62,11 @@ def test_job_submit_free_prompt_expects_its_quoted_text(demo, editor):
 
 def test_attempt_run_then_verify_makes_the_preview_ready(cover, editor, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Harbour Lights"}, seed=11)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Harbour Lights"}, seed=11)
     attempt = job.attempts.get()
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_run(attempt_id=attempt.pk)
+        attempt_run(attempt_id=attempt.pk)
     attempt.refresh_from_db()
     assert attempt.status == AttemptStatus.VERIFYING
     assert attempt.image.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -67,7 +74,7 @@ def test_attempt_run_then_verify_makes_the_preview_ready(cover, editor, django_c
     assert attempt.seed_honoured is True
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_verify(attempt_id=attempt.pk)
+        attempt_verify(attempt_id=attempt.pk)
     attempt.refresh_from_db()
     job.refresh_from_db()
     assert attempt.verification is not None
@@ -80,40 +87,40 @@ def test_attempt_run_then_verify_makes_the_preview_ready(cover, editor, django_c
 
 def test_attempt_run_twice_is_a_no_op(cover, editor, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Once Only"})
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Once Only"})
         attempt = job.attempts.get()
-        services.attempt_run(attempt_id=attempt.pk)
+        attempt_run(attempt_id=attempt.pk)
         first = attempt.__class__.objects.get(pk=attempt.pk).image.name
-        services.attempt_run(attempt_id=attempt.pk)
+        attempt_run(attempt_id=attempt.pk)
 
     assert attempt.__class__.objects.get(pk=attempt.pk).image.name == first
 
 
 def test_job_transition_refuses_an_illegal_move(cover, editor):
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Rules"})
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Rules"})
 
-    with pytest.raises(services.TransitionError):
-        services.job_transition(job, to=JobStatus.DELIVERED)
+    with pytest.raises(TransitionError):
+        job_transition(job, to=JobStatus.DELIVERED)
 
 
 def test_job_transition_loses_to_a_concurrent_change(cover, editor):
-    job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Race"})
+    job = job_submit(submitted_by=editor, template=cover, texts={"title": "Race"})
     stale = RenderJob.objects.get(pk=job.pk)
-    assert services.job_transition(job, to=JobStatus.FAILED, reason="first") is True
+    assert job_transition(job, to=JobStatus.FAILED, reason="first") is True
 
-    assert services.job_transition(stale, to=JobStatus.PREVIEW_READY, reason="second") is False
+    assert job_transition(stale, to=JobStatus.PREVIEW_READY, reason="second") is False
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.FAILED
     assert JobEvent.objects.filter(job=job, reason="second").count() == 0
 
 
 def test_engine_error_fails_the_job_with_the_reason(cover, editor, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
     attempt = job.attempts.get()
     attempt.engine.adapter = "nonexistent"
     attempt.engine.save()
 
-    services.attempt_run(attempt_id=attempt.pk)
+    attempt_run(attempt_id=attempt.pk)
 
     job.refresh_from_db()
     attempt.refresh_from_db()
@@ -128,14 +135,14 @@ def test_sweeper_fails_attempts_whose_worker_was_lost(cover, editor, django_capt
     from django.utils import timezone
 
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
     attempt = job.attempts.get()
     attempt.__class__.objects.filter(pk=attempt.pk).update(
         status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
     )
 
     with django_capture_on_commit_callbacks(execute=False):
-        counts = services.sweep_stuck()
+        counts = sweep_stuck()
 
     attempt.refresh_from_db()
     job.refresh_from_db()
@@ -147,13 +154,13 @@ def test_sweeper_fails_attempts_whose_worker_was_lost(cover, editor, django_capt
 
 @pytest.mark.parametrize(("value", "expected"), [("768x512", (768, 512)), ("1024X1024", (1024, 1024))])
 def test_parse_size_accepts_wxh(value, expected):
-    assert services.parse_size(value) == expected
+    assert parse_size(value) == expected
 
 
 @pytest.mark.parametrize("value", ["768", "axb", "10x10", "9000x512", "", None])
 def test_parse_size_rejects_bad_sizes(value):
     with pytest.raises(ValueError, match=r"Size must|Each side"):
-        services.parse_size(value)
+        parse_size(value)
 
 
 def _hedged_preview(cover, editor, capture, *, auto_final):  # type: ignore[no-untyped-def]
@@ -165,13 +172,13 @@ def _hedged_preview(cover, editor, capture, *, auto_final):  # type: ignore[no-u
 
     Tier.objects.filter(slug="production").update(verify_ocr=False, auto_final=auto_final)
     with capture(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Hedged"}, seed=3)
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Hedged"}, seed=3)
     first = job.attempts.get()
     RenderAttempt.objects.filter(pk=first.pk).update(
         status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(seconds=5)
     )
     with capture(execute=False):
-        hedge = services.preview_hedge(attempt_id=first.pk)
+        hedge = preview_hedge(attempt_id=first.pk)
     assert hedge is not None
     first.refresh_from_db()
     return job, first, hedge
@@ -183,11 +190,11 @@ def test_attempt_fail_of_a_hedge_loser_leaves_the_job_alone(
 ):
     job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=auto_final)
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_run(attempt_id=hedge.pk)  # the hedge answers first
+        attempt_run(attempt_id=hedge.pk)  # the hedge answers first
     attempts_before = job.attempts.count()
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_fail(first, kind="timeout", message="The engine timed out.", timings={})
+        attempt_fail(first, kind="timeout", message="The engine timed out.", timings={})
 
     job.refresh_from_db()
     first.refresh_from_db()
@@ -200,19 +207,19 @@ def test_attempt_conclude_preview_that_loses_the_transition_race_is_cancelled(
     cover, editor, django_capture_on_commit_callbacks, monkeypatch
 ):
     job, first, hedge = _hedged_preview(cover, editor, django_capture_on_commit_callbacks, auto_final=True)
-    real_transition = services.job_transition
+    real_transition = job_transition
     raced = []
 
     def rival_wins_meanwhile(job, *, to, **kwargs):  # type: ignore[no-untyped-def]
         if to == JobStatus.PREVIEW_READY and not raced:
             raced.append(True)  # the hedge concludes between our read of the job and our update
-            services.attempt_conclude(hedge, status=AttemptStatus.PASSED)
+            attempt_conclude(hedge, status=AttemptStatus.PASSED)
         return real_transition(job, to=to, **kwargs)
 
-    monkeypatch.setattr(services, "job_transition", rival_wins_meanwhile)
+    monkeypatch.setattr(outcome, "job_transition", rival_wins_meanwhile)
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_conclude(first, status=AttemptStatus.PASSED)
+        attempt_conclude(first, status=AttemptStatus.PASSED)
 
     first.refresh_from_db()
     job.refresh_from_db()
@@ -225,15 +232,15 @@ def test_job_request_final_twice_from_stale_reads_starts_one_final(demo, editor,
     from apps.renders.models import RenderAttempt
 
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, prompt='a "SALE" sign', asset_class="preview", seed=1)
+        job = job_submit(submitted_by=editor, prompt='a "SALE" sign', asset_class="preview", seed=1)
     RenderAttempt.objects.filter(job=job).update(status=AttemptStatus.PASSED)
     RenderJob.objects.filter(pk=job.pk).update(status=JobStatus.PREVIEW_READY)
     first_click, second_click = RenderJob.objects.get(pk=job.pk), RenderJob.objects.get(pk=job.pk)
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.job_request_final(first_click, by=editor)
-        with pytest.raises(services.TransitionError):
-            services.job_request_final(second_click, by=editor)
+        job_request_final(first_click, by=editor)
+        with pytest.raises(TransitionError):
+            job_request_final(second_click, by=editor)
 
     assert job.attempts.filter(stage="final").count() == 1
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.RENDERING
@@ -248,22 +255,22 @@ def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
     from apps.renders.models import RenderAttempt
 
     with django_capture_on_commit_callbacks(execute=False):
-        broken = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
-        lost = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
+        broken = job_submit(submitted_by=editor, template=cover, texts={"title": "Broken"})
+        lost = job_submit(submitted_by=editor, template=cover, texts={"title": "Lost"})
     RenderAttempt.objects.update(
         status=AttemptStatus.RUNNING, started_at=timezone.now() - timezone.timedelta(minutes=10)
     )
-    real_fail = services.attempt_fail
+    real_fail = attempt_fail
 
     def fail_or_explode(attempt, **kwargs):  # type: ignore[no-untyped-def]
         if attempt.job_id == broken.pk:
             raise RuntimeError("a bug in one job's recovery")
         return real_fail(attempt, **kwargs)
 
-    monkeypatch.setattr(services, "attempt_fail", fail_or_explode)
+    monkeypatch.setattr(sweeper, "attempt_fail", fail_or_explode)
 
     with django_capture_on_commit_callbacks(execute=False):
-        counts = services.sweep_stuck()
+        counts = sweep_stuck()
 
     assert counts["lost"] == 1
     assert RenderJob.objects.get(pk=lost.pk).status == JobStatus.FAILED
@@ -273,9 +280,9 @@ def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
 def _run_preview(job, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     attempt = job.attempts.get()
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_run(attempt_id=attempt.pk)
+        attempt_run(attempt_id=attempt.pk)
     with django_capture_on_commit_callbacks(execute=False):
-        services.attempt_verify(attempt_id=attempt.pk)
+        attempt_verify(attempt_id=attempt.pk)
     job.refresh_from_db()
 
 
@@ -286,7 +293,7 @@ def test_resting_preview_books_its_cost_and_frees_the_hold_for_the_final(
 
     thumb = Template.objects.get(slug="product-thumbnail")
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=3)
+        job = job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=3)
     held_at_admission = ledger_for(tier=job.tier).reserved_usd
     assert held_at_admission == job.estimated_cost_usd > 0
 
@@ -298,7 +305,7 @@ def test_resting_preview_books_its_cost_and_frees_the_hold_for_the_final(
     assert (ledger.spent_usd, ledger.reserved_usd) == (preview_cost, 0)
 
     with django_capture_on_commit_callbacks(execute=False):
-        services.job_request_final(job, by=editor)
+        job_request_final(job, by=editor)
     ledger.refresh_from_db()
     assert ledger.reserved_usd > 0
     assert ledger.spent_usd == preview_cost
@@ -311,13 +318,13 @@ def test_request_final_without_budget_is_refused_and_the_job_keeps_its_preview(
 
     thumb = Template.objects.get(slug="product-thumbnail")
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=4)
+        job = job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"}, seed=4)
     _run_preview(job, django_capture_on_commit_callbacks)
     ledger = ledger_for(tier=job.tier)
     ledger.__class__.objects.filter(pk=ledger.pk).update(limit_usd=ledger.spent_usd)
 
-    with pytest.raises(services.BudgetError, match="cannot hold the final"):
-        services.job_request_final(job, by=editor)
+    with pytest.raises(BudgetError, match="cannot hold the final"):
+        job_request_final(job, by=editor)
 
     job.refresh_from_db()
     assert job.status == JobStatus.PREVIEW_READY
@@ -332,15 +339,15 @@ def test_sweep_stuck_sends_a_waiting_attempt_again_once_per_interval(
     from apps.renders.models import RenderAttempt
 
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=cover, texts={"title": "Waiting"})
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Waiting"})
     RenderAttempt.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=10))
     sent: list[int] = []
-    monkeypatch.setattr(services, "_enqueue_run", lambda attempt, **kw: sent.append(attempt.pk))
+    monkeypatch.setattr(enqueue, "attempt_run", lambda attempt, **kw: sent.append(attempt.pk))
 
-    first = services.sweep_stuck(queued_after_s=120)
-    second = services.sweep_stuck(queued_after_s=120)
+    first = sweep_stuck(queued_after_s=120)
+    second = sweep_stuck(queued_after_s=120)
     RenderAttempt.objects.update(resent_at=timezone.now() - timezone.timedelta(minutes=3))
-    third = services.sweep_stuck(queued_after_s=120)
+    third = sweep_stuck(queued_after_s=120)
 
     attempt = job.attempts.get()
     assert (first["requeued"], second["requeued"], third["requeued"]) == (1, 0, 1)

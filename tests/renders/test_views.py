@@ -2,8 +2,9 @@ import pytest
 from django.urls import reverse
 
 from apps.catalog.models import Template
-from apps.renders import services
 from apps.renders.models import JobStatus, RenderJob
+from apps.renders.pipeline.state import job_transition
+from apps.renders.pipeline.submit import job_submit
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def job(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=False):
-        return services.job_submit(
+        return job_submit(
             submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Pages"}
         )
 
@@ -107,7 +108,7 @@ def test_job_detail_htmx_returns_the_polling_partial_while_running(client, job, 
 
 
 def test_job_detail_htmx_stops_polling_once_resting(client, job, editor):
-    services.job_transition(job, to=JobStatus.FAILED, reason="stop")
+    job_transition(job, to=JobStatus.FAILED, reason="stop")
     client.force_login(editor)
 
     response = client.get(reverse("renders:job-detail", args=[job.public_id]), HTTP_HX_REQUEST="true")
@@ -122,7 +123,7 @@ def test_job_detail_without_js_refreshes_itself_while_running(client, job, edito
     url = reverse("renders:job-detail", args=[job.public_id])
 
     running = client.get(url).content.decode()
-    services.job_transition(job, to=JobStatus.FAILED, reason="stop")
+    job_transition(job, to=JobStatus.FAILED, reason="stop")
     resting = client.get(url).content.decode()
 
     assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in running
@@ -136,8 +137,8 @@ def test_job_list_shows_only_own_jobs_in_fixed_queries(
     other = UserFactory(role="editor")
     with django_capture_on_commit_callbacks(execute=False):
         for i in range(12):
-            services.job_submit(submitted_by=editor, template=cover, texts={"title": f"Mine {i}"})
-        services.job_submit(submitted_by=other, template=cover, texts={"title": "Theirs"})
+            job_submit(submitted_by=editor, template=cover, texts={"title": f"Mine {i}"})
+        job_submit(submitted_by=other, template=cover, texts={"title": "Theirs"})
     client.force_login(editor)
 
     with django_assert_max_num_queries(10):
@@ -158,8 +159,8 @@ def test_job_list_filters_by_status(client, job, editor):
 def test_request_final_moves_a_previewed_job_to_rendering(client, demo, editor, django_capture_on_commit_callbacks):
     thumb = Template.objects.get(slug="product-thumbnail")
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"})
-    services.job_transition(job, to=JobStatus.PREVIEW_READY)
+        job = job_submit(submitted_by=editor, template=thumb, texts={"overlay": "SALE"})
+    job_transition(job, to=JobStatus.PREVIEW_READY)
     client.force_login(editor)
 
     with django_capture_on_commit_callbacks(execute=False):

@@ -40,3 +40,9 @@ def age(seconds: float | int | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60} s"
     return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+@register.filter
+def sub(value: float | int, other: float | int) -> float:
+    """value − other (for "over budget by …")."""
+    return float(value) - float(other)

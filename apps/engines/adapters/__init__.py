@@ -28,6 +28,7 @@ _FACTORIES: dict[str, AdapterFactory] = {
     "http": _lazy("http", "GenericHttpAdapter"),
     "openai": _lazy("openai", "OpenAIAdapter"),
     "imagen": _lazy("imagen", "ImagenAdapter"),
+    "gemini": _lazy("gemini", "GeminiImageAdapter"),
     "stability": _lazy("stability", "StabilityAdapter"),
     "ideogram": _lazy("ideogram", "IdeogramAdapter"),
     "comfyui": _lazy("comfyui", "ComfyUIAdapter"),

@@ -2,12 +2,13 @@
 
 import base64
 import binascii
+import dataclasses
 import os
 from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.models import Engine
-from apps.engines.types import BadResponseError, EngineRequest, EngineResult, MisconfiguredError
+from apps.engines.types import BadResponseError, Billing, EngineRequest, EngineResult, MisconfiguredError
 
 
 class HttpAdapter:
@@ -65,6 +66,8 @@ class HttpAdapter:
             "retries": stats.retries,
             **result.sent,
         }
+        if result.billing is not None:
+            result.billing = dataclasses.replace(result.billing, pixels=f"{width}x{height}")
         result.image, result.mime_type = image, mime
         result.width, result.height = request.width, request.height
         result.timings_ms = {
@@ -138,9 +141,16 @@ class HttpAdapter:
 
     @staticmethod
     def result(
-        *, image: bytes, seed_used: int | None, request_id: str = "", billed_units: float = 1.0, sent: dict[str, Any]
+        *,
+        image: bytes,
+        seed_used: int | None,
+        request_id: str = "",
+        billed_units: float = 1.0,
+        sent: dict[str, Any],
+        billing: Billing | None = None,
     ) -> EngineResult:
         return EngineResult(
+            billing=billing,
             image=image,
             mime_type="",
             seed_used=seed_used,

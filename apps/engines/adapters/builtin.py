@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
-from apps.engines.types import EngineRequest, EngineResult
+from apps.engines.types import Billing, EngineRequest, EngineResult
 
 DEFAULTS: dict[str, float] = {
     "latency_p50_ms": 300.0,
@@ -270,4 +270,9 @@ class BuiltinAdapter:
             height=request.height,
             timings_ms={"render": render_ms, "total": (time.perf_counter() - started) * 1000},
             sent={"size": f"{request.width}x{request.height}", "simulation": simulation},
+            billing=Billing(
+                model=self.engine.model_id or self.engine.slug,
+                size=f"{request.width}x{request.height}",
+                pixels=f"{request.width}x{request.height}",
+            ),
         )

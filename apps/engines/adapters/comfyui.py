@@ -7,6 +7,12 @@ numbers), and placeholders inside longer strings are replaced as text. Without a
 workflow a plain SD text-to-image graph with `model_id` as the checkpoint is used. The seed
 is substituted, so it is honoured. Sizes: any, rounded to multiples of 8.
 The key, if the engine names one, is sent as a Bearer token (for a proxy in front).
+
+Outputs: only images a SaveImage node wrote (`type: "output"` in /history) are taken;
+PreviewImage drafts (`type: "temp"`) are skipped even when listed first. A 200 answer to
+`/prompt` with non-empty `node_errors` is a misconfigured workflow (ComfyUI queued only the
+valid outputs), as is a 400 with `node_errors`. Billing: one image at the size sent, priced
+at the engine's configured price (self-hosted: $0 is allowed).
 """
 
 import time
@@ -16,7 +22,7 @@ from urllib.parse import urlencode
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import BadResponseError, EngineRequest, EngineResult, MisconfiguredError
+from apps.engines.types import BadResponseError, Billing, EngineRequest, EngineResult, MisconfiguredError
 
 DEFAULT_WORKFLOW: dict[str, Any] = {
     "3": {
@@ -106,6 +112,12 @@ class ComfyUIAdapter(HttpAdapter):
             deadline=deadline,
             stats=stats,
         ).json()
+        node_errors = queued.get("node_errors") if isinstance(queued, dict) else None
+        if node_errors:
+            raise MisconfiguredError(
+                f"ComfyUI accepted the workflow with node errors (some outputs will not run): {node_errors}"[:2000],
+                status=200,
+            )
         prompt_id = queued.get("prompt_id") if isinstance(queued, dict) else None
         if not prompt_id:
             raise BadResponseError("ComfyUI's answer to /prompt has no prompt_id.")
@@ -142,12 +154,14 @@ class ComfyUIAdapter(HttpAdapter):
             seed_used=seed,
             request_id=str(prompt_id),
             sent={"size": size.value, "seed": seed, "prompt_id": prompt_id, "polls": polls},
+            billing=Billing(model=self.engine.model_id, size=size.value, quality="", n=1),
         )
 
     @staticmethod
     def first_image(outputs: dict[str, Any]) -> dict[str, Any] | None:
+        """The first saved output image; PreviewImage's `type: "temp"` drafts never count."""
         for node in outputs.values():
             for image in (node or {}).get("images", []) if isinstance(node, dict) else []:
-                if isinstance(image, dict) and image.get("filename"):
+                if isinstance(image, dict) and image.get("filename") and image.get("type", "output") == "output":
                     return image
         return None

@@ -11,7 +11,7 @@ from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import EngineRequest, EngineResult, MisconfiguredError
+from apps.engines.types import Billing, EngineRequest, EngineResult, MisconfiguredError
 
 
 class GenericHttpAdapter(HttpAdapter):
@@ -63,4 +63,5 @@ class GenericHttpAdapter(HttpAdapter):
             seed_used=seed_used,
             request_id=response.headers.get("x-request-id", ""),
             sent={"size": size.value, "seed": request.seed, "endpoint": self.base_url()},
+            billing=Billing(model=self.engine.model_id, size=size.value, quality="", n=1),
         )

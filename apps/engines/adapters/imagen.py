@@ -1,23 +1,44 @@
 """Google Imagen through `:predict` (research/engines.md §2), on either backend.
 
-params["api"] = "gemini" (default): `POST {base}/v1beta/models/{model}:predict` with
-`x-goog-api-key`; no seed, watermark, negative prompt (the API refuses them), so
-`seed_used` is None. params["api"] = "vertex": base_url is
+params["api"] = "vertex" (the seeded default; also chosen when no api is set and the base
+URL is a Vertex one): base_url is
 `https://{LOCATION}-aiplatform.googleapis.com/v1/projects/{P}/locations/{L}` and the call is
 `POST {base}/publishers/google/models/{model}:predict` with `Authorization: Bearer <token>`
-(the env var holds an OAuth access token); the seed is sent with `addWatermark: false`,
-which Vertex requires for a seed, and is honoured.
+(the env var holds an OAuth access token). params["api"] = "gemini":
+`POST {base}/v1beta/models/{model}:predict` with `x-goog-api-key`; Google turned the Gemini
+API's Imagen endpoints off in 2026 (research §0), so such engines are seeded retired.
 
-Aspect ratios 1:1, 3:4, 4:3, 9:16, 16:9 (1K sizes below). An image-less 200 (every image
-filtered, maybe with `raiFilteredReason`) and a 400 citing Responsible AI are refusals;
-404 is a retired model (Imagen 4 is deprecated).
+Parameters are sent only to models that document them (`MODELS`, from the Vertex Imagen API
+reference, docs.cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api, and
+research §2.2): `negativePrompt` only to Imagen 3.0 `-001` models on Vertex ("not supported by
+imagen-3.0-generate-002 and newer"); `seed` only on Vertex, always with `addWatermark: false`
+(Vertex refuses a seed with the watermark on); `enhancePrompt` only to models that have it;
+`sampleImageSize` only to Imagen 4 Standard and Ultra. A model not in the table gets none of
+these. The Gemini API takes none of seed, watermark, enhancePrompt, negativePrompt.
+
+Aspect ratios 1:1, 3:4, 4:3, 9:16, 16:9 (1K sizes below). Refusals are read from Google's
+structured fields first (`error.details[]` reasons and metadata naming safety / RAI / blocked
+content, `raiFilteredReason` on predictions, an image-less 200), the message second
+(`REFUSAL_PHRASES`). 404 is a retired or unknown model; 401/403 a bad credential. Google's
+`google.rpc.RetryInfo.retryDelay` in a 429 body is honoured like Retry-After (transport).
+Billing: one image at the aspect ratio and `sampleImageSize` ("1K" when not sent) sent;
+Imagen answers carry no usage, so it is priced from the table (research §2.5).
 """
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import BadResponseError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
+from apps.engines.types import (
+    BadResponseError,
+    Billing,
+    EngineRequest,
+    EngineResult,
+    MisconfiguredError,
+    RefusedError,
+)
 
 ASPECTS = [
     sizes.ratio_option("1:1", 1024, 1024),
@@ -29,10 +50,78 @@ ASPECTS = [
 SEED_MAX = 2**32 - 1
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImagenModel:
+    """What a model documents on Vertex (the Gemini API takes none of these)."""
+
+    negative_prompt: bool = False
+    seed: bool = False
+    enhance_prompt: bool = False
+    sample_image_size: bool = False
+
+
+MODELS: dict[str, ImagenModel] = {
+    "imagen-3.0-generate-001": ImagenModel(negative_prompt=True, seed=True),
+    "imagen-3.0-fast-generate-001": ImagenModel(negative_prompt=True, seed=True),
+    "imagen-3.0-generate-002": ImagenModel(seed=True, enhance_prompt=True),
+    "imagen-4.0-generate-001": ImagenModel(seed=True, enhance_prompt=True, sample_image_size=True),
+    "imagen-4.0-ultra-generate-001": ImagenModel(seed=True, enhance_prompt=True, sample_image_size=True),
+    "imagen-4.0-fast-generate-001": ImagenModel(seed=True, enhance_prompt=True),
+}
+UNKNOWN_MODEL = ImagenModel()
+# Tokens in Google's structured fields (ErrorInfo.reason, metadata) that mean a safety block.
+# Not "BLOCKED": Google's key restrictions answer 403 with reasons such as
+# API_KEY_SERVICE_BLOCKED, which are misconfiguration, not a content refusal.
+REFUSAL_MARKERS = {"SAFETY", "RAI", "PROHIBITED", "BLOCKLIST", "CSAM", "SPII"}
+REFUSAL_PHRASES = (
+    "responsible ai",
+    "sensitive words",
+    "usage guidelines",
+    "were filtered out",
+    "safety filter",
+    "prohibited content",
+)
+
+
+def google_refusal(error: dict[str, Any]) -> bool:
+    """Whether a Google error envelope says the content was blocked, by its structured fields.
+
+    Reads every `details[]` entry (google.rpc.ErrorInfo and Vertex's own detail types): a
+    `raiFilteredReason`, or a `reason` / `metadata` whose tokens name safety, RAI or prohibited
+    content (e.g. "RAI_FILTERED", "PROMPT_BLOCKED_BY_SAFETY"). The message is not read here.
+    """
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        if detail.get("raiFilteredReason"):
+            return True
+        words = [str(detail.get("reason") or "")]
+        metadata = detail.get("metadata")
+        if isinstance(metadata, dict):
+            words += [f"{k} {v}" for k, v in metadata.items()]
+        tokens = set(re.split(r"[^A-Z0-9]+", " ".join(words).upper()))
+        if tokens & REFUSAL_MARKERS:
+            return True
+    return False
+
+
+def google_error(response: transport.Response) -> dict[str, Any]:
+    error = (transport.json_or_none(response) or {}).get("error")
+    return error if isinstance(error, dict) else {}
+
+
 class ImagenAdapter(HttpAdapter):
     @property
     def vertex(self) -> bool:
-        return self.params.get("api", "gemini") == "vertex"
+        api = self.params.get("api")
+        if api:
+            return api == "vertex"
+        return "aiplatform.googleapis.com" in self.engine.base_url or "/projects/" in self.engine.base_url
+
+    @property
+    def model(self) -> ImagenModel:
+        return MODELS.get(self.engine.model_id, UNKNOWN_MODEL)
 
     def base_url(self) -> str:
         if self.engine.base_url:
@@ -47,12 +136,13 @@ class ImagenAdapter(HttpAdapter):
     def check(self, response: transport.Response) -> None:
         if 200 <= response.status < 300:
             return
-        error = (transport.json_or_none(response) or {}).get("error")
-        error = error if isinstance(error, dict) else {}
+        error = google_error(response)
         message = str(error.get("message") or transport.error_text(response))
         status = str(error.get("status") or "")
-        if response.status == 400 and ("Responsible AI" in message or "sensitive words" in message):
-            raise RefusedError(f"Google refused this prompt: {message}", status=400)
+        if response.status in (400, 403) and (
+            google_refusal(error) or any(p in message.lower() for p in REFUSAL_PHRASES)
+        ):
+            raise RefusedError(f"Google refused this prompt: {message}", status=response.status)
         if response.status == 404:
             raise MisconfiguredError(
                 f"Imagen model {self.engine.model_id!r} is retired or unknown: {message}", status=404
@@ -61,25 +151,30 @@ class ImagenAdapter(HttpAdapter):
 
     def call(self, request: EngineRequest, *, deadline: transport.Deadline, stats: transport.CallStats) -> EngineResult:
         model = self.model_id()
+        caps = self.model
         aspect = sizes.nearest(self.size_options(ASPECTS), width=request.width, height=request.height)
         parameters: dict[str, Any] = {
             "sampleCount": 1,
             "aspectRatio": aspect.value,
             "outputOptions": {"mimeType": "image/png"},
         }
-        for key in ("sampleImageSize", "personGeneration", "safetySetting", "language"):
+        for key in ("personGeneration", "safetySetting", "language"):
             if key in self.params:
                 parameters[key] = self.params[key]
+        if "sampleImageSize" in self.params and caps.sample_image_size:
+            parameters["sampleImageSize"] = self.params["sampleImageSize"]
         if self.params.get("includeRaiReason", True):
             parameters["includeRaiReason"] = True
         seed_sent: int | None = None
         if self.vertex:
-            if request.seed is not None:
+            if request.seed is not None and caps.seed:
                 seed_sent = request.seed % (SEED_MAX + 1)
                 parameters["seed"] = seed_sent
                 parameters["addWatermark"] = False
-            parameters["enhancePrompt"] = bool(self.params.get("enhancePrompt", False))
-            if request.negative_prompt:
+            if caps.enhance_prompt:
+                # A rewritten prompt would defeat the seed and the exact text the editor asked for.
+                parameters["enhancePrompt"] = bool(self.params.get("enhancePrompt", False))
+            if request.negative_prompt and caps.negative_prompt:
                 parameters["negativePrompt"] = request.negative_prompt
             url = f"{self.base_url()}/publishers/google/models/{model}:predict"
             headers = {"Authorization": f"Bearer {self.api_key()}"}
@@ -104,7 +199,14 @@ class ImagenAdapter(HttpAdapter):
             "aspect_ratio": aspect.value,
             "api": "vertex" if self.vertex else "gemini",
             "seed": seed_sent,
+            "parameters": sorted(parameters),
         }
         if images[0].get("prompt"):
             sent["enhanced_prompt"] = images[0]["prompt"]
-        return self.result(image=image, seed_used=seed_sent, sent=sent)
+        billing = Billing(
+            model=model,
+            size=aspect.value,
+            quality=str(parameters.get("sampleImageSize", "1K")),
+            n=parameters["sampleCount"],
+        )
+        return self.result(image=image, seed_used=seed_sent, sent=sent, billing=billing)

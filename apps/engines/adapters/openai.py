@@ -8,9 +8,16 @@ quality low | medium | high, `output_format`, no
 `seed_used` is None. DALL·E 3 and gpt-image-1 are retired: the model id is configuration,
 and a retired model's `model_not_found` is a MisconfiguredError.
 
-Billing: GPT image answers carry `usage`; with params `usd_per_1m_image_output_tokens`
-(and optionally `usd_per_1m_text_input_tokens`) the call is billed from the tokens, expressed
-as `billed_units` = token cost ÷ the table price of the size and quality sent.
+Quality: a blank quality (the tier's and the engine's) is sent as the adapter's default,
+"standard" for DALL·E 3 and "medium" for GPT image, and recorded as such; "auto" is recorded
+as the quality the answer reports (GPT image answers carry `quality`).
+
+Billing: `result.billing` records model, size, quality and n as sent, and the answer's
+`usage` (GPT image only) as a TokenUsage; `pricing.price_attempt` prices it from the tokens
+and falls back to the price table. The older `billed_units` (token cost ÷ table price, with
+params `usd_per_1m_image_output_tokens`) is kept for callers that still multiply a table price.
+Refusals are read from the error's `code` (`content_policy_violation`, `moderation_blocked`)
+or `type` (`image_generation_user_error` with `moderation_details`) first, the message second.
 """
 
 from decimal import Decimal, InvalidOperation
@@ -18,13 +25,42 @@ from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import BadResponseError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
+from apps.engines.types import (
+    BadResponseError,
+    Billing,
+    EngineRequest,
+    EngineResult,
+    MisconfiguredError,
+    RefusedError,
+    TokenUsage,
+)
 
 DALLE_SIZES = sizes.sized((1024, 1024), (1792, 1024), (1024, 1792))
 GPT_IMAGE_SIZES = sizes.sized((1024, 1024), (1536, 1024), (1024, 1536))
 DALLE_QUALITIES = ("standard", "hd")
 GPT_QUALITIES = ("low", "medium", "high", "auto")
 REFUSAL_CODES = ("content_policy_violation", "moderation_blocked")
+REFUSAL_PHRASES = ("safety system", "content policy")
+
+
+def openai_usage(raw: Any) -> TokenUsage | None:
+    """`ImageGenUsage` (research/engines.md §1.2) as a TokenUsage; None if it is not one."""
+    if not isinstance(raw, dict):
+        return None
+    inputs = raw.get("input_tokens_details") if isinstance(raw.get("input_tokens_details"), dict) else {}
+    outputs = raw.get("output_tokens_details") if isinstance(raw.get("output_tokens_details"), dict) else {}
+    values = {
+        "input_tokens": raw.get("input_tokens", 0),
+        "input_text_tokens": inputs.get("text_tokens", 0),
+        "input_image_tokens": inputs.get("image_tokens", 0),
+        "output_tokens": raw.get("output_tokens", 0),
+        "output_image_tokens": outputs.get("image_tokens", 0),
+        "output_text_tokens": outputs.get("text_tokens", 0),
+        "total_tokens": raw.get("total_tokens", 0),
+    }
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        return None
+    return TokenUsage(**values)
 
 
 class OpenAIAdapter(HttpAdapter):
@@ -70,7 +106,11 @@ class OpenAIAdapter(HttpAdapter):
         code = str(error.get("code") or "")
         message = str(error.get("message") or transport.error_text(response))
         text = f"OpenAI ({self.engine.model_id}): {message}"
-        if code in REFUSAL_CODES:
+        structured = code in REFUSAL_CODES or (
+            error.get("type") == "image_generation_user_error" and "moderation_details" in error
+        )
+        worded = response.status == 400 and any(p in message.lower() for p in REFUSAL_PHRASES)
+        if structured or worded:
             raise RefusedError(f"OpenAI's safety system refused this prompt: {message}", status=response.status)
         if code == "model_not_found" or response.status == 404:
             raise MisconfiguredError(
@@ -125,12 +165,28 @@ class OpenAIAdapter(HttpAdapter):
         if isinstance(usage, dict):
             sent["usage"] = usage
             billed = self.billed_from_usage(usage, size=size.value, quality=quality, sent=sent)
+        # "auto" lets the vendor choose: bill what the answer says it used.
+        billed_quality = quality
+        if quality == "auto" and payload.get("quality") in ("low", "medium", "high"):
+            billed_quality = str(payload["quality"])
+        billed_size = size.value
+        if size.value == "auto" and isinstance(payload.get("size"), str):
+            billed_size = payload["size"]
+        billing = Billing(
+            model=model,
+            size=billed_size,
+            quality=billed_quality,
+            n=int(body["n"]),
+            usage=openai_usage(usage),
+            usage_raw=usage if isinstance(usage, dict) else None,
+        )
         return self.result(
             image=image,
             seed_used=None,
             request_id=response.headers.get("x-request-id", ""),
             billed_units=billed,
             sent=sent,
+            billing=billing,
         )
 
     def billed_from_usage(self, usage: dict[str, Any], *, size: str, quality: str, sent: dict[str, Any]) -> float:

@@ -7,14 +7,17 @@ urlencoded), so every field goes through `files={name: (None, value)}`. Model id
 and `seed` headers; `Accept: application/json` answers `{"image", "finish_reason", "seed"}`
 (both are read; params["accept"] = "json" asks for the JSON form).
 CONTENT_FILTERED (a blurred image, HTTP 200) and 403 `content_moderation`
-are refusals. Turbo ignores negative prompts and cfg_scale, so they are not sent to it.
+are refusals: the error's `name` first, the message ("content moderation") second.
+Turbo ignores negative prompts and cfg_scale, so they are not sent to it.
+Billing: one image at the model's flat credit price (research §3.4: SD3.5 Large 6.5 credits,
+Large Turbo 4, Medium 3.5; 1 credit = $0.01); the answer carries no usage.
 """
 
 from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import EngineRequest, EngineResult, MisconfiguredError, RefusedError
+from apps.engines.types import Billing, EngineRequest, EngineResult, MisconfiguredError, RefusedError
 
 ASPECTS = [
     sizes.ratio_option("1:1", 1024, 1024),
@@ -42,7 +45,9 @@ class StabilityAdapter(HttpAdapter):
         message = (
             "; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else transport.error_text(response)
         )
-        if name == "content_moderation":
+        if name == "content_moderation" or (
+            response.status in (400, 403, 422) and "content moderation" in message.lower()
+        ):
             raise RefusedError(f"Stability's content moderation refused this prompt: {message}", status=response.status)
         if response.status == 402:
             raise MisconfiguredError(f"Stability account has no credits left: {message}", status=402)
@@ -94,5 +99,9 @@ class StabilityAdapter(HttpAdapter):
         sent: dict[str, Any] = {"aspect_ratio": aspect.value, "seed": seed_sent, "output_format": output_format}
         sent["finish_reason"] = finish or "SUCCESS"
         return self.result(
-            image=image, seed_used=seed_used, request_id=response.headers.get("x-request-id", ""), sent=sent
+            image=image,
+            seed_used=seed_used,
+            request_id=response.headers.get("x-request-id", ""),
+            sent=sent,
+            billing=Billing(model=model, size=aspect.value, quality="", n=1),
         )

@@ -8,7 +8,7 @@ from apps.engines.models import Engine
 from apps.harness import services
 from apps.harness.views import SETTLED
 from apps.policy.models import Tier
-from apps.renders.services import parse_size
+from apps.renders.pipeline.submit import parse_size
 
 
 class Command(BaseCommand):

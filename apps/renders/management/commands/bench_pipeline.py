@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from apps.catalog.models import Template
-from apps.renders import services
 from apps.renders.models import TERMINAL_STATUSES, JobStatus, RenderJob
+from apps.renders.pipeline.submit import job_submit
 
 WORDS = ["Harbour", "Lights", "Spring", "Market", "Opens", "Today", "Mama's", "Kitchen", "Night", "Train"]
 
@@ -62,7 +62,7 @@ class Command(BaseCommand):
 
         def one(i: int) -> int:
             words = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(2))
-            job = services.job_submit(submitted_by=submitter, template=tpl, texts={slot: words}, seed=1000 + i)
+            job = job_submit(submitted_by=submitter, template=tpl, texts={slot: words}, seed=1000 + i)
             settled = {*TERMINAL_STATUSES, JobStatus.NEEDS_REVIEW}
             if not job.auto_final:
                 settled.add(JobStatus.PREVIEW_READY)

@@ -17,7 +17,9 @@ engine threads in both runs:
     (render.final), one stage — its first image is also its final;
 (b) tiered: preview and avatar jobs on the Preview tier (Turbo, render.preview; the preview is
     the deliverable), editorial and paid on Production (Turbo preview on render.preview, then
-    the Ultra final on render.final), the threads split between the two queues.
+    the Ultra final on render.final), the threads split between the two queues;
+(c) tiered-parallel: as (b), with Production's final started beside its preview
+    (`Tier.final_with_preview`) instead of after it.
 
 Reported per policy and asset class: p50/p95/p99 of time to preview (first image) and to
 final, and the share of jobs whose deliverable arrived within their tier's latency budget
@@ -50,10 +52,13 @@ from django.db.models import Sum
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, BudgetLedger, CostOutcome, Reservation, Tier
-from apps.renders import services
 from apps.renders.demo import demo_seed
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline.submit import job_submit
+from apps.renders.pipeline.sweeper import jobs_release_deferred
 
+# tiered-parallel: as tiered, with Production's final started beside its preview.
+POLICIES = ("monolithic", "tiered", "tiered-parallel")
 MIX = [("preview", 0.45), ("avatar", 0.25), ("editorial", 0.22), ("paid", 0.08)]
 TEMPLATE_FOR = {
     "preview": "product-thumbnail",
@@ -107,7 +112,7 @@ class Command(BaseCommand):
             help="Arrivals per second (paced, open loop); 0 = back to back as fast as submission goes.",
         )
         parser.add_argument("--timeout", type=float, default=240.0, help="Seconds to wait for a run to finish.")
-        parser.add_argument("--only", choices=["monolithic", "tiered"], default=None)
+        parser.add_argument("--only", choices=list(POLICIES), default=None)
         parser.add_argument("--json", action="store_true", help="Print JSON instead of tables.")
 
     def handle(self, *args: object, **opts: object) -> None:
@@ -120,7 +125,7 @@ class Command(BaseCommand):
         n = int(opts["jobs"])  # type: ignore[arg-type]
         classes = rng.choices([c for c, _ in MIX], weights=[w for _, w in MIX], k=n)
         results = []
-        for policy in ("monolithic", "tiered"):
+        for policy in POLICIES:
             if opts["only"] and opts["only"] != policy:
                 continue
             results.append(
@@ -150,7 +155,8 @@ class Command(BaseCommand):
         BudgetLedger.objects.all().delete()
         CostOutcome.objects.all().delete()
         Tier.objects.update(verify_ocr=False, daily_budget_usd=Decimal("10000"), degrade_to=None)
-        if policy == "tiered":
+        if policy != "monolithic":
+            Tier.objects.filter(slug="production").update(final_with_preview=policy == "tiered-parallel")
             return None
         ultra = Engine.objects.get(slug="builtin-ultra")
         mono, _ = Tier.objects.update_or_create(
@@ -236,7 +242,7 @@ class Command(BaseCommand):
             for i, klass in enumerate(classes):
                 if rate > 0:  # open loop: job i arrives at i / rate whatever the system does
                     time.sleep(max(0.0, started + i / rate - time.monotonic()))
-                services.job_submit(
+                job_submit(
                     submitted_by=user,  # type: ignore[arg-type]
                     template=templates[TEMPLATE_FOR[klass]],
                     texts={"title": f"Story {i}"} if TEMPLATE_FOR[klass] == "editorial-cover" else {"overlay": "SALE"},
@@ -250,7 +256,7 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"{policy}: jobs still in flight after {timeout:.0f} s (logs in {log_dir}).")
                 # Beat's job, at a finer grain: start jobs admission deferred until the queue drains.
-                services.jobs_release_deferred()
+                jobs_release_deferred()
                 time.sleep(0.2)
             result.wall_s = round(time.monotonic() - started, 1)
         finally:

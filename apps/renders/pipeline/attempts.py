@@ -1,0 +1,74 @@
+"""Starting an attempt: the next `RenderAttempt` of a job, its prompt and seed, the job's move
+to the stage's status, and the engine call enqueued once the transaction commits."""
+
+import time
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+
+from apps.engines.models import Engine
+from apps.renders.models import JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.pipeline import enqueue
+from apps.renders.pipeline.state import TransitionError, job_transition
+
+MAX_SEED = 2**31 - 1
+
+
+def attempt_prompt(job: RenderJob, *, guidance: int) -> str:
+    """The prompt for a guidance level: level ≥ 1 adds the template's guidance tokens and an
+    explicit exact-text clause."""
+    if guidance < 1 or not job.texts:
+        return job.prompt
+    tokens = job.template.guidance_tokens if job.template else ""
+    exact = ", ".join(f'"{text}"' for text in job.texts.values())
+    clause = f"Typography must read exactly {exact}, spelled letter for letter, with no other text."
+    return " ".join(part for part in (job.prompt, tokens, clause) if part)
+
+
+def attempt_start(
+    job: RenderJob,
+    *,
+    stage: str,
+    engine: Engine,
+    guidance: int = 0,
+    step: str = "initial",
+    reason: str = "",
+    seed: int | None = None,
+    by: AbstractBaseUser | None = None,
+    move_job: bool = True,
+) -> RenderAttempt:
+    """Create the job's next attempt, move the job to the stage's status and enqueue the
+    engine call once the transaction commits. `move_job=False` leaves the job's status as it
+    is (a final started beside the preview: the job stays PREVIEWING until one concludes).
+
+    Raises TransitionError when the job's status is no longer the one the caller decided on
+    (`job.status`): two people asking for the same final must not start two."""
+    target = JobStatus.PREVIEWING if stage == Stage.PREVIEW else JobStatus.RENDERING
+    with transaction.atomic():
+        locked = RenderJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != job.status:
+            raise TransitionError("The job changed while the attempt was being queued.")
+        number = (locked.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
+        attempt = RenderAttempt.objects.create(
+            job=locked,
+            number=number,
+            stage=stage,
+            engine=engine,
+            guidance=guidance,
+            step=step,
+            reason=reason,
+            prompt=attempt_prompt(locked, guidance=guidance),
+            seed=job.seed if seed is None else seed,
+            requested_size=f"{job.width}x{job.height}",
+        )
+        note = reason or f"{stage.title()} attempt {number} queued."
+        if move_job and job.status != target and not job_transition(job, to=target, reason=note, by=by):
+            raise TransitionError("The job changed while the attempt was being queued.")
+        # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
+        transaction.on_commit(lambda: enqueue.attempt_run(attempt), robust=True)
+    return attempt
+
+
+def ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)

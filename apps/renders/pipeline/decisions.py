@@ -1,0 +1,84 @@
+"""People's decisions on a job: the editor asks for the final of a previewed job; a moderator
+approves, rejects or forces a re-render of a job that needs review."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from apps.engines.models import Engine
+from apps.policy import services as policy
+from apps.renders.models import JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.pipeline.attempts import attempt_start
+from apps.renders.pipeline.state import TransitionError, job_finish
+from apps.renders.pipeline.submit import prompt_resolve
+
+
+class BudgetError(Exception):
+    """Today's budget cannot hold what was asked for; the message says so in plain words."""
+
+
+def job_request_final(job: RenderJob, *, by: AbstractBaseUser | None = None) -> RenderAttempt:
+    """The editor asks for the final render of a previewed job (same seed, final engine).
+
+    The job's hold was trimmed to what the preview cost when it came to rest, so the final's
+    expected cost is held again first; BudgetError when today's budget cannot hold it."""
+    if job.status != JobStatus.PREVIEW_READY:
+        raise TransitionError("Only a job whose preview is ready can be sent to final rendering.")
+    engine = job.engine or job.tier.final_engine
+    estimate = policy.cost_estimate(
+        tier=job.tier,
+        engine=engine,
+        width=job.width,
+        height=job.height,
+        template=job.template.slug if job.template else "",
+        with_preview=False,
+    ).total_usd
+    with transaction.atomic():
+        if not policy.budget_extend(ref=str(job.public_id), amount_usd=estimate):
+            raise BudgetError(
+                f"Today's budget for the {job.tier.name} tier cannot hold the final render "
+                f"(about ${estimate:.2f}); try again after the budget resets or ask an admin."
+            )
+        return attempt_start(job, stage=Stage.FINAL, engine=engine, by=by)
+
+
+def job_approve(job: RenderJob, *, by: AbstractBaseUser, reason: str = "") -> bool:
+    """A moderator approves a job that needed review: it is delivered as it is."""
+    return job_finish(job, to=JobStatus.DELIVERED, reason=reason or f"Approved by {by}.", by=by)
+
+
+def job_reject(job: RenderJob, *, by: AbstractBaseUser, reason: str) -> bool:
+    """A moderator rejects a job that needed review."""
+    return job_finish(job, to=JobStatus.REJECTED, reason=f"Rejected by {by}: {reason}", by=by)
+
+
+def job_force_rerender(
+    job: RenderJob,
+    *,
+    by: AbstractBaseUser,
+    texts: dict[str, str] | None = None,
+    engine: Engine | None = None,
+    guidance: int = 0,
+    step: str = "moderator",
+    seed: int | None = None,
+) -> RenderAttempt:
+    """A moderator sends a job back to final rendering with edited texts, another engine,
+    stronger guidance, a composite step or a new seed."""
+    if job.status != JobStatus.NEEDS_REVIEW:
+        raise TransitionError("Only a job that needs review can be re-rendered by a moderator.")
+    if texts:
+        if job.template is not None:
+            resolved = prompt_resolve(template=job.template, texts=texts)
+            job.prompt, job.texts = resolved.prompt, resolved.texts
+        else:
+            job.texts = texts
+        job.save(update_fields=["prompt", "texts"])
+    return attempt_start(
+        job,
+        stage=Stage.FINAL,
+        engine=engine or job.engine or job.tier.final_engine,
+        guidance=guidance,
+        step=step,
+        seed=seed,
+        by=by,
+        reason=f"Re-render forced by {by}.",
+    )

@@ -1,0 +1,44 @@
+"""The one place that sends Celery tasks.
+
+Tasks are looked up by name in the Celery app's registry (`RendersConfig.ready` imports
+`apps.renders.tasks`, which registers them), so no pipeline module imports the tasks module
+and `tasks.py` imports the pipeline without a circle; import-linter enforces it. Callers send
+only after their transaction commits (`transaction.on_commit(..., robust=True)`).
+"""
+
+from celery import current_app
+from django.conf import settings
+
+from apps.renders.models import RenderAttempt, Stage
+
+
+def queue_for(attempt: RenderAttempt) -> str:
+    """The queue an attempt's engine call goes to: its tier's preview or final queue."""
+    tier = attempt.job.tier
+    if attempt.stage == Stage.PREVIEW:
+        return tier.preview_queue or settings.RENDERHUB_QUEUES["preview"]
+    return tier.final_queue or settings.RENDERHUB_QUEUES["final"]
+
+
+def _send(task: str, *, kwargs: dict[str, int], queue: str, countdown: float | None = None) -> None:
+    # The registered task's own apply_async (its options, eager mode), found by name so that
+    # no pipeline module imports the tasks module. KeyError if the tasks were never imported.
+    current_app.tasks[task].apply_async(kwargs=kwargs, queue=queue, countdown=countdown)
+
+
+def attempt_run(attempt: RenderAttempt) -> None:
+    """Send `renders.run_attempt` (the engine call) to the attempt's stage queue."""
+    _send("renders.run_attempt", kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt))
+
+
+def preview_hedge(attempt: RenderAttempt, *, countdown: float | None = None) -> None:
+    """Send `renders.hedge_preview` to run `countdown` seconds from now (default: the tier's
+    latency budget), on the preview's queue."""
+    if countdown is None:
+        countdown = attempt.job.tier.max_latency_ms / 1000
+    _send("renders.hedge_preview", kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt), countdown=countdown)
+
+
+def attempt_verify(attempt: RenderAttempt) -> None:
+    """Send `renders.verify_attempt` (the verification gate) to the verify queue."""
+    _send("renders.verify_attempt", kwargs={"attempt_id": attempt.pk}, queue=settings.RENDERHUB_QUEUES["verify"])

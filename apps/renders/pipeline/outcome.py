@@ -1,0 +1,132 @@
+"""Verification and its outcome: run the gate on an attempt's image, then move the job on by
+the verdict (preview ready, delivered, moderation, or the next step of the escalation ladder)."""
+
+import logging
+import time
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.policy import services as policy
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.pipeline.attempts import MAX_SEED, attempt_start, ms_since
+from apps.renders.pipeline.hedging import preview_hedge_lost, preview_hedge_won
+from apps.renders.pipeline.state import final_in_flight, job_finish, job_to_final_stage, job_transition
+from apps.verification.gate import verify_image
+from apps.verification.services import verification_record
+
+log = logging.getLogger(__name__)
+
+
+def attempt_verify(*, attempt_id: int) -> None:
+    """Run the verification gate on a VERIFYING attempt, record the result, conclude it."""
+    attempt = (
+        RenderAttempt.objects.select_related("job__template", "job__tier", "engine")
+        .filter(pk=attempt_id, status=AttemptStatus.VERIFYING, verification__isnull=True)
+        .first()
+    )
+    if attempt is None:
+        log.info("attempt %s is not waiting for verification; nothing to do", attempt_id)
+        return
+    job = attempt.job
+    started = time.perf_counter()
+    with attempt.image.open("rb") as fh:
+        image = fh.read()
+    report = verify_image(
+        image=image,
+        expected=job.texts,
+        regions=job.regions,
+        thresholds=job.template.verify_thresholds if job.template else None,
+        palette=job.template.palette if job.template else [],
+        size=(job.width, job.height),
+    )
+    with transaction.atomic():
+        result = verification_record(report=report, expected=job.texts)
+        if RenderAttempt.objects.filter(pk=attempt.pk, verification__isnull=True).update(verification=result) != 1:
+            return
+        attempt.verification = result
+        attempt.timings_ms = {**attempt.timings_ms, "verify": ms_since(started)}
+        attempt.save(update_fields=["timings_ms"])
+        status = {"pass": AttemptStatus.PASSED, "review": AttemptStatus.REVIEW}.get(
+            report.verdict, AttemptStatus.FAILED
+        )
+        attempt_conclude(attempt, status=status)
+
+
+def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
+    """Record an attempt's verdict and move the job on.
+
+    Preview: the job's preview is ready (whatever the verdict, which the editor sees);
+    auto-final tiers go straight on. Final: pass → delivered; review → moderation;
+    fail → the tier's escalation ladder (a new attempt) or moderation.
+    """
+    with transaction.atomic():
+        RenderAttempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=timezone.now())
+        attempt.status = status
+        job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
+        if attempt.stage == Stage.PREVIEW:
+            # The transition is the race: of two previews concluding at once only one moves the
+            # job on; the other lost, even though it saw PREVIEWING when it read the job.
+            won = job.status == JobStatus.PREVIEWING and job_transition(
+                job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status})."
+            )
+            if won:
+                preview_hedge_won(attempt)
+                if job.auto_final and final_in_flight(job):
+                    job_to_final_stage(job, reason="Preview ready; the final, started beside it, is rendering.")
+                elif job.auto_final:
+                    attempt_start(
+                        job,
+                        stage=Stage.FINAL,
+                        engine=job.engine or job.tier.final_engine,
+                        reason="Final render queued automatically for this tier.",
+                    )
+                else:
+                    _book_resting_preview(job)
+            elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
+                preview_hedge_lost(attempt)
+                if job.status == JobStatus.PREVIEW_READY and not job.auto_final:
+                    _book_resting_preview(job)  # the loser's cost, too
+            return
+        if job.auto_final and job.status in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY):
+            # The final started beside the preview answered first: it decides now.
+            job_to_final_stage(job, reason="The final answered before the preview; it decides the job.")
+        if job.status != JobStatus.RENDERING:
+            return
+        if status == AttemptStatus.PASSED:
+            job_finish(job, to=JobStatus.DELIVERED, reason="Verification passed; delivered.")
+        elif status == AttemptStatus.REVIEW:
+            job_finish(job, to=JobStatus.NEEDS_REVIEW, reason="Verification needs a person to look.")
+        else:
+            reasons = attempt.verification.reasons if attempt.verification else []
+            step = policy.escalation_next(
+                tier=job.tier,
+                attempts_made=job.attempts.count(),
+                last_guidance=attempt.guidance,
+                verdict_reasons=reasons,
+                ref=str(job.public_id),
+                width=job.width,
+                height=job.height,
+                last_engine=attempt.engine,
+            )
+            if step.step == "review":
+                job_finish(job, to=JobStatus.NEEDS_REVIEW, reason=step.reason)
+            else:
+                attempt_start(
+                    job,
+                    stage=Stage.FINAL,
+                    engine=step.engine or attempt.engine,
+                    guidance=step.guidance,
+                    step=step.step,
+                    reason=step.reason,
+                    seed=(attempt.seed + 1) % MAX_SEED if step.new_seed else attempt.seed,
+                )
+
+
+def _book_resting_preview(job: RenderJob) -> None:
+    """The job rests at its preview until the editor asks for the final, maybe never: book
+    what its attempts cost and free the rest of the hold (held again on request)."""
+    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    policy.budget_book(ref=str(job.public_id), spent_usd=spent)

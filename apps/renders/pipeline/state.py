@@ -1,0 +1,103 @@
+"""The job's state machine: the one place that assigns `job.status`, and the settlement of a
+job's cost when it comes to rest."""
+
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.policy import services as policy
+from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
+
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    JobStatus.QUEUED: {
+        JobStatus.PREVIEWING,
+        JobStatus.RENDERING,
+        JobStatus.DEFERRED,
+        JobStatus.REFUSED,
+        JobStatus.FAILED,
+    },
+    JobStatus.DEFERRED: {JobStatus.QUEUED, JobStatus.REFUSED, JobStatus.FAILED},
+    # PREVIEWING → RENDERING: a final started beside the preview answered (or the preview failed) first.
+    JobStatus.PREVIEWING: {JobStatus.PREVIEW_READY, JobStatus.PREVIEWING, JobStatus.RENDERING, JobStatus.FAILED},
+    JobStatus.PREVIEW_READY: {JobStatus.RENDERING, JobStatus.FAILED},
+    JobStatus.RENDERING: {JobStatus.RENDERING, JobStatus.DELIVERED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED},
+    JobStatus.NEEDS_REVIEW: {JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.RENDERING},
+    JobStatus.DELIVERED: set(),
+    JobStatus.REJECTED: set(),
+    JobStatus.REFUSED: set(),
+    JobStatus.FAILED: set(),
+}
+
+
+class TransitionError(Exception):
+    pass
+
+
+def job_transition(job: RenderJob, *, to: str, reason: str = "", by: AbstractBaseUser | None = None) -> bool:
+    """Move `job` to `to` if that move is allowed from its current status.
+
+    The update is conditional on the status the caller saw, so of two racing callers
+    only one wins; the loser gets False and changes nothing. Writes a JobEvent.
+    """
+    current = job.status
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise TransitionError(f"A job cannot go from {current} to {to}.")
+    now = timezone.now()
+    fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
+    if to == JobStatus.PREVIEW_READY:
+        fields["preview_ready_at"] = now
+    if to in TERMINAL_STATUSES:
+        fields["finished_at"] = now
+    if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
+        return False
+    for name, value in fields.items():
+        setattr(job, name, value)
+    JobEvent.objects.create(job=job, from_status=current, to_status=to, reason=reason, actor=by)
+    return True
+
+
+def final_in_flight(job: RenderJob) -> bool:
+    """Whether a final attempt of the job is queued, running or verifying (one started
+    beside the preview on an auto-final tier)."""
+    return job.attempts.filter(
+        stage=Stage.FINAL, status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.VERIFYING]
+    ).exists()
+
+
+def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
+    """Move an auto-final job whose final was started beside the preview to RENDERING, from
+    PREVIEWING or PREVIEW_READY. True when the job is RENDERING afterwards (by this call or a
+    racing one), False when it is anywhere else (failed, delivered, cancelled)."""
+    for _ in range(3):  # a racing preview or final may move it between our read and update
+        if job.status == JobStatus.RENDERING:
+            return True
+        if job.status not in (JobStatus.PREVIEWING, JobStatus.PREVIEW_READY):
+            return False
+        if job_transition(job, to=JobStatus.RENDERING, reason=reason):
+            return True
+        job.refresh_from_db(fields=["status", "status_reason", "preview_ready_at", "finished_at"])
+    return job.status == JobStatus.RENDERING
+
+
+def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | None = None) -> bool:
+    """Transition to a resting status and settle the job's cost against its reservation."""
+    if not job_transition(job, to=to, reason=reason, by=by):
+        return False
+    if to == JobStatus.NEEDS_REVIEW:
+        return True
+    actual = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    RenderJob.objects.filter(pk=job.pk).update(actual_cost_usd=actual)
+    job.actual_cost_usd = actual
+    policy.budget_settle(ref=str(job.public_id), actual_usd=actual)
+    final_attempts = job.attempts.filter(stage=Stage.FINAL)
+    last = final_attempts.select_related("engine").last()
+    if last is not None:
+        policy.cost_record_outcome(
+            template=job.template.slug if job.template else "",
+            engine=last.engine.slug,
+            attempts=final_attempts.count(),
+            delivered=to == JobStatus.DELIVERED,
+        )
+    return True

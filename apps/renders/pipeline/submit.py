@@ -1,0 +1,206 @@
+"""Submission and admission: validate a request, decide admission (admit, degrade, defer,
+refuse) from the policy and the queues' load, create the job and start its first attempt."""
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from apps.catalog.models import Template
+from apps.catalog.services import ResolvedPrompt, template_resolve
+from apps.engines.models import Engine
+from apps.engines.prompts import quoted_texts
+from apps.policy import services as policy
+from apps.policy.models import Tier
+from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
+from apps.renders.pipeline.state import job_transition
+
+
+class SubmissionError(ValueError):
+    """Bad input to `job_submit`; `errors` maps field → message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """'768x512' → (768, 512), within the configured limits; ValueError says what is wrong."""
+    try:
+        w_text, h_text = str(value).lower().split("x")
+        width, height = int(w_text), int(h_text)
+    except (ValueError, AttributeError):
+        raise ValueError(f"Size must look like 768x512 (got {value!r}).") from None
+    limit = settings.RENDERHUB_MAX_SIDE
+    if not (64 <= width <= limit and 64 <= height <= limit):
+        raise ValueError(f"Each side must be between 64 and {limit} pixels (got {width}x{height}).")
+    return width, height
+
+
+def prompt_resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPrompt:
+    """The template's prompt with `texts` in its slots; SubmissionError names what is wrong."""
+    try:
+        return template_resolve(template=template, texts=texts)
+    except ValueError as exc:
+        raise SubmissionError(getattr(exc, "errors", {"texts": str(exc)})) from exc
+
+
+def job_submit(
+    *,
+    submitted_by: AbstractBaseUser,
+    tier: Tier | None = None,
+    asset_class: str = "",
+    template: Template | None = None,
+    texts: dict[str, str] | None = None,
+    prompt: str = "",
+    seed: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    engine: Engine | None = None,
+    source: str = "web",
+    with_preview: bool = True,
+) -> RenderJob:
+    """Validate, admit and create a job; enqueue its first attempt after the commit.
+
+    Either a template (with its slot texts) or a free prompt. The tier comes from the
+    argument, else from the asset class's routing. Admission may admit, degrade (another
+    tier), defer or refuse; the decision and its reason are stored on the job. Raises
+    SubmissionError for bad input (nothing is written then).
+    """
+    errors: dict[str, str] = {}
+    if template is not None:
+        resolved = prompt_resolve(template=template, texts=texts or {})
+        job_prompt, job_texts, regions = resolved.prompt, resolved.texts, resolved.regions
+        negative = template.negative_prompt
+        width, height = width or template.width, height or template.height
+        asset_class = asset_class or template.asset_class
+    else:
+        job_prompt = " ".join(prompt.split())
+        if not job_prompt:
+            errors["prompt"] = "A prompt is required."
+        job_texts = dict(texts) if texts else {f"text{i + 1}": t for i, t in enumerate(quoted_texts(job_prompt))}
+        regions, negative = {}, ""
+        if not width or not height:
+            width, height = 768, 512
+    asset_class = asset_class or "editorial"
+    if tier is None:
+        tier = policy.tier_for_asset_class(asset_class=asset_class)
+        if tier is None:
+            errors["asset_class"] = f"No tier is routed for asset class {asset_class!r}."
+    if seed is None:
+        seed = secrets.randbelow(MAX_SEED)
+    elif not 0 <= seed <= MAX_SEED:
+        errors["seed"] = f"Seed must be between 0 and {MAX_SEED}."
+    if errors:
+        raise SubmissionError(errors)
+    assert tier is not None and width is not None and height is not None
+    inputs = admission_inputs(tier=tier, with_preview=with_preview)
+
+    with transaction.atomic():
+        job = RenderJob.objects.create(
+            template=template,
+            texts=job_texts,
+            prompt=job_prompt,
+            negative_prompt=negative,
+            regions=regions,
+            seed=seed,
+            width=width,
+            height=height,
+            tier=tier,
+            requested_tier=tier,
+            asset_class=asset_class,
+            engine=engine,
+            source=source,
+            with_preview=with_preview,
+            submitted_by=submitted_by,
+        )
+        decision = job_admission_decide(job, tier=tier, inputs=inputs)
+        job.admission, job.admission_reason = decision.outcome, decision.reason
+        job.estimated_cost_usd = decision.estimate_usd
+        job.tier = decision.tier or tier
+        job.auto_final = job.tier.auto_final or not with_preview
+        job.defer_until = decision.defer_until
+        job.save(
+            update_fields=["admission", "admission_reason", "estimated_cost_usd", "tier", "auto_final", "defer_until"]
+        )
+        JobEvent.objects.create(job=job, to_status=JobStatus.QUEUED, reason=decision.reason, actor=submitted_by)
+        if decision.outcome == policy.Outcome.REFUSE:
+            job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
+        elif decision.outcome == policy.Outcome.DEFER:
+            job_transition(job, to=JobStatus.DEFERRED, reason=decision.reason)
+        else:
+            job_start(job)
+    return job
+
+
+def _queue_load(*, tier: Tier, stage: str) -> tuple[int, float | None]:
+    """(attempts waiting, attempts finished per second lately) on the queue `tier` sends
+    `stage` attempts to, counting every tier that shares that queue."""
+    field = "preview_queue" if stage == Stage.PREVIEW else "final_queue"
+    default = settings.RENDERHUB_QUEUES["preview" if stage == Stage.PREVIEW else "final"]
+    queue = getattr(tier, field) or default
+    tier_ids = [pk for pk, name in Tier.objects.values_list("pk", field) if (name or default) == queue]
+    on_queue = RenderAttempt.objects.filter(stage=stage, job__tier_id__in=tier_ids)
+    depth = on_queue.filter(status=AttemptStatus.QUEUED).count()
+    now = timezone.now()
+    recent = on_queue.filter(finished_at__gte=now - timezone.timedelta(seconds=60)).aggregate(
+        n=Count("pk"), first=Min("finished_at")
+    )
+    if recent["n"] < 5:  # too few to measure a rate
+        return depth, None
+    # Over the time the queue has actually been finishing work (≤ 60 s), not the whole window,
+    # so a burst's first seconds are not mistaken for a slow queue.
+    elapsed = max((now - recent["first"]).total_seconds(), 1.0)
+    return depth, recent["n"] / elapsed
+
+
+def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) -> policy.AdmissionDecision:
+    """Admission for `job` on `tier` (at submission, and again when a deferred job's time comes)."""
+    return policy.admission_decide(
+        tier=tier,
+        engine=job.engine,
+        width=job.width,
+        height=job.height,
+        asset_class=job.asset_class,
+        ref=str(job.public_id),
+        template=job.template.slug if job.template else "",
+        with_preview=job.with_preview,
+        team=policy.team_for_user(user=job.submitted_by),
+        **inputs,
+    )
+
+
+def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
+    """What admission needs to know about the queues a job will wait on: the first stage's
+    queue, and for a tier that renders its final right after the preview, the final queue."""
+    depth, rate = _queue_load(tier=tier, stage=Stage.PREVIEW if with_preview else Stage.FINAL)
+    inputs: dict[str, Any] = {"queue_depth": depth, "throughput_per_s": rate}
+    if with_preview and tier.auto_final:
+        inputs["final_queue_depth"], inputs["final_throughput_per_s"] = _queue_load(tier=tier, stage=Stage.FINAL)
+    return inputs
+
+
+def job_start(job: RenderJob) -> RenderAttempt:
+    """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING).
+
+    On auto-final tiers with `final_with_preview` the final starts beside the preview: the
+    preview is not a gate there (the final renders whatever its verdict), the tier's latency
+    budget covers submission → final, and the final no longer waits for the preview and its
+    verification (about 0.5 s with the built-in engines). Returns the first attempt."""
+    if not job.with_preview:
+        return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
+    preview = attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
+    if job.auto_final and job.tier.final_with_preview:
+        attempt_start(
+            job,
+            stage=Stage.FINAL,
+            engine=job.engine or job.tier.final_engine,
+            reason="Final render started beside the preview for this tier.",
+            move_job=False,
+        )
+    return preview

@@ -1,0 +1,87 @@
+"""A title longer than its slot's limit is refused with a message, never cut."""
+
+import json
+import os
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect, sync_playwright
+
+from apps.accounts.services import api_token_create
+from apps.catalog.models import Template
+from tests.conftest import PASSWORD
+from tests.e2e.test_editor_browser import CHROMIUM, CHROMIUM_ARGS
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.mark.django_db
+def test_slot_field_has_no_maxlength_so_the_browser_cannot_cut_it(client, demo, editor):
+    thumb = Template.objects.get(slug="product-thumbnail")
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-new"), {"template": thumb.pk}).content.decode()
+
+    assert 'data-max-length="12"' in body
+    assert 'maxlength="12"' not in body
+
+
+@pytest.mark.django_db
+def test_over_long_slot_text_is_refused_naming_the_slot_and_kept(client, demo, editor):
+    thumb = Template.objects.get(slug="product-thumbnail")
+    client.force_login(editor)
+
+    response = client.post(reverse("renders:job-new"), {"template": thumb.pk, "text_overlay": "BACK IN STOCK"})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Overlay word takes at most 12 characters; this text has 13." in body
+    assert 'value="BACK IN STOCK"' in body
+
+
+@pytest.mark.django_db
+def test_api_refuses_an_over_long_slot_with_its_limit(client, demo, editor):
+    token = api_token_create(user=editor)
+
+    response = client.post(
+        "/api/v1/renders",
+        json.dumps({"template": "product-thumbnail", "texts": {"overlay": "BACK IN STOCK"}}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "overlay"
+    assert "at most 12 characters; this text has 13" in response.json()["error"]
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_slot_counter_counts_live_and_the_typed_title_is_not_cut_in_a_browser(live_server, demo, editor):
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/new/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/renders/new/")
+        page.select_option("#id_template", str(thumb.pk))
+        field = page.locator("#id_text_overlay")
+        expect(field).to_be_visible()
+        field.type("BACK IN STOCK")
+        typed = field.input_value()
+        counter = page.locator("#slot-fields .slot-counter").inner_text()
+        over = "over" in (page.locator("#slot-fields .slot-counter").get_attribute("class") or "")
+        page.click("#new-render button[type=submit]")
+        page.wait_for_load_state()
+        error = page.locator("#slot-fields .error").inner_text()
+        kept = page.locator("#id_text_overlay").input_value()
+        browser.close()
+
+    assert typed == "BACK IN STOCK"
+    assert counter == "13 / 12 — too long by 1"
+    assert over
+    assert "Overlay word takes at most 12 characters" in error
+    assert kept == "BACK IN STOCK"
