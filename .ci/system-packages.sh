@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages RenderHub needs when they are missing.
-#   run:  tesseract (the verification gate)
+#   run:  tesseract (the verification gate); Noto fonts and FriBiDi, so the simulation and the
+#         compositor draw Greek, Cyrillic, Arabic, Hebrew (shaped right to left) and CJK text
 #   test: the above, plus Chromium (browser tests), PostgreSQL and Redis (test services)
 set -euo pipefail
-want=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core)
+want=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-noto-core fonts-noto-cjk libfribidi0)
 if [ "${1:-run}" = test ]; then
   # fonts-*: the typefaces of the verifier evaluation corpus (verifier_eval).
-  want+=(chromium postgresql redis-server fonts-liberation2 fonts-liberation fonts-noto-core)
+  want+=(chromium postgresql redis-server fonts-liberation2 fonts-liberation)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -13,4 +13,5 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "renders-sweep-stuck": {"task": "renders.sweep_stuck", "schedule": 30.0},
     "renders-release-deferred": {"task": "renders.release_deferred", "schedule": 30.0},
+    "renders-purge-idempotency-keys": {"task": "renders.purge_idempotency_keys", "schedule": 3600.0},
 }

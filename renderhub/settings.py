@@ -209,6 +209,9 @@ RENDERHUB_QUEUES = {
 # --- RenderHub ------------------------------------------------------------------------
 RENDERHUB_MAX_PIXELS = env.int("RENDERHUB_MAX_PIXELS", default=4096 * 4096)
 RENDERHUB_MAX_SIDE = env.int("RENDERHUB_MAX_SIDE", default=2048)
+# How long POST /v1/images/generations waits for its images before answering 504 "render_pending"
+# (which the OpenAI SDK retries, waiting on the same jobs): under gunicorn's 30 s worker timeout.
+RENDERHUB_OPENAI_WAIT_S = env.float("RENDERHUB_OPENAI_WAIT_S", default=25.0)
 # The built-in engine's simulated latency can be scaled (0 = no waiting) for quick local runs.
 RENDERHUB_BUILTIN_LATENCY_SCALE = env.float("RENDERHUB_BUILTIN_LATENCY_SCALE", default=1.0)
 # Hosts an engine's base URL may point at; "*" allows any public host.

@@ -3,14 +3,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.metrics.views import prometheus_metrics
-from apps.renders import openai_api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="renders:job-new", permanent=False)),
     path("accounts/", include("apps.accounts.urls")),
     path("renders/", include("apps.renders.urls")),
     path("api/", include("apps.renders.api_urls")),
-    path("v1/images/generations", openai_api.images_generations, name="openai-images"),
+    path("v1/", include("apps.renders.openai_urls")),
     path("engines/", include("apps.engines.urls")),
     path("policy/", include("apps.policy.urls")),
     path("moderation/", include("apps.moderation.urls")),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from apps.core.images import displayed_size, load_image
+
 
 @dataclass(frozen=True)
 class SizeOption:
@@ -50,16 +52,16 @@ def free_size(*, width: int, height: int, multiple: int, max_side: int) -> SizeO
 def fit_to_canvas(*, image: bytes, mime_type: str, width: int, height: int) -> tuple[bytes, str, bool]:
     """The image at exactly width × height: (bytes, mime type, whether it was changed).
 
-    Unchanged bytes are returned as they came when the size already matches (re-encoding
-    a PNG costs ~250 ms, research/performance.md F4); otherwise cover-scale and centre-crop,
-    saved as PNG at compression level 1.
+    The size is the one a viewer shows (EXIF orientation applied, apps.core.images). Unchanged
+    bytes are returned as they came when the size already matches (re-encoding a PNG costs
+    ~250 ms, research/performance.md F4); otherwise cover-scale and centre-crop, saved as PNG
+    at compression level 1, transparency kept.
     """
-    with Image.open(io.BytesIO(image)) as img:
-        if img.size == (width, height):
-            return image, mime_type, False
-        img.load()
-        mode = "RGBA" if img.mode in ("RGBA", "LA") or "transparency" in img.info else "RGB"
-        fitted = ImageOps.fit(img.convert(mode), (width, height), method=Image.Resampling.LANCZOS)
+    if displayed_size(image) == (width, height):
+        return image, mime_type, False
+    # Oriented, 8-bit, first frame; transparency is kept (the image is delivered, not read).
+    img = load_image(image, alpha="keep")
+    fitted = ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     fitted.save(buf, format="PNG", compress_level=1)
     return buf.getvalue(), "image/png", True

@@ -25,7 +25,6 @@
 import contextlib
 import email.utils
 import fcntl
-import io
 import os
 import random
 import re
@@ -33,7 +32,6 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +39,8 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from PIL import Image, UnidentifiedImageError
 
+from apps.core.images import ImageLoadError, open_image
 from apps.engines.types import BadResponseError, EngineError, MisconfiguredError, RetryableError
 from apps.engines.urlcheck import url_problem
 
@@ -423,7 +421,8 @@ def check_image(data: bytes, *, max_pixels: int = 0) -> tuple[str, int, int]:
     """(MIME type, width, height) of an engine's image, or BadResponseError.
 
     Engine output is untrusted input (research/reliability.md §4): the format comes from the
-    magic bytes, never from Content-Type, and Pillow may only use that one decoder.
+    magic bytes, never from Content-Type, and Pillow may only use that one decoder. Width and
+    height are as a viewer shows the image (EXIF orientation applied; apps.core.images).
     """
     if not data:
         raise BadResponseError("The engine returned an empty image.")
@@ -432,24 +431,9 @@ def check_image(data: bytes, *, max_pixels: int = 0) -> tuple[str, int, int]:
         raise BadResponseError(f"The engine returned something that is not a PNG, JPEG or WebP image ({data[:12]!r}).")
     cap = max_pixels or settings.RENDERHUB_MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                width, height = img.size
-                if width * height > cap:
-                    raise BadResponseError(f"The engine's image is {width}×{height}, over the {cap}-pixel cap.")
-                img.load()
-    except BadResponseError:
-        raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-        OSError,
-        ValueError,
-        SyntaxError,
-    ) as exc:
-        raise BadResponseError(f"The engine's image could not be decoded: {exc}") from exc
+        width, height = open_image(data, formats=[fmt], max_pixels=cap).size
+    except ImageLoadError as exc:
+        raise BadResponseError(f"The engine's image is refused: {exc}") from exc
     return IMAGE_FORMATS[fmt], width, height
 
 

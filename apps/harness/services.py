@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
+from apps.core.images import load_image
 from apps.core.stats import Percentiles, percentiles
 from apps.engines.models import Engine
 from apps.policy.models import Tier
@@ -72,7 +73,7 @@ def comparison_create(
 
 def _load_rgb(attempt: RenderAttempt, size: tuple[int, int]) -> Image.Image:
     with attempt.image.open("rb") as fh:
-        img = Image.open(io.BytesIO(fh.read()), formats=["PNG", "JPEG", "WEBP"]).convert("RGB")
+        img = load_image(fh.read())
     return img if img.size == size else img.resize(size)
 
 

@@ -21,6 +21,41 @@ class QueueFilterForm(forms.Form):
     reason = forms.ChoiceField(choices=[("", "All reasons"), *REASON_LABELS.items()], required=False)
 
 
+class BulkDecisionForm(forms.Form):
+    job = forms.TypedMultipleChoiceField(choices=[], coerce=str)  # public ids, checked below
+    action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.CharField(max_length=500, required=False, strip=True)
+
+    MAX_JOBS = 100
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Any submitted value is a candidate; clean_job keeps only well-formed ids.
+        values = self.data.getlist("job") if hasattr(self.data, "getlist") else []
+        self.fields["job"].choices = [(v, v) for v in values]
+
+    def clean_job(self) -> list[str]:
+        import uuid
+
+        ids = []
+        for value in self.cleaned_data["job"]:
+            try:
+                ids.append(str(uuid.UUID(value)))
+            except ValueError:
+                continue
+        if not ids:
+            raise forms.ValidationError("Select at least one render.")
+        if len(ids) > self.MAX_JOBS:
+            raise forms.ValidationError(f"At most {self.MAX_JOBS} renders at once.")
+        return ids
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        if data.get("action") == "reject" and not data.get("reason"):
+            raise forms.ValidationError("A rejection needs a reason: type one for all selected renders.")
+        return data
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why is it rejected?"}))
 

@@ -19,6 +19,7 @@ from apps.moderation.selectors import queue_jobs
 from apps.renders.models import JobStatus, RenderAttempt, RenderJob
 from apps.renders.pipeline.attempts import MAX_SEED
 from apps.renders.pipeline.decisions import job_approve, job_force_rerender, job_reject
+from apps.renders.pipeline.state import TransitionError
 
 CLAIM_TTL = timedelta(minutes=15)
 
@@ -157,3 +158,25 @@ def moderation_rerender(
             },
         )
         return attempt
+
+
+def moderation_bulk(
+    *, jobs: list[RenderJob], by: AbstractBaseUser, action: str, reason: str
+) -> tuple[list[RenderJob], list[tuple[RenderJob, str]]]:
+    """Approve or reject each of `jobs` with one reason ("approve" | "reject"), each in its
+    own transaction and with its claim (`moderation_approve` / `moderation_reject`).
+    Returns (decided, [(job, why it was left)]); one job that cannot be decided (claimed by
+    someone else, no longer waiting) never stops the rest."""
+    decided: list[RenderJob] = []
+    left: list[tuple[RenderJob, str]] = []
+    for job in jobs:
+        try:
+            if action == "approve":
+                moderation_approve(job=job, by=by, reason=reason)
+            else:
+                moderation_reject(job=job, by=by, reason=reason)
+        except (ClaimError, TransitionError, ValueError) as exc:
+            left.append((job, str(exc)))
+        else:
+            decided.append(job)
+    return decided, left

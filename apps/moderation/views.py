@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
 from apps.moderation import selectors, services
-from apps.moderation.forms import QueueFilterForm, RejectForm, RerenderForm
+from apps.moderation.forms import BulkDecisionForm, QueueFilterForm, RejectForm, RerenderForm
 from apps.renders.models import JobStatus, RenderJob
 from apps.renders.pipeline.state import TransitionError
 from apps.renders.pipeline.submit import SubmissionError
@@ -67,8 +67,32 @@ def queue(request: HttpRequest) -> HttpResponse:
     data = _filters(request)
     context = {"form": form, "queue": selectors.queue(**data), "filters": request.GET.urlencode()}
     if request.htmx:
-        return render(request, "moderation/queue.html#queue-list", context)
+        return render(request, "moderation/_queue_refresh.html", context)
     return render(request, "moderation/queue.html", context)
+
+
+@permission_required(PERM)
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Approve or reject the selected jobs with one reason; each needs its claim (taken now
+    when free), so jobs another moderator holds are left and said so."""
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(_queue_url(request))
+    data = form.cleaned_data
+    jobs = RenderJob.objects.filter(public_id__in=data["job"]).select_related("template", "tier")
+    done, left = services.moderation_bulk(
+        jobs=list(jobs), by=request.user, action=data["action"], reason=data["reason"]
+    )
+    verb = "Approved" if data["action"] == "approve" else "Rejected"
+    if done:
+        messages.success(request, f"{verb} {len(done)} render{'s' if len(done) != 1 else ''}.")
+    for job, why in left:
+        messages.error(request, f"Not decided: {', '.join(job.texts.values()) or job.public_id}: {why}")
+    return redirect(_queue_url(request))
 
 
 @permission_required(PERM)

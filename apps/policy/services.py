@@ -483,8 +483,9 @@ def escalation_next(
     The ladder (``Tier.escalation_ladder``, default guidance → review) is walked one step
     per failed final attempt; with a `ref` the position is kept on the job's reservation
     (so each call advances it once). Engine steps naming a missing or disabled engine are
-    skipped. Past the ladder's end or the tier's `max_attempts` (all attempts count, the
-    preview included) the job goes to moderation. Each rendering step first reserves its
+    skipped. Past the ladder's end or the tier's `max_attempts` (the caller counts
+    the final stage's attempts: a failed preview does not use up the final's) the job goes to
+    moderation. Each rendering step first reserves its
     price (`budget_extend`, priced on `last_engine` for steps that keep the failed attempt's
     engine); if today's budget cannot hold it, moderation instead.
     """

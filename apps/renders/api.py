@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,7 +23,7 @@ from apps.accounts.services import api_token_authenticate
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, Tier
-from apps.renders import selectors
+from apps.renders import idempotency, selectors
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
 
@@ -152,6 +153,30 @@ def _submit(request: HttpRequest, payload: RenderPayload, *, engine: Engine | No
         raise ApiError(400, f"{name}: {message}", field=name) from exc
 
 
+def _submit_once(
+    request: HttpRequest, payload: RenderPayload, *, engine: Engine | None, with_preview: bool
+) -> RenderJob:
+    """`_submit` at most once per Idempotency-Key (apps/renders/idempotency.py): a repeat with
+    the same body gets the first request's job, another body 422."""
+    try:
+        keys = idempotency.request_keys(request)
+        with transaction.atomic():
+            claim = idempotency.request_claim(
+                user=request.user, scope=request.path, key=keys.key, body=request.body, retry_count=keys.retry_count
+            )
+            if claim.in_progress:
+                raise ApiError(409, "A request with this Idempotency-Key is still being processed; retry shortly.")
+            if claim.replay and claim.jobs():
+                return claim.jobs()[0]
+            job = _submit(request, payload, engine=engine, with_preview=with_preview)
+            idempotency.claim_bind(claim, jobs=[job])
+            return job
+    except idempotency.BadKey as exc:
+        raise ApiError(400, str(exc), field="Idempotency-Key") from exc
+    except idempotency.KeyReused as exc:
+        raise ApiError(422, str(exc), field="Idempotency-Key") from exc
+
+
 def job_url(request: HttpRequest, job: RenderJob) -> str:
     return request.build_absolute_uri(reverse("api:render-detail", kwargs={"public_id": job.public_id}))
 
@@ -179,8 +204,10 @@ def job_wait(job: RenderJob, budget_s: float) -> RenderJob:
 
 def _answer_image_or_accepted(request: HttpRequest, job: RenderJob) -> HttpResponse:
     job = job_wait(job, job.tier.max_latency_ms / 1000)
-    if job.status == JobStatus.REFUSED:
-        return JsonResponse({"id": str(job.public_id), "status": job.status, "error": job.status_reason}, status=429)
+    if job.status == JobStatus.REFUSED:  # the budget: sending it again cannot change that (so no 429)
+        return JsonResponse({"id": str(job.public_id), "status": job.status, "error": job.status_reason}, status=403)
+    if job.status == JobStatus.FAILED and selectors.job_refused_by_engine(job):  # content: nor that
+        return JsonResponse({"id": str(job.public_id), "status": job.status, "error": job.status_reason}, status=422)
     if job.status == JobStatus.FAILED:
         return JsonResponse(
             {"id": str(job.public_id), "status": job.status, "error": job.status_reason, "url": job_url(request, job)},
@@ -201,7 +228,7 @@ def _answer_image_or_accepted(request: HttpRequest, job: RenderJob) -> HttpRespo
 @api_view
 def models_render(request: HttpRequest) -> HttpResponse:
     """Tier routing; the PNG if done within the tier's budget, else 202."""
-    job = _submit(request, parse_payload(request), engine=None, with_preview=False)
+    job = _submit_once(request, parse_payload(request), engine=None, with_preview=False)
     return _answer_image_or_accepted(request, job)
 
 
@@ -212,14 +239,14 @@ def models_engine(request: HttpRequest, engine_slug: str) -> HttpResponse:
     engine = Engine.objects.filter(slug=engine_slug, enabled=True).first()
     if engine is None:
         return ApiError(404, f"Unknown or disabled engine {engine_slug!r}.", field="engine").response()
-    job = _submit(request, parse_payload(request), engine=engine, with_preview=False)
+    job = _submit_once(request, parse_payload(request), engine=engine, with_preview=False)
     return _answer_image_or_accepted(request, job)
 
 
 @require_POST
 @api_view
 def renders_create(request: HttpRequest) -> HttpResponse:
-    job = _submit(request, parse_payload(request), engine=None, with_preview=True)
+    job = _submit_once(request, parse_payload(request), engine=None, with_preview=True)
     return accepted(request, job)
 
 
@@ -239,6 +266,9 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
         "template": job.template.slug if job.template else None,
         "prompt": job.prompt,
         "texts": job.texts,
+        # Set when the gate does not check this job: "not verified: no expected text" or
+        # "not verified: verification is off for this tier"; null when it does.
+        "verification_note": job.unverified_reason or None,
         "seed": job.seed,
         "size": f"{job.width}x{job.height}",
         "estimated_cost_usd": str(job.estimated_cost_usd),
@@ -250,7 +280,8 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "number": a.number,
                 "stage": a.stage,
                 "engine": a.engine.slug,
-                "status": a.status,
+                # An attempt accepted without a gate verdict never reads "passed".
+                "status": "not_verified" if a.unverified_reason else a.status,
                 "step": a.step,
                 "guidance": a.guidance,
                 "reason": a.reason,
@@ -261,7 +292,11 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "error_kind": a.error_kind or None,
                 "error": a.error or None,
                 "verification": (
-                    {"verdict": a.verification.verdict, "reasons": a.verification.reasons} if a.verification else None
+                    {"verdict": a.verification.verdict, "reasons": a.verification.reasons}
+                    if a.verification
+                    else {"verdict": "not_verified", "reasons": [a.unverified_reason]}
+                    if a.unverified_reason
+                    else None
                 ),
             }
             for a in job.attempts.all()

@@ -8,7 +8,9 @@ contrast against the region's actual background; when no colour reaches 4.5:1 a 
 under the text, darkening or lightening the area until one does. An optional logo is pasted
 into its own region. Same inputs, same bytes. The result still goes through the gate.
 
-Fonts are the open fonts shipped in `static/fonts/` (licences beside them).
+Fonts are the open fonts shipped in `static/fonts/` (licences beside them); text the template's
+font cannot draw (Greek, Cyrillic, Arabic, Hebrew, CJK) is set in the first face of
+apps.core.fonts' chain that has every glyph (Debian's Noto fonts), shaped by Raqm.
 """
 
 import io
@@ -17,6 +19,9 @@ from pathlib import Path
 
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from apps.core.fonts import FontFace, default_face, face_for
+from apps.core.images import load_image
 
 FONT_DIR = Path(settings.BASE_DIR) / "static" / "fonts"
 DEFAULT_FONT = "DejaVuSans-Bold.ttf"
@@ -70,17 +75,17 @@ def _worst_contrast(colour: tuple[int, int, int], background: Image.Image) -> fl
 
 
 def _fit(
-    draw: ImageDraw.ImageDraw, text: str, font_path: Path, box: tuple[int, int, int, int], max_lines: int
+    draw: ImageDraw.ImageDraw, text: str, face: FontFace, box: tuple[int, int, int, int], max_lines: int
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font size at which `text` wraps into `box` in at most `max_lines` lines."""
     width, height = box[2] - box[0], box[3] - box[1]
     words = text.split()
     for size in range(max(10, int(height * 0.8)), 9, -1):
-        font = ImageFont.truetype(str(font_path), size)
+        font = face.truetype(size)
         lines = _wrap(draw, words, font, width * 0.92)
         if lines and len(lines) <= max_lines and len(lines) * size * 1.2 <= height * 0.92:
             return font, lines
-    font = ImageFont.truetype(str(font_path), 10)
+    font = face.truetype(10)
     return font, _wrap(draw, words, font, width * 0.92) or [text]
 
 
@@ -159,7 +164,7 @@ def composite_text(
     A slot without a region goes in a band across the lower third. `placements`, when a list
     is given, receives what was drawn where (for tests and the attempt's record).
     """
-    img = Image.open(io.BytesIO(image)).convert("RGB")
+    img = load_image(image)
     w, h = img.size
     font_path = FONT_DIR / font
     draw = ImageDraw.Draw(img)
@@ -168,7 +173,9 @@ def composite_text(
         box = (int(region[0] * w), int(region[1] * h), int(region[2] * w), int(region[3] * h))
         if clear:
             _clear(img, box)
-        fitted, lines = _fit(draw, text, font_path, box, max_lines)
+        # The template's font when it has every glyph, else the first face of the chain that does.
+        face = face_for(text, first=font_path) or default_face()
+        fitted, lines = _fit(draw, text, face, box, max_lines)
         size = fitted.size
         line_h = size * 1.2
         total_h = line_h * len(lines)
@@ -206,7 +213,7 @@ def composite_text(
         if placements is not None:
             placements.append(Placement(slot, lines, size, colour, round(score, 2), alpha, text_box))
     if logo:
-        mark = Image.open(io.BytesIO(logo)).convert("RGBA")
+        mark = load_image(logo, alpha="keep").convert("RGBA")
         region = logo_region or [0.84, 0.04, 0.96, 0.2]
         box = (int(region[0] * w), int(region[1] * h), int(region[2] * w), int(region[3] * h))
         mark.thumbnail((box[2] - box[0], box[3] - box[1]))

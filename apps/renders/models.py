@@ -7,6 +7,7 @@ from django.db import models
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import Tier
+from apps.renders.text_checks import unverified_reason
 from apps.verification.models import VerificationResult
 
 
@@ -21,9 +22,16 @@ class JobStatus(models.TextChoices):
     NEEDS_REVIEW = "needs_review", "Needs review"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
-TERMINAL_STATUSES = {JobStatus.REFUSED, JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.FAILED}
+TERMINAL_STATUSES = {
+    JobStatus.REFUSED,
+    JobStatus.DELIVERED,
+    JobStatus.REJECTED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+}
 # Nothing happens without a person (or the defer time): what API callers and the harness wait for.
 SETTLED_STATUSES = TERMINAL_STATUSES | {JobStatus.NEEDS_REVIEW, JobStatus.DEFERRED}
 
@@ -34,6 +42,7 @@ class RenderJob(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     template = models.ForeignKey(Template, on_delete=models.PROTECT, null=True, blank=True)
     texts = models.JSONField(default=dict, blank=True)
+    typed_text = models.TextField(blank=True, default="")  # the texts' values, for search (job_typed_text)
     prompt = models.TextField()  # as submitted (template-resolved or free prompt)
     negative_prompt = models.TextField(blank=True)
     regions = models.JSONField(default=dict, blank=True)  # slot -> [x0, y0, x1, y1] fractions
@@ -79,6 +88,17 @@ class RenderJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def unverified_reason(self) -> str:
+        """Why the gate does not check this job's images ("" when it does): no expected text,
+        or a tier with verification off."""
+        return unverified_reason(tier=self.tier, texts=self.texts)
+
+
+def job_typed_text(texts: dict[str, str]) -> str:
+    """What the editor typed, as one searchable string (slot names left out)."""
+    return " · ".join(str(v) for v in texts.values())
 
 
 class JobEvent(models.Model):
@@ -160,3 +180,42 @@ class RenderAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.number} {self.stage} {self.status}"
+
+    @property
+    def unverified_reason(self) -> str:
+        """For an attempt the pipeline accepted without a gate verdict: why it was not checked."""
+        if self.status != AttemptStatus.PASSED or self.verification_id is not None:
+            return ""
+        return self.job.unverified_reason or "not verified"
+
+
+class IdempotencyKey(models.Model):
+    """One create request remembered per user, so a repeat answers with the same jobs.
+
+    `key` is the client's `Idempotency-Key` header (unique per user and endpoint), or blank for
+    a retry fingerprint: a request from an SDK that counts its retries (`x-stainless-retry-count`)
+    and sent no key, found again by its body hash when the SDK retries it. `job_ids` are the
+    jobs the request created, in order; a request that created none (a budget refusal) keeps
+    its answer in `answer_status` / `answer` instead. Expires after `expires_at`.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=200)  # the endpoint's path, e.g. /v1/images/generations
+    key = models.CharField(max_length=255, blank=True)
+    body_sha256 = models.CharField(max_length=64)
+    job_ids = models.JSONField(default=list, blank=True)
+    answer_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], condition=~models.Q(key=""), name="idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "scope", "body_sha256"], name="idempotency_fingerprint")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.scope} {self.key or self.body_sha256[:12]}"

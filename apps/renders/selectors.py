@@ -1,10 +1,12 @@
 """Reads: which jobs a user may see, with what they need loaded."""
 
+import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -23,6 +25,33 @@ def job_for_user(*, user: AbstractBaseUser, public_id: object) -> RenderJob:
     attempts = RenderAttempt.objects.select_related("engine", "verification").order_by("number")
     return get_object_or_404(
         jobs_visible_to(user).prefetch_related(Prefetch("attempts", queryset=attempts)), public_id=public_id
+    )
+
+
+def jobs_matching(jobs: QuerySet[RenderJob], q: str) -> QuerySet[RenderJob]:
+    """Jobs whose typed text contains `q` (any case), or whose id is `q` or starts with it."""
+    q = q.strip()
+    match = Q(typed_text__icontains=q)
+    try:
+        match |= Q(public_id=uuid.UUID(q))
+    except ValueError:
+        if re.fullmatch(r"[0-9a-fA-F]{4,8}", q):
+            match |= Q(public_id__startswith=q.lower())
+    return jobs.filter(match)
+
+
+def jobs_by_public_ids(*, user: AbstractBaseUser, public_ids: list[str]) -> list[RenderJob]:
+    """The user's visible jobs among `public_ids` (malformed ids skipped), newest first, with
+    their attempts, engines and verifications loaded."""
+    valid = []
+    for value in public_ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    attempts = RenderAttempt.objects.select_related("engine", "verification").order_by("number")
+    return list(
+        jobs_visible_to(user).filter(public_id__in=valid).prefetch_related(Prefetch("attempts", queryset=attempts))
     )
 
 
@@ -88,3 +117,8 @@ def job_latency(job: RenderJob, *, now: datetime | None = None) -> JobLatency:
         final_stage = round((job.finished_at - finals[0].created_at).total_seconds() * 1000, 1)
     met = None if end is None else elapsed <= budget
     return JobLatency(stage, budget, elapsed, end is not None, met, final_stage)
+
+
+def job_refused_by_engine(job: RenderJob) -> RenderAttempt | None:
+    """The attempt whose engine refused the request on content grounds (which ended the job)."""
+    return job.attempts.filter(error_kind="refused").select_related("engine").order_by("-number").first()

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 
 from apps.core.sweep_runs import sweep_run_record
+from apps.renders import idempotency
 from apps.renders.pipeline import hedging, outcome, run, sweeper
 
 
@@ -33,6 +34,12 @@ def sweep_stuck() -> dict[str, int]:
 def release_deferred() -> int:
     """Periodic: start deferred jobs whose time has come."""
     return sweeper.jobs_release_deferred()
+
+
+@shared_task(name="renders.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Periodic: forget expired Idempotency-Keys and retry fingerprints."""
+    return idempotency.idempotency_purge()
 
 
 @shared_task(name="renders.hedge_preview")

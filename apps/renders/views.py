@@ -1,8 +1,11 @@
 """Editor pages: new render, the live job page, my renders, and the private image view."""
 
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -10,11 +13,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.core.access import permission_required
-from apps.renders import selectors
+from apps.renders import downloads, selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
-from apps.renders.models import SETTLED_STATUSES, JobStatus
-from apps.renders.pipeline.decisions import BudgetError, job_request_final
-from apps.renders.pipeline.state import TransitionError
+from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
+from apps.renders.pipeline.attempts import MAX_SEED
+from apps.renders.pipeline.decisions import BudgetError, job_cancel, job_request_final
+from apps.renders.pipeline.state import CANCELLABLE, TransitionError
 from apps.renders.pipeline.submit import SubmissionError, job_submit
 
 # Polling stops once nothing will change without someone acting.
@@ -24,7 +28,24 @@ RESTING = SETTLED_STATUSES | {JobStatus.PREVIEW_READY}
 @permission_required("renders.submit_render")
 @require_http_methods(["GET", "POST"])
 def job_new(request: HttpRequest) -> HttpResponse:
-    form = NewRenderForm(request.POST or None, initial={"template": request.GET.get("template")})
+    initial = {"template": request.GET.get("template")}
+    if request.method == "GET" and request.GET.get("from"):
+        # "Edit the text": the form filled in from one of the user's jobs.
+        source = selectors.job_for_user(user=request.user, public_id=request.GET["from"])
+        initial = {
+            "template": source.template_id,
+            "seed": source.seed,
+            "size": f"{source.width}x{source.height}",
+            "tier": source.requested_tier_id or source.tier_id,
+            **{f"text_{name}": text for name, text in source.texts.items()},
+        }
+    if request.method == "POST" and "switch" in request.POST:
+        # Without JavaScript the template is switched by a submit: the form comes back for the
+        # new template with everything typed so far (slot texts of the same name included).
+        keep = ("template", "seed", "size", "tier")
+        initial = {k: v for k, v in request.POST.items() if k in keep or k.startswith("text_")}
+        return render(request, "renders/job_new.html", {"form": NewRenderForm(initial=initial)})
+    form = NewRenderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
         try:
@@ -64,6 +85,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "final": selectors.job_final_attempt(job),
         "polling": job.status not in RESTING,
         "latency": selectors.job_latency(job),
+        "cancellable": CANCELLABLE,
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
@@ -87,6 +109,42 @@ def job_final(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("renders:job-detail", public_id=job.public_id)
 
 
+@permission_required("renders.submit_render")
+@require_POST
+def job_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    try:
+        job_cancel(job, by=request.user)
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    return redirect("renders:job-detail", public_id=job.public_id)
+
+
+@permission_required("renders.submit_render")
+@require_POST
+def job_again(request: HttpRequest, public_id: str) -> HttpResponse:
+    """A new job with the same template, text, size and tier: the same seed or a new one."""
+    job = selectors.job_for_user(user=request.user, public_id=public_id)
+    if job.template is None:
+        messages.error(request, "Only template renders can be started again from this page.")
+        return redirect("renders:job-detail", public_id=job.public_id)
+    seed = job.seed if request.POST.get("seed") == "same" else secrets.randbelow(MAX_SEED)
+    try:
+        again = job_submit(
+            submitted_by=request.user,
+            template=job.template,
+            texts=job.texts,
+            seed=seed,
+            width=job.width,
+            height=job.height,
+            tier=job.requested_tier or job.tier,
+        )
+    except SubmissionError as exc:
+        messages.error(request, " ".join(exc.errors.values()))
+        return redirect("renders:job-detail", public_id=job.public_id)
+    return redirect("renders:job-detail", public_id=again.public_id)
+
+
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
@@ -104,9 +162,39 @@ def job_list(request: HttpRequest) -> HttpResponse:
         if data["tier"]:
             jobs = jobs.filter(tier=data["tier"])
         if data["q"]:
-            jobs = jobs.filter(prompt__icontains=data["q"])
+            jobs = selectors.jobs_matching(jobs, data["q"])
+    jobs = jobs.prefetch_related(Prefetch("attempts", queryset=RenderAttempt.objects.order_by("number")))
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     return render(request, "renders/job_list.html", {"form": form, "page": page, "everyone": everyone})
+
+
+@login_required
+@require_GET
+def attempt_thumb(request: HttpRequest, public_id: str, number: int) -> HttpResponse:
+    """A small cached rendition for lists, through the same access check as the image."""
+    attempt = selectors.attempt_for_user(user=request.user, public_id=public_id, number=number)
+    if not attempt.image:
+        return HttpResponse("This attempt has no image.", status=404, content_type="text/plain")
+    response = HttpResponse(downloads.thumbnail(attempt), content_type="image/webp")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+@require_POST
+def jobs_download(request: HttpRequest) -> HttpResponse:
+    """The selected jobs (that the user may see) as a zip of images and a manifest."""
+    ids = request.POST.getlist("job")[: downloads.MAX_ZIP_JOBS + 1]
+    if not ids:
+        messages.error(request, "Select at least one render to download.")
+        return redirect("renders:job-list")
+    if len(ids) > downloads.MAX_ZIP_JOBS:
+        messages.error(request, f"At most {downloads.MAX_ZIP_JOBS} renders in one download.")
+        return redirect("renders:job-list")
+    jobs = selectors.jobs_by_public_ids(user=request.user, public_ids=ids)
+    response = HttpResponse(downloads.jobs_zip(jobs), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="renders-{len(jobs)}.zip"'
+    return response
 
 
 @login_required

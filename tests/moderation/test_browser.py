@@ -59,7 +59,7 @@ def test_moderator_clears_the_queue_in_a_browser(
     page.fill("input[name=username]", moderator.username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    expect(page.locator("#queue-total")).to_have_text("3 waiting")
+    expect(page.locator("#queue-total")).to_have_text("3 waiting · 3 shown")
 
     page.click("#next-button")  # claims the oldest job and opens it
     expect(page.locator("#ocr-overlay rect.word").first).to_be_attached()
@@ -76,7 +76,7 @@ def test_moderator_clears_the_queue_in_a_browser(
     page.click("#approve-button")
 
     expect(page.locator("#queue-empty")).to_have_text("Nothing waiting for review.")
-    expect(page.locator("#queue-total")).to_have_text("0 waiting")
+    expect(page.locator("#queue-total")).to_have_text("0 waiting · 0 shown")
     statuses = sorted(RenderJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True))
     assert statuses == sorted([JobStatus.DELIVERED, JobStatus.REJECTED, JobStatus.DELIVERED])
     decided = ModerationDecision.objects.exclude(action="claim").order_by("created_at")

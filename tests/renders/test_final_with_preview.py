@@ -71,9 +71,7 @@ def test_preview_first_then_final_delivers_without_a_second_final(cover, editor,
     ]
 
 
-def test_final_first_decides_the_job_and_the_late_preview_is_kept(
-    cover, editor, django_capture_on_commit_callbacks
-):
+def test_final_first_decides_the_job_and_the_late_preview_is_kept(cover, editor, django_capture_on_commit_callbacks):
     Tier.objects.filter(slug="production").update(verify_ocr=False)
     job, _ = _submit(cover, editor, django_capture_on_commit_callbacks)
     preview, final = job.attempts.all()

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.django_db
 def _job(user, *, tier: str, status: str, preview_ms: int | None = None, final_ms: int | None = None) -> RenderJob:  # type: ignore[no-untyped-def]
     tier_obj = Tier.objects.get(slug=tier)
     job = RenderJob.objects.create(
-        prompt="p", seed=1, width=768, height=512, tier=tier_obj, status=status,
-        auto_final=tier_obj.auto_final, submitted_by=user,
+        prompt="p",
+        seed=1,
+        width=768,
+        height=512,
+        tier=tier_obj,
+        status=status,
+        auto_final=tier_obj.auto_final,
+        submitted_by=user,
     )
     created = timezone.now() - timedelta(seconds=30)
     fields = {"created_at": created}

@@ -9,6 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from apps.accounts.services import api_token_create
 from apps.catalog.models import Template
+from apps.renders.models import RenderJob
 from tests.conftest import PASSWORD
 from tests.e2e.test_editor_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -85,3 +86,47 @@ def test_slot_counter_counts_live_and_the_typed_title_is_not_cut_in_a_browser(li
     assert over
     assert "Overlay word takes at most 12 characters" in error
     assert kept == "BACK IN STOCK"
+
+
+@pytest.mark.django_db
+def test_switching_template_without_javascript_keeps_what_was_typed(client, demo, editor):
+    cover = Template.objects.get(slug="editorial-cover")
+    thumb = Template.objects.get(slug="product-thumbnail")
+    client.force_login(editor)
+
+    response = client.post(
+        reverse("renders:job-new"),
+        {"template": thumb.pk, "switch": "1", "text_title": "Spring Sale", "seed": "42", "size": "1024x1024"},
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="id_text_overlay"' in body  # the new template's field
+    assert 'name="seed" value="42"' in body
+    assert not RenderJob.objects.exists()
+    # Back to the cover: its title comes back as typed.
+    back = client.post(reverse("renders:job-new"), {"template": cover.pk, "switch": "1", "text_title": "Spring Sale"})
+    assert 'value="Spring Sale"' in back.content.decode()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_template_switch_keeps_typed_text_with_javascript_off(live_server, demo, editor):
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/new/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/renders/new/")
+        page.fill("#id_seed", "42")
+        page.select_option("#id_template", str(thumb.pk))
+        with page.expect_navigation():
+            page.click("#switch-template")
+        overlay = page.locator("#id_text_overlay").count()
+        seed = page.input_value("#id_seed")
+        browser.close()
+
+    assert (overlay, seed) == (1, "42")

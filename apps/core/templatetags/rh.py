@@ -46,3 +46,4 @@ def age(seconds: float | int | None) -> str:
 def sub(value: float | int, other: float | int) -> float:
     """value − other (for "over budget by …")."""
     return float(value) - float(other)
+

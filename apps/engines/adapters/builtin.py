@@ -3,10 +3,12 @@
 It exists so RenderHub runs and is tested with no vendor reachable. Given the same prompt,
 seed and size it returns byte-identical PNGs. It paints a plausible composition (gradient,
 palette shapes), writes the text the prompt quotes ('SALE', "Mama's Kitchen") into the
-requested text region (or a sensible band), injects typographic hallucinations the way real
-models do (substituted look-alike, dropped, doubled or transposed letters, an extra or a
-missing word) at a configurable rate that falls with the guidance level, and waits a
-simulated latency drawn from a log-normal distribution with an optional long tail.
+requested text region (or a sensible band) in the first typeface that has every glyph of it
+(apps.core.fonts: DejaVu, then Noto for Greek, Cyrillic, Arabic, Hebrew and CJK), injects
+typographic hallucinations the way real models do (substituted look-alike, dropped, doubled
+or transposed letters, an extra or a missing word) at a configurable rate that falls with
+the guidance level, and waits a simulated latency drawn from a log-normal distribution with an
+optional long tail.
 
 Engine.params keys (defaults in DEFAULTS): latency_p50_ms, latency_sigma, tail_prob,
 tail_factor, typo_rate, detail (0 = flat preview look; 1 = a finer second pass of shapes and
@@ -19,12 +21,12 @@ import io
 import math
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from apps.core.fonts import default_face, face_for
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.engines.types import Billing, EngineRequest, EngineResult
@@ -37,7 +39,6 @@ DEFAULTS: dict[str, float] = {
     "typo_rate": 0.15,
     "detail": 0.0,
 }
-FONT_PATH = Path(settings.BASE_DIR) / "static" / "fonts" / "DejaVuSans-Bold.ttf"
 LOOKALIKES = {
     "a": "o",
     "o": "a",
@@ -172,19 +173,20 @@ def _fit(
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """Largest font size at which `text`, wrapped to at most two lines, fits in `box`."""
     bw, bh = box[2] - box[0], box[3] - box[1]
+    face = face_for(text) or default_face()  # submission refuses text no face can draw
     words = text.split()
     candidates = [[text]]
     if len(words) > 1:
         cut = max(1, len(words) // 2)
         candidates.append([" ".join(words[:cut]), " ".join(words[cut:])])
     for size in range(max(12, bh), 11, -2):
-        font = ImageFont.truetype(str(FONT_PATH), size)
+        font = face.truetype(size)
         for lines in candidates:
             widths = [draw.textlength(line, font=font) for line in lines]
             height = len(lines) * size * 1.2
             if max(widths) <= bw * 0.94 and height <= bh * 0.94:
                 return font, lines
-    return ImageFont.truetype(str(FONT_PATH), 12), candidates[-1]
+    return face.truetype(12), candidates[-1]
 
 
 def _contrasting(background: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -6,9 +6,9 @@ from django.db import transaction
 
 from apps.engines.models import Engine
 from apps.policy import services as policy
-from apps.renders.models import JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline.attempts import attempt_start
-from apps.renders.pipeline.state import TransitionError, job_finish
+from apps.renders.pipeline.state import CANCELLABLE, TransitionError, job_finish
 from apps.renders.pipeline.submit import prompt_resolve
 
 
@@ -82,3 +82,20 @@ def job_force_rerender(
         by=by,
         reason=f"Re-render forced by {by}.",
     )
+
+
+def job_cancel(job: RenderJob, *, by: AbstractBaseUser) -> bool:
+    """Cancel a job that has not come to rest (queued, deferred, rendering, or resting at its
+    preview): attempts not yet sent to an engine are cancelled, the job settles at what its
+    attempts cost (the rest of the hold is released) and the audit trail names who cancelled.
+    An engine call already running finishes and is booked; its result changes nothing.
+    False when the job had already moved on; TransitionError when it cannot be cancelled."""
+    if job.status not in CANCELLABLE:
+        raise TransitionError("Only a job that is still on its way (or resting at its preview) can be cancelled.")
+    with transaction.atomic():
+        if not job_finish(job, to=JobStatus.CANCELLED, reason=f"Cancelled by {by}.", by=by):
+            return False
+        job.attempts.filter(status=AttemptStatus.QUEUED).update(
+            status=AttemptStatus.CANCELLED, error="The job was cancelled before this attempt ran."
+        )
+    return True

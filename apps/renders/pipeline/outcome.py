@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.outcomes import delivered_reason, preview_ready_reason
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start, ms_since
 from apps.renders.pipeline.hedging import preview_hedge_lost, preview_hedge_won
 from apps.renders.pipeline.state import final_in_flight, job_finish, job_to_final_stage, job_transition
@@ -70,7 +71,7 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
             # The transition is the race: of two previews concluding at once only one moves the
             # job on; the other lost, even though it saw PREVIEWING when it read the job.
             won = job.status == JobStatus.PREVIEWING and job_transition(
-                job, to=JobStatus.PREVIEW_READY, reason=f"Preview ready (verification: {status})."
+                job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt)
             )
             if won:
                 preview_hedge_won(attempt)
@@ -96,14 +97,14 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
         if job.status != JobStatus.RENDERING:
             return
         if status == AttemptStatus.PASSED:
-            job_finish(job, to=JobStatus.DELIVERED, reason="Verification passed; delivered.")
+            job_finish(job, to=JobStatus.DELIVERED, reason=delivered_reason(attempt))
         elif status == AttemptStatus.REVIEW:
             job_finish(job, to=JobStatus.NEEDS_REVIEW, reason="Verification needs a person to look.")
         else:
             reasons = attempt.verification.reasons if attempt.verification else []
             step = policy.escalation_next(
                 tier=job.tier,
-                attempts_made=job.attempts.count(),
+                attempts_made=job.attempts.filter(stage=Stage.FINAL).count(),  # limits count per stage
                 last_guidance=attempt.guidance,
                 verdict_reasons=reasons,
                 ref=str(job.public_id),

@@ -28,7 +28,18 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     JobStatus.REJECTED: set(),
     JobStatus.REFUSED: set(),
     JobStatus.FAILED: set(),
+    JobStatus.CANCELLED: set(),
 }
+# The editor may cancel a job at any point before it comes to rest (job_cancel).
+CANCELLABLE = {
+    JobStatus.QUEUED,
+    JobStatus.DEFERRED,
+    JobStatus.PREVIEWING,
+    JobStatus.PREVIEW_READY,
+    JobStatus.RENDERING,
+}
+for _status in CANCELLABLE:
+    ALLOWED_TRANSITIONS[_status].add(JobStatus.CANCELLED)
 
 
 class TransitionError(Exception):

@@ -16,9 +16,10 @@ from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
 from apps.policy.models import Tier
-from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage, job_typed_text
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
 from apps.renders.pipeline.state import job_transition
+from apps.renders.text_checks import texts_problems
 
 
 class SubmissionError(ValueError):
@@ -92,6 +93,7 @@ def job_submit(
         tier = policy.tier_for_asset_class(asset_class=asset_class)
         if tier is None:
             errors["asset_class"] = f"No tier is routed for asset class {asset_class!r}."
+    errors.update(texts_problems(texts=job_texts, tier=tier, from_prompt=template is None and not texts))
     if seed is None:
         seed = secrets.randbelow(MAX_SEED)
     elif not 0 <= seed <= MAX_SEED:
@@ -105,6 +107,7 @@ def job_submit(
         job = RenderJob.objects.create(
             template=template,
             texts=job_texts,
+            typed_text=job_typed_text(job_texts),
             prompt=job_prompt,
             negative_prompt=negative,
             regions=regions,

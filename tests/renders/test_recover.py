@@ -1,0 +1,132 @@
+"""Editors recover: cancel a job, render it again (same or new seed), edit its text; the final
+of a failed preview still has its own attempts for the escalation ladder."""
+
+import os
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import sync_playwright
+
+from apps.catalog.models import Template
+from apps.policy.models import BudgetLedger, Tier
+from apps.renders.models import AttemptStatus, JobStatus, RenderJob
+from apps.renders.pipeline.submit import job_submit
+from tests.conftest import PASSWORD
+from tests.e2e.test_editor_browser import CHROMIUM, CHROMIUM_ARGS
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _submit(editor, capture, *, template="editorial-cover", texts=None):  # type: ignore[no-untyped-def]
+    with capture(execute=False):
+        return job_submit(
+            submitted_by=editor,
+            template=Template.objects.get(slug=template),
+            texts=texts or {"title": "Spring Sale"},
+            seed=11,
+        )
+
+
+@pytest.mark.django_db
+def test_cancel_releases_the_hold_and_cancels_queued_attempts(client, demo, editor, django_capture_on_commit_callbacks):
+    job = _submit(editor, django_capture_on_commit_callbacks)
+    assert BudgetLedger.objects.get(tier=job.tier, team="").reserved_usd > 0
+    client.force_login(editor)
+
+    client.post(reverse("renders:job-cancel", args=[job.public_id]))
+
+    job.refresh_from_db()
+    ledger = BudgetLedger.objects.get(tier=job.tier, team="")
+    assert job.status == JobStatus.CANCELLED
+    assert job.events.last().actor == editor
+    assert [a.status for a in job.attempts.all()] == [AttemptStatus.CANCELLED]
+    assert ledger.reserved_usd == 0
+
+
+@pytest.mark.django_db
+def test_cancel_of_a_finished_job_is_refused_with_a_message(client, demo, editor, django_capture_on_commit_callbacks):
+    job = _submit(editor, django_capture_on_commit_callbacks)
+    RenderJob.objects.filter(pk=job.pk).update(status=JobStatus.DELIVERED)
+    client.force_login(editor)
+
+    response = client.post(reverse("renders:job-cancel", args=[job.public_id]), follow=True)
+
+    assert "can be cancelled" in response.content.decode()
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.DELIVERED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("choice", "same"), [("same", True), ("new", False)])
+def test_render_again_makes_a_new_job_with_the_same_text(
+    client, demo, editor, django_capture_on_commit_callbacks, choice, same
+):
+    job = _submit(editor, django_capture_on_commit_callbacks)
+    client.force_login(editor)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("renders:job-again", args=[job.public_id]), {"seed": choice})
+
+    again = RenderJob.objects.exclude(pk=job.pk).get()
+    assert response.url == reverse("renders:job-detail", args=[again.public_id])
+    assert (again.texts, again.template_id, again.tier_id) == (job.texts, job.template_id, job.tier_id)
+    assert (again.seed == job.seed) is same
+
+
+@pytest.mark.django_db
+def test_edit_the_text_fills_the_new_render_form_from_the_job(client, demo, editor, django_capture_on_commit_callbacks):
+    job = _submit(editor, django_capture_on_commit_callbacks, texts={"title": "Night Market"})
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-new"), {"from": str(job.public_id)}).content.decode()
+
+    assert 'value="Night Market"' in body
+    assert 'value="11"' in body
+
+
+@pytest.mark.django_db
+def test_final_after_a_failed_preview_still_gets_its_escalation(demo, editor, django_capture_on_commit_callbacks):
+    """max_attempts counts per stage: a failed preview no longer uses up the final's attempt."""
+    from apps.policy import services as policy
+
+    tier = Tier.objects.get(slug="production")
+    Tier.objects.filter(pk=tier.pk).update(max_attempts=2)
+    tier.refresh_from_db()
+    job = _submit(editor, django_capture_on_commit_callbacks)  # attempt 1: the preview
+
+    step = policy.escalation_next(
+        tier=tier,
+        attempts_made=job.attempts.filter(stage="final").count() + 1,  # the first final failed
+        last_guidance=0,
+        verdict_reasons=["title misspelled"],
+        ref=str(job.public_id),
+        width=job.width,
+        height=job.height,
+        last_engine=tier.final_engine,
+    )
+
+    assert step.step != "review"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
+    job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
+        prompt="p", seed=1, width=768, height=512, tier=Tier.objects.get(slug="production"),
+        template=Template.objects.get(slug="editorial-cover"), texts={"title": "Spring Sale"}, submitted_by=editor,
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/{job.public_id}/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"**/renders/{job.public_id}/")
+        page.click("#cancel-job")
+        page.wait_for_load_state()
+        status = page.get_attribute("[data-status]", "data-status")
+        has_again = page.locator("#again-new-seed").count()
+        browser.close()
+
+    assert status == "cancelled"
+    assert has_again == 1
