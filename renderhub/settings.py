@@ -1,7 +1,7 @@
 """RenderHub settings, driven by the environment (django-environ).
 
-With no environment at all RenderHub runs on its embedded default: SQLite in var/ and
-Celery's filesystem broker (no server). Set DATABASE_URL (PostgreSQL) and
+With no environment at all RenderHub runs on its embedded default: SQLite in var/ and a
+filesystem broker in var/broker/ (no server; apps/core/broker.py). Set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis) to run on real services with any number of workers.
 With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops start-up.
 """
@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.roles",
+                "apps.metrics.context_processors.worker_alert",
             ],
         },
     },
@@ -194,13 +195,22 @@ if not DEBUG:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport lets a reader take a half-written message and crash the
+    # worker (JSONDecodeError); ours publishes by atomic rename and quarantines unreadable
+    # files (apps/core/broker.py). RENDERHUB_FILESYSTEM_TRANSPORT=filesystem selects kombu's own.
+    CELERY_BROKER_TRANSPORT = env.str("RENDERHUB_FILESYSTEM_TRANSPORT", default="apps.core.broker:Transport")
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "claimed", "quarantine", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "claim_folder": str(_broker_dir / "claimed"),
+        "quarantine_folder": str(_broker_dir / "quarantine"),
+        # Exchange tables (broadcasts: remote control, events) — kombu's default is ./control,
+        # relative to wherever the process was started.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # The filesystem transport polls; its 1 s default would add up to a second per hop.
         "polling_interval": 0.05,
@@ -307,6 +317,17 @@ RENDERHUB_ENGINE_HOST_ALLOWLIST = env.list(
     ],
 )
 RENDERHUB_OCR_BACKEND = env.str("RENDERHUB_OCR_BACKEND", default="rapidocr")
+# Worker heartbeats (apps/core/heartbeats.py): how often each worker process writes its row, and
+# after how long without one it counts as gone (the banner on every page says so).
+RENDERHUB_HEARTBEAT_SECONDS = env.float("RENDERHUB_HEARTBEAT_SECONDS", default=2.0)
+RENDERHUB_HEARTBEAT_DEAD_SECONDS = env.float("RENDERHUB_HEARTBEAT_DEAD_SECONDS", default=10.0)
+
+# --- Prometheus (/metrics) -------------------------------------------------------------
+# A scraper is let in with `Authorization: Bearer <METRICS_TOKEN>` or from an allowlisted
+# address (IPs or networks, e.g. "10.0.0.0/8"). With neither set /metrics answers 403, except
+# that the embedded default (DEBUG) lets loopback in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"] if DEBUG else [])
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from apps.metrics.views import prometheus_metrics
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="renders:job-new", permanent=False)),
     path("accounts/", include("apps.accounts.urls")),
@@ -12,6 +14,7 @@ urlpatterns = [
     path("policy/", include("apps.policy.urls")),
     path("moderation/", include("apps.moderation.urls")),
     path("metrics/", include("apps.metrics.urls")),
+    path("metrics", prometheus_metrics, name="prometheus-metrics"),  # Prometheus scrapes this
     path("harness/", include("apps.harness.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -142,6 +142,15 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():  # type: ignore[no-untyped-def]
+    """Each test starts with an empty cache: the banner's cached worker state (and its queries)
+    must not depend on which test ran before."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _quiesce_workers(request):  # type: ignore[no-untyped-def]
     """After a transactional test, let the live workers finish what they hold before the
     database is flushed: a TRUNCATE racing a worker's UPDATE deadlocks. Queued messages of

@@ -17,5 +17,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "moderation.moderate",
         "policy.manage_policy",
         "engines.manage_engines",
+        "core.view_operations",
     ],
 }

@@ -6,4 +6,6 @@ app_name = "metrics"
 
 urlpatterns = [
     path("", views.index, name="dashboard"),
+    path("queues/", views.queues, name="queues"),
+    path("worker-alert/", views.worker_alert, name="worker-alert"),
 ]

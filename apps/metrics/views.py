@@ -1,10 +1,13 @@
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
-from apps.metrics import charts, ops, selectors
+from apps.metrics import charts, ops, prometheus, queue_health, selectors
 
 
 @permission_required("renders.view_all_renders")
@@ -49,3 +52,31 @@ def _charts(figures: ops.OpsMetrics) -> dict[str, charts.Chart]:
         ],
     )
     return {"latency_chart": latency, "spend_chart": spend}
+
+
+@permission_required("core.view_operations")
+@require_GET
+@vary_on_headers("HX-Request")
+def queues(request: HttpRequest) -> HttpResponse:
+    context = {"overview": queue_health.operations_overview()}
+    if request.htmx:
+        return render(request, "metrics/queues.html#queues-live", context)
+    return render(request, "metrics/queues.html", context)
+
+
+@login_required
+@require_GET
+def worker_alert(request: HttpRequest) -> HttpResponse:
+    """The banner alone, which every page polls so an open page learns of a dead worker."""
+    return render(request, "components/_worker_alert.html")
+
+
+@never_cache
+@require_GET
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text exposition; a bearer token (METRICS_TOKEN) or an allowlisted address."""
+    denied = prometheus.access_denied(request)
+    if denied is not None:
+        return denied
+    body, content_type = prometheus.exposition()
+    return HttpResponse(body, content_type=content_type)

@@ -27,10 +27,12 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Avg, F
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from apps.engines import pricing
@@ -234,11 +236,20 @@ def team_for_user(*, user: object) -> str:
     return slugify(names[0]) if names else ""
 
 
+def _money(expression: Any) -> Round:
+    """Ledger arithmetic rounded to the columns' 4 decimals. SQLite (the embedded default) does
+    arithmetic on DECIMAL columns in binary floating point: holding and releasing $0.04, $0.06
+    and $0.08 in some orders leaves -2.8e-17 `reserved`, which CHECK (reserved_usd >= 0)
+    refuses, and every later settle of that tier's jobs failed with it. PostgreSQL's numeric
+    is exact; rounding there changes nothing."""
+    return Round(expression, 4)
+
+
 def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
     """THE conditional update: hold `amount` more on the row if it still fits under the limit."""
     return (
         BudgetLedger.objects.filter(pk=ledger_id, limit_usd__gte=F("spent_usd") + F("reserved_usd") + amount).update(
-            reserved_usd=F("reserved_usd") + amount, updated_at=timezone.now()
+            reserved_usd=_money(F("reserved_usd") + amount), updated_at=timezone.now()
         )
         == 1
     )
@@ -284,7 +295,7 @@ def budget_extend(*, ref: str, amount_usd: Decimal) -> bool:
             return False
         if (
             Reservation.objects.filter(pk=held.pk, state=ReservationState.HELD).update(
-                amount_usd=F("amount_usd") + amount_usd
+                amount_usd=_money(F("amount_usd") + amount_usd)
             )
             != 1
         ):
@@ -306,8 +317,8 @@ def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
         Reservation.objects.filter(pk=held.pk).update(state=state, actual_usd=actual, closed_at=timezone.now())
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
-                reserved_usd=F("reserved_usd") - held.amount_usd,
-                spent_usd=F("spent_usd") + actual - booked,
+                reserved_usd=_money(F("reserved_usd") - held.amount_usd),
+                spent_usd=_money(F("spent_usd") + actual - booked),
                 updated_at=timezone.now(),
             )
     return True
@@ -332,12 +343,12 @@ def budget_spend(*, ref: str, amount_usd: Decimal) -> bool:
             return False
         take = min(amount_usd, held.amount_usd) if held.state == ReservationState.HELD else Decimal("0")
         Reservation.objects.filter(pk=held.pk).update(
-            amount_usd=F("amount_usd") - take, actual_usd=(held.actual_usd or Decimal("0")) + amount_usd
+            amount_usd=_money(F("amount_usd") - take), actual_usd=(held.actual_usd or Decimal("0")) + amount_usd
         )
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
-                reserved_usd=F("reserved_usd") - take,
-                spent_usd=F("spent_usd") + amount_usd,
+                reserved_usd=_money(F("reserved_usd") - take),
+                spent_usd=_money(F("spent_usd") + amount_usd),
                 updated_at=timezone.now(),
             )
     return True
@@ -358,8 +369,8 @@ def budget_book(*, ref: str, spent_usd: Decimal) -> bool:
         Reservation.objects.filter(pk=held.pk).update(amount_usd=Decimal("0"), actual_usd=spent)
         for ledger_id in [held.ledger_id] + ([held.team_ledger_id] if held.team_ledger_id else []):
             BudgetLedger.objects.filter(pk=ledger_id).update(
-                reserved_usd=F("reserved_usd") - held.amount_usd,
-                spent_usd=F("spent_usd") + spent - booked,
+                reserved_usd=_money(F("reserved_usd") - held.amount_usd),
+                spent_usd=_money(F("spent_usd") + spent - booked),
                 updated_at=timezone.now(),
             )
     return True

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
+from apps.core.sweep_runs import sweep_run_record
 from apps.renders import idempotency
 from apps.renders.pipeline import hedging, outcome, run, sweeper
 
@@ -36,10 +37,14 @@ def verify_attempt(*, attempt_id: int) -> None:
 
 @shared_task(name="renders.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
-    """Periodic: recover attempts whose message or worker was lost."""
+    """Periodic: recover attempts whose message or worker was lost (each run is recorded for
+    the queues page)."""
     from django.conf import settings
 
-    return sweeper.sweep_stuck(queued_after_s=settings.RENDERHUB_REQUEUE_AFTER_S)
+    return sweep_run_record(
+        task="renders.sweep_stuck",
+        run=lambda: sweeper.sweep_stuck(queued_after_s=settings.RENDERHUB_REQUEUE_AFTER_S),
+    )
 
 
 @shared_task(name="renders.release_deferred")

@@ -19,7 +19,11 @@ def create_roles(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=role)
         for perm in perms:
             app_label, codename = perm.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            # A permission of a model that a later migration creates is added by a later
+            # migration (e.g. 0003 for core.view_operations), which runs this again.
+            if permission is not None:
+                group.permissions.add(permission)
 
 
 def drop_roles(apps, schema_editor):

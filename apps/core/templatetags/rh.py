@@ -30,6 +30,19 @@ def get_item(mapping: dict, key: str) -> object:
 
 
 @register.filter
+def age(seconds: float | int | None) -> str:
+    """Seconds for people: 4 s, 2 min 5 s, 3 h 10 min."""
+    if seconds is None or seconds == "":
+        return "–"
+    s = int(float(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+@register.filter
 def sub(value: float | int, other: float | int) -> float:
     """value − other (for "over budget by …")."""
     return float(value) - float(other)

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from apps.core.heartbeats import RESTARTS_ENV
+
 
 class Command(BaseCommand):
     help = "Run the web server and a Celery worker together (embedded default)."
@@ -46,7 +48,7 @@ class Command(BaseCommand):
             "-s",
             str(settings.VAR_DIR / "celerybeat-schedule"),
         ]
-        state = {"worker": subprocess.Popen(command), "stopping": False}
+        state = {"worker": subprocess.Popen(command), "stopping": False, "restarts": 0}
         self.stdout.write(f"Worker started (pid {state['worker'].pid}) on queues {queues}.")
         self.stdout.write(f"RenderHub is at http://{host}:{port}/ (Ctrl-C stops web and worker).")
 
@@ -57,7 +59,10 @@ class Command(BaseCommand):
                 time.sleep(2)
                 if state["worker"].poll() is not None and not state["stopping"]:
                     self.stderr.write(f"Worker exited ({state['worker'].returncode}); starting a new one.")
-                    state["worker"] = subprocess.Popen(command)
+                    state["restarts"] += 1
+                    # The new worker's heartbeat carries the count (the queues page shows it).
+                    env = {**os.environ, RESTARTS_ENV: str(state["restarts"])}
+                    state["worker"] = subprocess.Popen(command, env=env)
 
         threading.Thread(target=watch, daemon=True).start()
         # `kill PID` sends SIGTERM, whose default action ends the process without running the
