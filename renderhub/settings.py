@@ -139,6 +139,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 AXES_HTTP_RESPONSE_CODE = 429
+# No start-up banner: management commands (engine_server, verify --json) print only their own output.
+AXES_VERBOSE = False
 # The address is REMOTE_ADDR: behind a reverse proxy every client shares the proxy's, so the
 # lock then works per username (still a lock; one user's typos can lock that user only).
 
