@@ -28,7 +28,7 @@ from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.adapters.imagen import REFUSAL_PHRASES, google_error, google_refusal
+from apps.engines.adapters.imagen import google_check
 from apps.engines.types import (
     BadResponseError,
     Billing,
@@ -88,20 +88,7 @@ class GeminiImageAdapter(HttpAdapter):
     default_base_url = "https://generativelanguage.googleapis.com"
 
     def check(self, response: transport.Response) -> None:
-        if 200 <= response.status < 300:
-            return
-        error = google_error(response)
-        message = str(error.get("message") or transport.error_text(response))
-        status = str(error.get("status") or "")
-        if response.status in (400, 403) and (
-            google_refusal(error) or any(p in message.lower() for p in REFUSAL_PHRASES)
-        ):
-            raise RefusedError(f"Google refused this prompt: {message}", status=response.status)
-        if response.status == 404:
-            raise MisconfiguredError(
-                f"Gemini model {self.engine.model_id!r} is retired or unknown: {message}", status=404
-            )
-        raise transport.status_error(response, f"Gemini ({self.engine.model_id}): {status} {message}".strip())
+        google_check(response, product="Gemini", model_id=self.engine.model_id)
 
     def call(self, request: EngineRequest, *, deadline: transport.Deadline, stats: transport.CallStats) -> EngineResult:
         model = self.model_id()

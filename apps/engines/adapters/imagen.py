@@ -111,6 +111,22 @@ def google_error(response: transport.Response) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
+def google_check(response: transport.Response, *, product: str, model_id: str) -> None:
+    """Raise for a Google (Gemini API or Vertex) error answer: a refusal (structured fields
+    first, the message second) → RefusedError; 404 → MisconfiguredError (retired or unknown
+    model); anything else → the transport's error for its status. A 2xx returns."""
+    if 200 <= response.status < 300:
+        return
+    error = google_error(response)
+    message = str(error.get("message") or transport.error_text(response))
+    status = str(error.get("status") or "")
+    if response.status in (400, 403) and (google_refusal(error) or any(p in message.lower() for p in REFUSAL_PHRASES)):
+        raise RefusedError(f"Google refused this prompt: {message}", status=response.status)
+    if response.status == 404:
+        raise MisconfiguredError(f"{product} model {model_id!r} is retired or unknown: {message}", status=404)
+    raise transport.status_error(response, f"{product} ({model_id}): {status} {message}".strip())
+
+
 class ImagenAdapter(HttpAdapter):
     @property
     def vertex(self) -> bool:
@@ -134,20 +150,7 @@ class ImagenAdapter(HttpAdapter):
         return "https://generativelanguage.googleapis.com"
 
     def check(self, response: transport.Response) -> None:
-        if 200 <= response.status < 300:
-            return
-        error = google_error(response)
-        message = str(error.get("message") or transport.error_text(response))
-        status = str(error.get("status") or "")
-        if response.status in (400, 403) and (
-            google_refusal(error) or any(p in message.lower() for p in REFUSAL_PHRASES)
-        ):
-            raise RefusedError(f"Google refused this prompt: {message}", status=response.status)
-        if response.status == 404:
-            raise MisconfiguredError(
-                f"Imagen model {self.engine.model_id!r} is retired or unknown: {message}", status=404
-            )
-        raise transport.status_error(response, f"Imagen ({self.engine.model_id}): {status} {message}".strip())
+        google_check(response, product="Imagen", model_id=self.engine.model_id)
 
     def call(self, request: EngineRequest, *, deadline: transport.Deadline, stats: transport.CallStats) -> EngineResult:
         model = self.model_id()
