@@ -40,7 +40,12 @@ print("reserved", BudgetLedger.objects.get(tier=tier).reserved_usd)
 
 
 def test_ledger_holds_and_settles_on_sqlite_never_go_below_zero(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(tmp_path / "var")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "true",  # the embedded default, as `make run` starts it
+    }
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
     )
