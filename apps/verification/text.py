@@ -40,6 +40,9 @@ _TOKEN = re.compile(
     rf"|(?P<sym>[%‰×°{re.escape(CURRENCY)}])"
     r"|(?P<word>[^\W_]+)"
 )
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, CJK ideographs
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+_CJK_PARTS = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _GLUED_SIGN = re.compile(r"([^\W\d_])([+\-±]\d)")
 # Letters with a stroke have no Unicode decomposition; OCR and models confuse them with the
 # plain letter as often as accented ones.
@@ -88,6 +91,11 @@ def _scan(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup or "word"
+        if kind == "word" and _CJK.search(m.group()):
+            # Chinese and Japanese set no spaces between words and recognisers return them a
+            # character at a time: each ideograph or kana is its own token, on both sides.
+            out.extend(("word", part) for part in _CJK_PARTS.findall(m.group()))
+            continue
         out.append(("amount" if kind == "num" else "symbol" if kind == "sym" else "word", m.group()))
     return out
 

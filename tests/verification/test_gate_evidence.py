@@ -201,3 +201,11 @@ def test_a_confidently_misspelled_word_fails_but_an_unsure_one_does_not():
 def test_a_missing_word_fails_only_when_the_rest_was_read_well():
     assert _slot("ComfyUI is best").status == "fail"
     assert _slot("ComfyUI", conf=0.99).status == "review"  # three of four words not read at all
+
+
+def test_cjk_text_is_one_token_per_character_so_spacing_never_matters():
+    from apps.verification.text import tokens
+
+    assert [t.norm for t in tokens("東京 夏祭り")] == ["東", "京", "夏", "祭", "り"]
+    assert [t.norm for t in tokens("東京夏祭り")] == ["東", "京", "夏", "祭", "り"]
+    assert [t.norm for t in tokens("Tokyo東京 2026")] == ["tokyo", "東", "京", "2026"]
