@@ -57,7 +57,8 @@ def test_worker_states_count_crashes_and_liveness():
 
     assert (states["celery@a"].live, states["celery@a"].crashes, states["celery@a"].processes) == (True, 1, 1)
     assert (states["celery@b"].live, states["celery@b"].crashes) == (False, 1)
-    assert workers.live_queues() == {"q1"}
+    live = workers.live_queues()  # real workers of other tests may be live too
+    assert "q1" in live and "q2" not in live
 
 
 def test_banner_on_every_page_when_a_queue_has_work_and_no_live_worker(client, editor, own_queues):
