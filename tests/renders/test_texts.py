@@ -7,10 +7,9 @@ from django.urls import reverse
 from apps.accounts.services import api_token_create
 from apps.catalog.models import Template
 from apps.engines.models import Engine
-from apps.renders.models import AttemptStatus, JobStatus, RenderJob
-from apps.renders.pipeline.outcome import attempt_verify
-from apps.renders.pipeline.run import attempt_run
+from apps.renders.models import JobStatus, RenderJob
 from apps.renders.pipeline.submit import job_submit
+from tests.moderation.helpers import run_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +36,6 @@ def _post(client, path, body, token):  # type: ignore[no-untyped-def]
     return client.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
-def _drive(job: RenderJob, capture) -> RenderJob:  # type: ignore[no-untyped-def]
-    """Run the job's attempts in this process, in order, until nothing is waiting."""
-    for _ in range(12):
-        attempt = job.attempts.filter(status__in=[AttemptStatus.QUEUED, AttemptStatus.VERIFYING]).first()
-        if attempt is None:
-            break
-        with capture(execute=False):
-            if attempt.status == AttemptStatus.QUEUED:
-                attempt_run(attempt_id=attempt.pk)
-            else:
-                attempt_verify(attempt_id=attempt.pk)
-    job.refresh_from_db()
-    return job
-
-
 # --- no expected text ----------------------------------------------------------------------
 
 
@@ -63,7 +47,7 @@ def test_free_prompt_without_quotes_on_a_verifying_tier_says_not_verified(
     job = RenderJob.objects.get(public_id=created["id"])
     assert job.tier.verify_ocr and job.texts == {}
 
-    job = _drive(job, django_capture_on_commit_callbacks)
+    job = run_pending(job, django_capture_on_commit_callbacks)
 
     assert job.status == JobStatus.DELIVERED
     assert job.status_reason == "Delivered; not verified: no expected text."
@@ -87,7 +71,7 @@ def test_free_prompt_with_german_quotes_is_verified(client, token, no_typos, dja
     job = RenderJob.objects.get(public_id=created["id"])
     assert job.texts == {"text1": "SOMMERFEST 2026"}
 
-    job = _drive(job, django_capture_on_commit_callbacks)
+    job = run_pending(job, django_capture_on_commit_callbacks)
 
     preview = job.attempts.get(number=1)
     assert preview.verification is not None
@@ -148,7 +132,7 @@ def test_cjk_title_renders_and_verifies_without_climbing_the_ladder(
     with django_capture_on_commit_callbacks(execute=False):
         job = job_submit(submitted_by=editor, template=cover, texts={"title": "東京 夏祭り"}, seed=9)
 
-    job = _drive(job, django_capture_on_commit_callbacks)
+    job = run_pending(job, django_capture_on_commit_callbacks)
 
     assert [(a.stage, a.verification.verdict) for a in job.attempts.all()] == [("preview", "pass"), ("final", "pass")]
     assert job.status == JobStatus.DELIVERED
