@@ -3,7 +3,9 @@
 With no environment at all RenderHub runs on its embedded default: SQLite in var/ and a
 filesystem broker in var/broker/ (no server; apps/core/broker.py). Set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis) to run on real services with any number of workers.
-With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops start-up.
+With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops the web server,
+the workers and every management command that runs Django's checks (apps/core/checks.py); offline
+tools that sign nothing and serve no one (`manage.py verify`, `verifier_eval`) run without them.
 """
 
 from datetime import timedelta
@@ -40,8 +42,9 @@ if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 else:
-    SECRET_KEY = env.str("SECRET_KEY")
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+    # Empty here, refused where it matters: apps.core.checks stops serving processes without them.
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
