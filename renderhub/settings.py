@@ -8,6 +8,7 @@ the workers and every management command that runs Django's checks (apps/core/ch
 tools that sign nothing and serve no one (`manage.py verify`, `verifier_eval`) run without them.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -287,9 +288,11 @@ RENDERHUB_REQUEUE_AFTER_S = env.int("RENDERHUB_REQUEUE_AFTER_S", default=120)
 # A RUNNING attempt's lease: the worker renews it every third of this while the engine call
 # runs; once it runs out the sweeper retries the attempt on the same stage's engine.
 RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
-# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, one per core):
-# admission turns the measured OCR seconds per image into images per second with it.
-RENDERHUB_VERIFY_CONCURRENCY = env.int("RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=2))
+# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, by default one
+# per core, `nproc`): admission turns the measured OCR seconds per image into images per second with it.
+RENDERHUB_VERIFY_CONCURRENCY = env.int(
+    "RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=len(os.sched_getaffinity(0)))
+)
 # How many times one job's attempts are retried after their worker was lost, before the job fails.
 RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
