@@ -30,9 +30,8 @@ def _request(**kw):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def comfy(db, comfyui_fake):  # type: ignore[no-untyped-def]
-    return engine_for(
-        "comfyui", comfyui_fake.url, model_id="sd_xl_base_1.0.safetensors", api_key_env="", params={"poll_interval_s": 0.02}
-    )
+    params = {"poll_interval_s": 0.02}
+    return engine_for("comfyui", comfyui_fake.url, model_id="sd_xl_base_1.0.safetensors", api_key_env="", params=params)
 
 
 @pytest.mark.parametrize(
