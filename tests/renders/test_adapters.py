@@ -69,9 +69,12 @@ def test_attempt_without_adapter_on_purpose_records_off(cover, editor, django_ca
 def test_attempt_on_an_engine_without_adapters_records_not_applied_and_the_page_says_so(
     cover, editor, client, django_capture_on_commit_callbacks
 ):
-    vendor = Engine.objects.create(slug="gpt", name="GPT image", adapter=AdapterKind.OPENAI, model_id="gpt-image-2")
+    vendor = Engine.objects.create(
+        slug="gpt", name="GPT image", adapter=AdapterKind.OPENAI, model_id="gpt-image-2", price_usd=Decimal("0.04")
+    )
     job = _submit(cover, editor, vendor, django_capture_on_commit_callbacks)
 
+    assert job.admission == "admitted", job.admission_reason
     attempt = job.attempts.get()
     client.force_login(editor)
     page = client.get(f"/renders/{job.public_id}/").content.decode()
@@ -92,7 +95,7 @@ def test_job_page_says_which_adapter_was_applied(cover, editor, client, django_c
 
     page = client.get(f"/renders/{job.public_id}/").content.decode()
 
-    assert "Cover typography (simulated) applied on Always misspells at strength 1." in page
+    assert "Cover typography (simulated) applied on Always misspells (simulation) at strength 1." in page
 
 
 def test_template_without_adapter_records_none(demo, editor, django_capture_on_commit_callbacks):
