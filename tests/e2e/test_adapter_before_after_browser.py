@@ -4,12 +4,14 @@ and the real OCR gate. The engine is the built-in SIMULATION; the adapter lowers
 
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from apps.catalog.models import Template, TemplateAdapterChange
+from apps.engines.models import Engine
 from tests.conftest import PASSWORD
 from tests.moderation.helpers import typo_engine
 
@@ -30,6 +32,7 @@ def _pts(text: str) -> int:
 
 def test_before_after_harness_shows_the_adapters_difference(live_server, celery_workers, demo):
     engine = typo_engine()  # misspells every text it draws, unless an adapter lowers the rate
+    Engine.objects.filter(pk=engine.pk).update(price_usd=Decimal("0.04"))
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -60,6 +63,7 @@ def test_before_after_harness_shows_the_adapters_difference(live_server, celery_
         without = page.locator('#adapter-arms tr.arm[data-arm="without"] .first-pass').inner_text()
         with_it = page.locator('#adapter-arms tr.arm[data-arm="cover-typography-sim"] .first-pass').inner_text()
         delta = page.locator("#adapter-arms tr.delta .first-pass-delta").inner_text()
+        cost_delta = page.locator("#adapter-arms tr.delta .cost-delta").inner_text()
         images = page.locator("#trial-results img").count()
         page.screenshot(path=str(SHOTS / "before_after.png"), full_page=True)
 
@@ -75,3 +79,4 @@ def test_before_after_harness_shows_the_adapters_difference(live_server, celery_
     assert _pts(delta) > 0
     assert int(with_it.split(" %")[0]) == _pts(delta)
     assert _pts(metrics_delta) == _pts(delta)
+    assert cost_delta.startswith("−$")  # fewer escalations: each delivered image costs less
