@@ -18,7 +18,8 @@ class EngineRequest:
     height: int
     negative_prompt: str = ""
     guidance: int = 0  # escalation level: 0 = as configured, higher = stronger adherence
-    adapter_ref: str = ""  # LoRA / adapter reference, when the engine supports one
+    adapter_ref: str = ""  # an Adapter's `reference` (LoRA file, adapter name, fine-tuned id); "" = none
+    adapter_strength: float | None = None  # LoRA multiplier for model and clip; None with no adapter
     extra: dict[str, Any] = field(default_factory=dict)  # vendor parameters, text regions …
 
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from apps.catalog.models import Template
+from apps.catalog.models import Adapter, Template
 from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders.text_checks import unverified_reason
@@ -56,6 +56,9 @@ class RenderJob(models.Model):
     )
     source = models.CharField(max_length=10, default="web")  # web | api
     with_preview = models.BooleanField(default=True)
+    # Render without the template's adapter (the before/after harness's "without" arm); its
+    # attempts record adapter_use "off".
+    adapter_off = models.BooleanField(default=False)
     auto_final = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     status_reason = models.TextField(blank=True)
@@ -140,6 +143,15 @@ ATTEMPT_DONE = {
 }
 
 
+class AdapterUse(models.TextChoices):
+    """What became of the template's adapter on one attempt."""
+
+    NONE = "", "No adapter"  # the template had none
+    APPLIED = "applied", "Applied"
+    UNSUPPORTED = "unsupported", "Not applied: the engine cannot use adapters"
+    OFF = "off", "Left off on purpose"  # e.g. the harness's "without adapter" arm
+
+
 class RenderAttempt(models.Model):
     """One engine call for a job, with its image, timings, cost and verification."""
 
@@ -166,6 +178,11 @@ class RenderAttempt(models.Model):
     error_kind = models.CharField(max_length=30, blank=True)
     error = models.TextField(blank=True)
     vendor_request_id = models.CharField(max_length=200, blank=True)
+    # The template's adapter when the attempt was made (kept whatever `adapter_use` says, so a
+    # dropped adapter is visible); `adapter_strength` is the strength sent, None when not applied.
+    adapter = models.ForeignKey(Adapter, on_delete=models.PROTECT, null=True, blank=True, related_name="attempts")
+    adapter_strength = models.FloatField(null=True, blank=True)
+    adapter_use = models.CharField(max_length=12, choices=AdapterUse.choices, default=AdapterUse.NONE, blank=True)
     verification = models.OneToOneField(
         VerificationResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempt"
     )

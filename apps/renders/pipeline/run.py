@@ -17,7 +17,7 @@ from apps.engines.types import Billing, EngineError, EngineRequest, EngineResult
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
 from apps.renders.leases import lease_deadline, lease_kept
-from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AdapterUse, AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.attempts import attempt_start, ms_since
 from apps.renders.pipeline.hedging import hedge_allowed, preview_rival_pending
@@ -46,7 +46,7 @@ def attempt_run(*, attempt_id: int) -> None:
     ):
         log.info("attempt %s is not queued any more; nothing to do", attempt_id)
         return
-    attempt = RenderAttempt.objects.select_related("job__template", "job__tier", "engine").get(pk=attempt_id)
+    attempt = RenderAttempt.objects.select_related("job__template", "job__tier", "engine", "adapter").get(pk=attempt_id)
     job = attempt.job
     if hedge_allowed(attempt):
         enqueue.preview_hedge(attempt)  # checks, one latency budget from now, whether this call answered
@@ -58,7 +58,8 @@ def attempt_run(*, attempt_id: int) -> None:
         width=job.width,
         height=job.height,
         guidance=attempt.guidance,
-        adapter_ref=job.template.adapter_ref if job.template else "",
+        adapter_ref=attempt.adapter.reference if attempt.adapter and attempt.adapter_use == AdapterUse.APPLIED else "",
+        adapter_strength=attempt.adapter_strength if attempt.adapter_use == AdapterUse.APPLIED else None,
         extra={
             "text_regions": [job.regions[name] for name in job.texts if name in job.regions],
             "palette": job.template.palette if job.template else [],
