@@ -1,8 +1,13 @@
 """Prompt resolution: a template plus the editor's texts give the prompt sent to an engine."""
 
 from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 
 from apps.catalog.models import Template
+from apps.core.audit import config_change_record, model_snapshot
 
 
 class TemplateTextError(ValueError):
@@ -45,3 +50,20 @@ def template_resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPr
     prompt = template.prompt_template.format_map({k: f'"{v}"' for k, v in clean.items()})
     regions = {slot["name"]: slot["region"] for slot in template.slots if slot.get("region")}
     return ResolvedPrompt(prompt=prompt, texts=clean, regions=regions)
+
+
+def template_snapshot(template: Template) -> dict[str, Any]:
+    """The template as JSON for the audit log."""
+    return model_snapshot(template, exclude=("id",))
+
+
+def template_save(*, template: Template, before: dict[str, Any] | None, by: AbstractBaseUser | None) -> Template:
+    """Save a new or edited template and write its audit row (before/after) in the same
+    transaction. `before` is `template_snapshot` taken before the edit (None: new)."""
+    with transaction.atomic():
+        template.save()
+        template.refresh_from_db()  # snapshot what was stored, as `before` was
+        config_change_record(
+            kind="template", slug=template.slug, before=before, after=template_snapshot(template), by=by
+        )
+    return template

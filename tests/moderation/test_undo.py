@@ -12,7 +12,6 @@ from playwright.sync_api import expect, sync_playwright
 from apps.accounts.services import api_token_authenticate, api_token_create
 from apps.moderation import selectors, services
 from apps.moderation.models import ModerationDecision
-from apps.moderation.undo import UndoError, moderation_undo
 from apps.policy.models import BudgetLedger, CostOutcome, Reservation
 from apps.renders.models import JobEvent, JobStatus, RenderJob
 from tests.conftest import PASSWORD
@@ -33,6 +32,8 @@ def _ledger_totals() -> tuple[Decimal, Decimal]:
 def test_moderation_undo_approval_puts_the_job_back_in_the_queue_and_keeps_the_audit(
     demo, editor, moderator, django_capture_on_commit_callbacks
 ):
+    from apps.moderation.undo import moderation_undo  # not on main: imported here
+
     job = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
     decision = services.moderation_approve(job=job, by=moderator)
     ref = str(job.public_id)
@@ -62,6 +63,8 @@ def test_moderation_undo_approval_puts_the_job_back_in_the_queue_and_keeps_the_a
 def test_moderation_undo_after_the_window_is_refused_and_the_decision_stands(
     demo, editor, moderator, django_capture_on_commit_callbacks
 ):
+    from apps.moderation.undo import UndoError, moderation_undo  # not on main: imported here
+
     job = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
     decision = services.moderation_reject(job=job, by=moderator, reason="Misspelled")
 
@@ -80,6 +83,8 @@ def test_moderation_undo_after_the_window_is_refused_and_the_decision_stands(
 def test_moderation_undo_refuses_another_moderator_and_a_second_undo(
     demo, editor, moderator, django_capture_on_commit_callbacks
 ):
+    from apps.moderation.undo import UndoError, moderation_undo  # not on main: imported here
+
     job = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
     decision = services.moderation_approve(job=job, by=moderator)
     other = UserFactory(role="moderator")
@@ -99,6 +104,8 @@ def test_moderation_undo_refuses_another_moderator_and_a_second_undo(
 def test_moderation_undo_then_reject_settles_the_budget_once(
     demo, editor, moderator, django_capture_on_commit_callbacks
 ):
+    from apps.moderation.undo import moderation_undo  # not on main: imported here
+
     job = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
     moderation_undo(decision=services.moderation_approve(job=job, by=moderator), by=moderator)
     totals = _ledger_totals()
@@ -115,6 +122,8 @@ def test_moderation_undo_then_reject_settles_the_budget_once(
 def test_moderation_undo_names_the_submitters_api_token_used_since_the_approval(
     demo, editor, moderator, django_capture_on_commit_callbacks
 ):
+    from apps.moderation.undo import moderation_undo  # not on main: imported here
+
     job = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
     key = api_token_create(user=editor, name="cms")
     decision = services.moderation_approve(job=job, by=moderator)
