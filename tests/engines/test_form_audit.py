@@ -124,8 +124,14 @@ def test_template_edit_in_django_admin_writes_before_and_after(client, demo):
     client.force_login(superuser)
     template = Template.objects.get(slug="editorial-cover")
     change_url = reverse("admin:catalog_template_change", args=[template.pk])
-    form = client.get(change_url).context["adminform"].form
+    page = client.get(change_url).context
+    form = page["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None}
+    for inline in page["inline_admin_formsets"]:  # the adapter history (read-only rows)
+        formset = inline.formset
+        data.update({f"{formset.prefix}-{k}": v for k, v in formset.management_form.initial.items()})
+        for row in formset.forms:
+            data.update({row.add_prefix(f.name): f.value() for f in row.hidden_fields() if f.value() is not None})
     data.update({f: form[f].value() for f in form.fields})
     for name, value in list(data.items()):
         if isinstance(value, (dict, list)):
