@@ -23,6 +23,7 @@ from django.db.models import Prefetch
 from apps.catalog.models import Template
 from apps.moderation.models import ModerationDecision
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
+from apps.training.models import TrainingExport
 
 # Reason key → what it means (report.json carries both).
 REASONS: dict[str, str] = {
@@ -146,3 +147,8 @@ def training_candidates(*, template: Template, since: datetime | None = None) ->
             continue
         selection.candidates.append(outcome)
     return selection
+
+
+def template_exports(*, template: Template, limit: int = 5) -> list[TrainingExport]:
+    """The template's latest exports, newest first, with who asked for them."""
+    return list(TrainingExport.objects.filter(template=template).select_related("requested_by")[:limit])
