@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include("apps.renders.api_urls")),
     path("v1/", include("apps.renders.openai_urls")),
     path("engines/", include("apps.engines.urls")),
+    path("templates/", include("apps.catalog.urls")),
     path("policy/", include("apps.policy.urls")),
     path("moderation/", include("apps.moderation.urls")),
     path("metrics/", include("apps.metrics.urls")),

@@ -18,5 +18,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "policy.manage_policy",
         "engines.manage_engines",
         "core.view_operations",
+        "catalog.manage_adapters",
     ],
 }

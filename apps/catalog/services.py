@@ -1,8 +1,13 @@
-"""Prompt resolution: a template plus the editor's texts give the prompt sent to an engine."""
+"""Prompt resolution (a template plus the editor's texts give the prompt sent to an engine) and
+the template's adapter, changed only here so its history is complete."""
 
 from dataclasses import dataclass
 
-from apps.catalog.models import Template
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.catalog.models import Adapter, Template, TemplateAdapterChange
 
 
 class TemplateTextError(ValueError):
@@ -45,3 +50,30 @@ def template_resolve(*, template: Template, texts: dict[str, str]) -> ResolvedPr
     prompt = template.prompt_template.format_map({k: f'"{v}"' for k, v in clean.items()})
     regions = {slot["name"]: slot["region"] for slot in template.slots if slot.get("region")}
     return ResolvedPrompt(prompt=prompt, texts=clean, regions=regions)
+
+
+def template_set_adapter(
+    *,
+    template: Template,
+    adapter: Adapter | None,
+    strength: float | None,
+    by: AbstractBaseUser | None,
+    note: str = "",
+) -> TemplateAdapterChange | None:
+    """Make `adapter` (None = none) at `strength` (None = the adapter's default) the template's
+    active adapter and write a history row with who and when.
+
+    Returns the new history row, or None when nothing changed (no row is written then).
+    Attempts already queued keep what they recorded; the next attempt uses the new adapter."""
+    with transaction.atomic():
+        locked = Template.objects.select_for_update().get(pk=template.pk)
+        if adapter is None:
+            strength = None
+        if locked.adapter_id == (adapter.pk if adapter else None) and locked.adapter_strength == strength:
+            return None
+        locked.adapter, locked.adapter_strength = adapter, strength
+        locked.save(update_fields=["adapter", "adapter_strength"])
+        template.adapter, template.adapter_strength = adapter, strength
+        return TemplateAdapterChange.objects.create(
+            template=locked, adapter=adapter, strength=strength, changed_by=by, changed_at=timezone.now(), note=note
+        )

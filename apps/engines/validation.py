@@ -91,6 +91,11 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
             value = params.get(key, 0)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 add("params", f"params.{key} must be a non-negative number (got {value!r}).")
+        simulated = params.get("adapters", {})
+        if not isinstance(simulated, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in simulated.values()
+        ):
+            add("params", 'params.adapters must map adapter references to a typo factor 0–1, e.g. {"my-lora": 0.3}.')
     if "sizes" in params and (
         not isinstance(params["sizes"], list) or not all(SIZE_KEY.match(str(s)) for s in params["sizes"])
     ):

@@ -1,5 +1,8 @@
+from typing import Any
+
 from django import forms
 
+from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders.pipeline.submit import parse_size
@@ -41,3 +44,29 @@ class ComparisonForm(forms.Form):
         if not prompts:
             raise forms.ValidationError("Give at least one prompt.")
         return prompts
+
+
+class AdapterTrialForm(forms.Form):
+    """The before/after preset: one text field per template slot (built from the template)."""
+
+    engine = forms.ModelChoiceField(queryset=Engine.objects.none(), empty_label=None)
+    seeds = forms.CharField(initial="1, 2, 3, 4, 5, 6, 7, 8", help_text="Comma-separated integers; two renders each.")
+    tier = forms.ModelChoiceField(
+        queryset=Tier.objects.all(), empty_label=None, help_text="Budget and verification settings for the renders."
+    )
+
+    def __init__(self, *args: Any, template: Template, engines: list[Engine], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.template = template
+        engine_field = self.fields["engine"]
+        assert isinstance(engine_field, forms.ModelChoiceField)
+        engine_field.queryset = Engine.objects.filter(pk__in=[e.pk for e in engines])
+        for slot in template.slots:
+            self.fields[f"text_{slot['name']}"] = forms.CharField(
+                label=slot.get("label") or slot["name"].title(), max_length=int(slot.get("max_length", 80))
+            )
+
+    clean_seeds = ComparisonForm.clean_seeds
+
+    def texts(self) -> dict[str, str]:
+        return {slot["name"]: self.cleaned_data[f"text_{slot['name']}"] for slot in self.template.slots}

@@ -1,13 +1,16 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from apps.catalog.models import Template
 from apps.core.access import permission_required
 from apps.metrics import charts, ops, prometheus, queue_health, selectors
+from apps.renders.adapter_metrics import adapter_arms, arm_deltas
+from apps.renders.models import RenderJob
 
 
 @permission_required("renders.view_all_renders")
@@ -80,3 +83,14 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
         return denied
     body, content_type = prometheus.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+@permission_required("renders.view_all_renders")
+@require_GET
+def template_adapters(request: HttpRequest, slug: str) -> HttpResponse:
+    """One template's renders split by the adapter they used, with the difference each
+    adapter makes against rendering without one."""
+    template = get_object_or_404(Template.objects.select_related("adapter"), slug=slug)
+    arms = adapter_arms(jobs=RenderJob.objects.filter(template=template))
+    context = {"template": template, "arms": arms, "deltas": arm_deltas(arms)}
+    return render(request, "metrics/template_adapters.html", context)

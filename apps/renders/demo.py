@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 
 from apps.accounts.roles import ADMIN, EDITOR, MODERATOR
 from apps.accounts.services import roles_sync
-from apps.catalog.models import Template
+from apps.catalog.models import Adapter, Template
 from apps.engines.models import AdapterKind, Engine
 from apps.policy.models import AssetClass, Tier
 
@@ -82,6 +82,21 @@ TEMPLATES = [
 ]
 
 
+# Not attached to any template by the seed (the demo's typo rates stay as they are); an admin
+# attaches it on a template's page and runs the before/after harness.
+DEMO_ADAPTERS = [
+    {
+        "slug": "cover-typography-sim",
+        "name": "Cover typography (simulated)",
+        "base_model": "builtin-turbo-sim",
+        "reference": "renderhub-sim/typography-lora",
+        "default_strength": 1.0,
+        "notes": "SIMULATION: no weights exist. The built-in engines and engine_server know this reference and "
+        "lower their typo rate for it, so the adapter loop can be shown offline.",
+    },
+]
+
+
 def demo_seed(*, password: str | None = None) -> dict[str, str]:
     """Create or update the demo data; returns {username: password}."""
     engines = {}
@@ -148,6 +163,8 @@ def demo_seed(*, password: str | None = None) -> dict[str, str]:
         )
     for spec in TEMPLATES:
         Template.objects.update_or_create(slug=spec["slug"], defaults=spec)
+    for spec in DEMO_ADAPTERS:
+        Adapter.objects.update_or_create(slug=spec["slug"], defaults=spec)
 
     roles_sync()
     users = {}

@@ -56,6 +56,9 @@ class RenderJob(models.Model):
     )
     source = models.CharField(max_length=10, default="web")  # web | api
     with_preview = models.BooleanField(default=True)
+    # Render without the template's adapter (the before/after harness's "without" arm); its
+    # attempts record adapter_use "off".
+    adapter_off = models.BooleanField(default=False)
     auto_final = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     status_reason = models.TextField(blank=True)

@@ -14,8 +14,9 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from apps.engines.adapter_support import engine_adapter_support
 from apps.policy.models import BudgetLedger, Reservation, ReservationState
-from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt, RenderJob
+from apps.renders.models import SETTLED_STATUSES, AdapterUse, JobStatus, RenderAttempt, RenderJob
 
 
 def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[RenderJob]:
@@ -27,7 +28,7 @@ def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[RenderJob]:
 
 def job_for_user(*, user: AbstractBaseUser, public_id: object) -> RenderJob:
     """The job with its attempts, or 404 when the user may not see it (no ID probing)."""
-    attempts = RenderAttempt.objects.select_related("engine", "verification").order_by("number")
+    attempts = RenderAttempt.objects.select_related("engine", "verification", "adapter").order_by("number")
     return get_object_or_404(
         jobs_visible_to(user).prefetch_related(Prefetch("attempts", queryset=attempts)), public_id=public_id
     )
@@ -169,6 +170,52 @@ def job_fallbacks(job: RenderJob) -> list[Fallback]:
             )
         )
     return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterNote:
+    """What became of the template's adapter on one engine of a job (one per adapter, engine
+    and outcome): `use` is an AdapterUse value, `text` the sentence the job page shows."""
+
+    adapter: str
+    engine: str
+    use: str
+    strength: float | None
+    attempts: list[int]  # attempt numbers
+    text: str
+
+
+def job_adapter_notes(job: RenderJob) -> list[AdapterNote]:
+    """Per (adapter, engine, outcome) of the job's attempts, in attempt order: applied at what
+    strength, not applied because the engine cannot use adapters (never silent), or left off
+    on purpose. Needs `attempts__adapter` and `attempts__engine` loaded."""
+    groups: dict[tuple[int, int, str], list[RenderAttempt]] = {}
+    for a in job.attempts.all():
+        if a.adapter_id is not None and a.adapter_use:
+            groups.setdefault((a.adapter_id, a.engine_id, a.adapter_use), []).append(a)
+    notes = []
+    for (_, _, use), attempts in groups.items():
+        first = attempts[0]
+        assert first.adapter is not None
+        name, engine = first.adapter.name, first.engine.label
+        if use == AdapterUse.APPLIED:
+            text = f"{name} applied on {engine} at strength {first.adapter_strength:g}."
+        elif use == AdapterUse.UNSUPPORTED:
+            why = engine_adapter_support(engine=first.engine).how
+            text = f"{name} was NOT applied on {engine}: the engine cannot use adapters ({why})"
+        else:
+            text = f"{name} left off on purpose (rendered without the adapter for a before/after comparison)."
+        notes.append(
+            AdapterNote(
+                adapter=name,
+                engine=engine,
+                use=use,
+                strength=first.adapter_strength,
+                attempts=[a.number for a in attempts],
+                text=text,
+            )
+        )
+    return notes
 
 
 def job_price_unknown(job: RenderJob) -> bool:

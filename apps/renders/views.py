@@ -97,6 +97,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "polling": job.status not in RESTING,
         "fallbacks": selectors.job_fallbacks(job),
         "price_unknown": selectors.job_price_unknown(job),
+        "adapter_notes": selectors.job_adapter_notes(job),
         "latency": selectors.job_latency(job),
         "cancellable": CANCELLABLE,
     }

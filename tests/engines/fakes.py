@@ -858,8 +858,84 @@ class IdeogramFake(FakeServer):
         return json_reply(200, {"created": "2024-10-30T18:45:11.507243+00:00", "data": [item]})
 
 
+# ComfyUI's node shapes (comfyanonymous/ComfyUI nodes.py, INPUT_TYPES "required" link inputs and
+# RETURN_TYPES) for the nodes RenderHub's workflows use; other classes are checked for links only.
+COMFY_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "CheckpointLoaderSimple": ("MODEL", "CLIP", "VAE"),
+    "LoraLoader": ("MODEL", "CLIP"),
+    "CLIPTextEncode": ("CONDITIONING",),
+    "EmptyLatentImage": ("LATENT",),
+    "KSampler": ("LATENT",),
+    "VAEDecode": ("IMAGE",),
+    "SaveImage": (),
+    "PreviewImage": (),
+}
+COMFY_LINK_INPUTS: dict[str, dict[str, str]] = {
+    "LoraLoader": {"model": "MODEL", "clip": "CLIP"},
+    "CLIPTextEncode": {"clip": "CLIP"},
+    "KSampler": {"model": "MODEL", "positive": "CONDITIONING", "negative": "CONDITIONING", "latent_image": "LATENT"},
+    "VAEDecode": {"samples": "LATENT", "vae": "VAE"},
+    "SaveImage": {"images": "IMAGE"},
+    "PreviewImage": {"images": "IMAGE"},
+}
+LORA_INPUTS = {"model", "clip", "lora_name", "strength_model", "strength_clip"}
+
+
+def comfy_graph_errors(workflow: dict[str, Any], *, loras: list[str]) -> dict[str, list[str]]:
+    """What ComfyUI's validation would refuse in an API-format workflow, per node id: links to a
+    missing node or output index, links of the wrong type, LoraLoader inputs other than
+    model/clip/lora_name/strength_model/strength_clip, a lora_name not in models/loras, a
+    non-numeric strength."""
+    errors: dict[str, list[str]] = {}
+    for node_id, node in workflow.items():
+        problems: list[str] = []
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict) or "class_type" not in node:
+            errors[node_id] = ["not a node: needs class_type and inputs"]
+            continue
+        kind, inputs = node["class_type"], node["inputs"]
+        for name, value in inputs.items():
+            if not isinstance(value, list):
+                continue
+            if len(value) != 2 or not isinstance(value[0], str) or not isinstance(value[1], int):
+                problems.append(f"{name}: a link is [node_id, output_index], got {value!r}")
+                continue
+            source = workflow.get(value[0])
+            if not isinstance(source, dict):
+                problems.append(f"{name}: links to node {value[0]!r}, which does not exist")
+                continue
+            outputs = COMFY_OUTPUTS.get(source.get("class_type", ""))
+            if outputs is None:
+                continue
+            if not 0 <= value[1] < len(outputs):
+                problems.append(f"{name}: {source['class_type']} has no output {value[1]}")
+                continue
+            wanted = COMFY_LINK_INPUTS.get(kind, {}).get(name)
+            if wanted and outputs[value[1]] != wanted:
+                problems.append(f"{name}: needs {wanted}, linked to {outputs[value[1]]}")
+        for name, wanted in COMFY_LINK_INPUTS.get(kind, {}).items():
+            if name not in inputs:
+                problems.append(f"Required input is missing: {name} ({wanted})")
+        if kind == "LoraLoader":
+            if set(inputs) != LORA_INPUTS:
+                problems.append(f"LoraLoader inputs are {sorted(LORA_INPUTS)}, got {sorted(inputs)}")
+            if inputs.get("lora_name") not in loras:
+                problems.append(f"Value not in list: lora_name: {inputs.get('lora_name')!r} not in {loras}")
+            for name in ("strength_model", "strength_clip"):
+                value = inputs.get(name)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not -100 <= value <= 100:
+                    problems.append(f"{name}: a number between -100 and 100, got {value!r}")
+        if problems:
+            errors[node_id] = problems
+    return errors
+
+
 class ComfyUIFake(FakeServer):
-    """ComfyUI's HTTP API: POST /prompt, GET /history/{id}, GET /view."""
+    """ComfyUI's HTTP API: POST /prompt, GET /history/{id}, GET /view.
+
+    Every queued workflow's node graph is validated (`comfy_graph_errors`) and refused with
+    ComfyUI's 400 `prompt_outputs_failed_validation` answer when a link or a LoraLoader is
+    wrong; `loras` are the files in its models/loras folder; `accepted` keeps each workflow it queued.
+    """
 
     def __init__(self, *, pending_polls: int = 2) -> None:
         super().__init__()
@@ -867,6 +943,8 @@ class ComfyUIFake(FakeServer):
         self.jobs: dict[str, dict[str, Any]] = {}
         # A workflow with a PreviewImage node whose draft (`type: temp`) /history lists first.
         self.preview_first = False
+        self.loras = ["cover_typography_v1.safetensors"]
+        self.accepted: list[dict[str, Any]] = []
 
     def route(self, rec: Recorded) -> Reply:
         if rec.method == "POST" and rec.path == "/prompt":
@@ -908,6 +986,27 @@ class ComfyUIFake(FakeServer):
                     return reply
                 if fault != "exec_error":
                     raise AssertionError(fault)
+            graph_errors = comfy_graph_errors(workflow, loras=self.loras)
+            if graph_errors:
+                return json_reply(
+                    400,
+                    {
+                        "error": {
+                            "type": "prompt_outputs_failed_validation",
+                            "message": "Prompt outputs failed validation",
+                            "details": "",
+                            "extra_info": {},
+                        },
+                        "node_errors": {
+                            node_id: {
+                                "errors": [{"type": "invalid_input", "message": m} for m in messages],
+                                "class_type": workflow.get(node_id, {}).get("class_type", ""),
+                            }
+                            for node_id, messages in graph_errors.items()
+                        },
+                    },
+                )
+            self.accepted.append(workflow)
             prompt_id = str(uuid.uuid4())
             size = (512, 512)
             for node in workflow.values():

@@ -46,3 +46,21 @@ def age(seconds: float | int | None) -> str:
 def sub(value: float | int, other: float | int) -> float:
     """value − other (for "over budget by …")."""
     return float(value) - float(other)
+
+
+@register.filter
+def pct(value: float | None) -> str:
+    """A 0–1 ratio as a whole percentage: 0.625 → "63 %"; None → "–"."""
+    return "–" if value is None or value == "" else f"{float(value) * 100:.0f} %"
+
+
+@register.filter
+def pts(value: float | None) -> str:
+    """A difference of two 0–1 ratios in percentage points, signed: 0.25 → "+25 pts"."""
+    return "–" if value is None or value == "" else f"{float(value) * 100:+.0f} pts"
+
+
+@register.filter
+def signed(value: object, digits: int = 2) -> str:
+    """A signed number: 0.5 → "+0.50"; None → "–"."""
+    return "–" if value is None or value == "" else f"{float(value):+.{int(digits)}f}"  # type: ignore[arg-type]

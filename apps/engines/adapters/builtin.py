@@ -13,7 +13,14 @@ optional long tail.
 Engine.params keys (defaults in DEFAULTS): latency_p50_ms, latency_sigma, tail_prob,
 tail_factor, typo_rate, detail (0 = flat preview look; 1 = a finer second pass of shapes and
 texture, so a high-fidelity preset's final differs from its preview while keeping the
-composition that the seed fixes).
+composition that the seed fixes), and `adapters` ({reference: typo factor}, added to
+SIMULATED_ADAPTERS).
+
+Adapters (SIMULATED, no weights are loaded): a request naming a known adapter reference at
+strength s multiplies the typo rate by factor ** s, so a trained adapter's effect on text can
+be shown offline; an unknown reference changes nothing and says so in `sent["simulation"]`. The
+composition does not depend on the adapter, so one seed with and without it differs only in
+whether a typo is injected.
 """
 
 import hashlib
@@ -65,6 +72,9 @@ LOOKALIKES = {
     "B": "R",
     "T": "Y",
 }
+# Adapter references the simulation knows, with the factor their typo rate is multiplied by at
+# strength 1. A demonstration value, not a measurement of any real LoRA.
+SIMULATED_ADAPTERS: dict[str, float] = {"renderhub-sim/typography-lora": 0.2}
 FILLER_WORDS = ["THE", "and", "of", "NEW", "the", "SALE", "Best"]
 
 
@@ -225,6 +235,18 @@ class BuiltinAdapter:
         self.engine = engine
         self.params = {**DEFAULTS, **{k: float(v) for k, v in (engine.params or {}).items() if k in DEFAULTS}}
         self.params["latency_p50_ms"] = max(self.params["latency_p50_ms"], 0.0)
+        extra = (engine.params or {}).get("adapters")
+        self.adapters = {**SIMULATED_ADAPTERS, **(extra if isinstance(extra, dict) else {})}
+
+    def adapter_factor(self, request: EngineRequest) -> tuple[float, str]:
+        """The typo-rate multiplier for the request's adapter (1.0 = none or unknown), and a note."""
+        if not request.adapter_ref:
+            return 1.0, ""
+        factor = self.adapters.get(request.adapter_ref)
+        if factor is None:
+            return 1.0, f"simulated adapter: unknown reference {request.adapter_ref!r}, no effect"
+        strength = min(max(request.adapter_strength if request.adapter_strength is not None else 1.0, 0.0), 2.0)
+        return float(factor) ** strength, f"simulated adapter {request.adapter_ref!r} at strength {strength:g}"
 
     def simulated_latency_ms(self) -> float:
         p = self.params
@@ -244,7 +266,8 @@ class BuiltinAdapter:
         texts = quoted_texts(request.prompt)
         regions_given = [tuple(r) for r in request.extra.get("text_regions", []) if len(r) == 4]
         regions = regions_given or default_regions(len(texts))
-        typo_rate = self.params["typo_rate"] * (0.25 ** max(request.guidance, 0))
+        factor, adapter_note = self.adapter_factor(request)
+        typo_rate = self.params["typo_rate"] * (0.25 ** max(request.guidance, 0)) * factor
         drawn, injected = [], []
         for text, region in zip(texts, regions, strict=False):
             if rng.random() < typo_rate:
@@ -255,7 +278,10 @@ class BuiltinAdapter:
         buf = io.BytesIO()
         # Level 1: encoding time matters more than bytes here (research/performance.md F4).
         img.save(buf, format="PNG", compress_level=1)
-        return buf.getvalue(), {"drawn_texts": drawn, "injected_typos": injected, "typo_rate": typo_rate}
+        simulation: dict[str, Any] = {"drawn_texts": drawn, "injected_typos": injected, "typo_rate": typo_rate}
+        if adapter_note:
+            simulation["adapter"] = adapter_note
+        return buf.getvalue(), simulation
 
     def generate(self, request: EngineRequest) -> EngineResult:
         started = time.perf_counter()

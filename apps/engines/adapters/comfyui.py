@@ -8,6 +8,15 @@ workflow a plain SD text-to-image graph with `model_id` as the checkpoint is use
 is substituted, so it is honoured. Sizes: any, rounded to multiples of 8.
 The key, if the engine names one, is sent as a Bearer token (for a proxy in front).
 
+Adapters (`request.adapter_ref` = a LoRA file name in ComfyUI's models/loras): a workflow with
+a LoraLoader whose `lora_name` is the "{{lora_name}}" placeholder gets it filled, with
+"{{lora_strength}}" as the strength; otherwise a LoraLoader node is inserted after the one
+checkpoint loader and every consumer of the checkpoint's MODEL (output 0) and CLIP (output 1)
+is rewired to the LoRA's outputs, the VAE (output 2) staying as it was. Without an adapter, a
+placeholder LoraLoader is bypassed (its consumers take its inputs). Node shapes from ComfyUI's
+nodes.py: CheckpointLoaderSimple returns (MODEL, CLIP, VAE); LoraLoader takes model, clip,
+lora_name, strength_model, strength_clip and returns (MODEL, CLIP).
+
 Outputs: only images a SaveImage node wrote (`type: "output"` in /history) are taken;
 PreviewImage drafts (`type: "temp"`) are skipped even when listed first. A 200 answer to
 `/prompt` with non-empty `node_errors` is a misconfigured workflow (ComfyUI queued only the
@@ -15,6 +24,7 @@ valid outputs), as is a 400 with `node_errors`. Billing: one image at the size s
 at the engine's configured price (self-hosted: $0 is allowed).
 """
 
+import copy
 import time
 import uuid
 from typing import Any
@@ -65,6 +75,70 @@ def substitute(value: Any, values: dict[str, Any]) -> Any:
     return value
 
 
+LORA_PLACEHOLDER = "{{lora_name}}"
+CHECKPOINT_LOADERS = ("CheckpointLoaderSimple", "CheckpointLoader")
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def _rewire(workflow: dict[str, Any], mapping: dict[tuple[str, int], list[Any]], *, skip: str) -> None:
+    """Point every input link found in `mapping` at its new source (node `skip` left as is)."""
+    for node_id, node in workflow.items():
+        if node_id == skip:
+            continue
+        inputs = node.get("inputs", {})
+        for name, value in inputs.items():
+            if _is_link(value) and (value[0], value[1]) in mapping:
+                inputs[name] = list(mapping[(value[0], value[1])])
+
+
+def with_lora(workflow: dict[str, Any], *, lora_name: str, strength: float) -> dict[str, Any]:
+    """The workflow (a deep copy) with the LoRA applied: the placeholder filled, else a
+    LoraLoader inserted between the checkpoint loader and its consumers.
+
+    Raises MisconfiguredError when there is no single checkpoint loader to put it after."""
+    graph = copy.deepcopy(workflow)
+    placeholders = [nid for nid, node in graph.items() if node.get("inputs", {}).get("lora_name") == LORA_PLACEHOLDER]
+    if placeholders:
+        return substitute(graph, {"lora_name": lora_name, "lora_strength": strength})
+    loaders = [nid for nid, node in graph.items() if node.get("class_type") in CHECKPOINT_LOADERS]
+    if len(loaders) != 1:
+        raise MisconfiguredError(
+            f"Cannot place the LoRA {lora_name!r}: the workflow has {len(loaders)} checkpoint loaders "
+            f"(one is needed), and no LoraLoader with lora_name {LORA_PLACEHOLDER!r}."
+        )
+    ckpt = loaders[0]
+    numeric = [int(nid) for nid in graph if nid.isdigit()]
+    lora_id = str(max(numeric, default=0) + 1)
+    while lora_id in graph:
+        lora_id = str(int(lora_id) + 1)
+    _rewire(graph, {(ckpt, 0): [lora_id, 0], (ckpt, 1): [lora_id, 1]}, skip=lora_id)
+    graph[lora_id] = {
+        "class_type": "LoraLoader",
+        "inputs": {
+            "model": [ckpt, 0],
+            "clip": [ckpt, 1],
+            "lora_name": lora_name,
+            "strength_model": strength,
+            "strength_clip": strength,
+        },
+        "_meta": {"title": "RenderHub template adapter"},
+    }
+    return graph
+
+
+def without_lora_placeholders(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The workflow with each placeholder LoraLoader removed and its consumers fed its inputs."""
+    graph = copy.deepcopy(workflow)
+    for nid in [n for n, node in graph.items() if node.get("inputs", {}).get("lora_name") == LORA_PLACEHOLDER]:
+        inputs = graph[nid]["inputs"]
+        _rewire(graph, {(nid, 0): inputs["model"], (nid, 1): inputs["clip"]}, skip=nid)
+        del graph[nid]
+    return graph
+
+
 class ComfyUIAdapter(HttpAdapter):
     needs_key = False
 
@@ -90,8 +164,15 @@ class ComfyUIAdapter(HttpAdapter):
             width=request.width, height=request.height, multiple=8, max_side=int(self.params.get("max_side", 2048))
         )
         seed = request.seed if request.seed is not None else 0
+        base_workflow = self.params.get("workflow") or DEFAULT_WORKFLOW
+        strength = request.adapter_strength if request.adapter_strength is not None else 1.0
+        base_workflow = (
+            with_lora(base_workflow, lora_name=request.adapter_ref, strength=strength)
+            if request.adapter_ref
+            else without_lora_placeholders(base_workflow)
+        )
         workflow = substitute(
-            self.params.get("workflow") or DEFAULT_WORKFLOW,
+            base_workflow,
             {
                 "prompt": request.prompt,
                 "negative_prompt": request.negative_prompt,
@@ -153,7 +234,13 @@ class ComfyUIAdapter(HttpAdapter):
             image=data,
             seed_used=seed,
             request_id=str(prompt_id),
-            sent={"size": size.value, "seed": seed, "prompt_id": prompt_id, "polls": polls},
+            sent={
+                "size": size.value,
+                "seed": seed,
+                "prompt_id": prompt_id,
+                "polls": polls,
+                **({"lora_name": request.adapter_ref, "lora_strength": strength} if request.adapter_ref else {}),
+            },
             billing=Billing(model=self.engine.model_id, size=size.value, quality="", n=1),
         )
 

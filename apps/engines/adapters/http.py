@@ -1,7 +1,8 @@
 """The generic engine protocol (DESIGN.md "Contracts"): the `http` adapter.
 
 `POST <base_url>` with JSON `{"prompt", "seed", "size": "WxH"}` (plus `negative_prompt` and
-`guidance` when set) answers 200 with the image bytes. Optional answer headers: `X-Seed`
+`guidance` when set, and `adapter` (str) with `adapter_strength` (float) when the template has an
+adapter; README "Adapters") answers 200 with the image bytes. Optional answer headers: `X-Seed`
 (the seed actually used) and `X-Request-Id`. Errors: JSON `{"error": {"code", "message"}}`
 with 400/401 (misconfigured), 422 (content policy: refused), 429 with `Retry-After`, 5xx.
 The key, when the engine names one, goes in `Authorization: Bearer`.
@@ -52,6 +53,9 @@ class GenericHttpAdapter(HttpAdapter):
             body["negative_prompt"] = request.negative_prompt
         if request.guidance:
             body["guidance"] = request.guidance
+        if request.adapter_ref:
+            body["adapter"] = request.adapter_ref
+            body["adapter_strength"] = request.adapter_strength if request.adapter_strength is not None else 1.0
         headers = {"Accept": "image/png, image/jpeg, image/webp"}
         if self.engine.api_key_env:
             headers["Authorization"] = f"Bearer {self.api_key()}"
@@ -62,6 +66,11 @@ class GenericHttpAdapter(HttpAdapter):
             image=response.body,
             seed_used=seed_used,
             request_id=response.headers.get("x-request-id", ""),
-            sent={"size": size.value, "seed": request.seed, "endpoint": self.base_url()},
+            sent={
+                "size": size.value,
+                "seed": request.seed,
+                "endpoint": self.base_url(),
+                **{k: body[k] for k in ("adapter", "adapter_strength") if k in body},
+            },
             billing=Billing(model=self.engine.model_id, size=size.value, quality="", n=1),
         )

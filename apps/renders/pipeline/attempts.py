@@ -7,8 +7,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
+from apps.catalog.models import Adapter
+from apps.engines.adapter_support import engine_adapter_support
 from apps.engines.models import Engine
-from apps.renders.models import JobStatus, RenderAttempt, RenderJob, Stage
+from apps.renders.models import AdapterUse, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.state import TransitionError, job_transition
 
@@ -24,6 +26,23 @@ def attempt_prompt(job: RenderJob, *, guidance: int) -> str:
     exact = ", ".join(f'"{text}"' for text in job.texts.values())
     clause = f"Typography must read exactly {exact}, spelled letter for letter, with no other text."
     return " ".join(part for part in (job.prompt, tokens, clause) if part)
+
+
+def attempt_adapter(job: RenderJob, *, engine: Engine) -> tuple[Adapter | None, float | None, str]:
+    """The template's adapter for an attempt on `engine`: (adapter, strength sent, AdapterUse).
+
+    The adapter is recorded whatever happens to it, so a dropped one shows; the strength is
+    None unless it is applied. Off when the job asks to run without it; unsupported when the
+    engine's kind has no way to send one (apps.engines.adapter_support)."""
+    template = job.template
+    adapter = template.adapter if template is not None else None
+    if template is None or adapter is None:
+        return None, None, AdapterUse.NONE
+    if job.adapter_off:
+        return adapter, None, AdapterUse.OFF
+    if not engine_adapter_support(engine=engine).supported:
+        return adapter, None, AdapterUse.UNSUPPORTED
+    return adapter, template.effective_adapter_strength, AdapterUse.APPLIED
 
 
 def attempt_start(
@@ -50,6 +69,7 @@ def attempt_start(
         if locked.status != job.status:
             raise TransitionError("The job changed while the attempt was being queued.")
         number = (locked.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
+        adapter, strength, use = attempt_adapter(job, engine=engine)
         attempt = RenderAttempt.objects.create(
             job=locked,
             number=number,
@@ -61,6 +81,9 @@ def attempt_start(
             prompt=attempt_prompt(locked, guidance=guidance),
             seed=job.seed if seed is None else seed,
             requested_size=f"{job.width}x{job.height}",
+            adapter=adapter,
+            adapter_strength=strength,
+            adapter_use=use,
         )
         note = reason or f"{stage.title()} attempt {number} queued."
         if move_job and job.status != target and not job_transition(job, to=target, reason=note, by=by):

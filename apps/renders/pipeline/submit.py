@@ -65,12 +65,14 @@ def job_submit(
     engine: Engine | None = None,
     source: str = "web",
     with_preview: bool = True,
+    adapter_off: bool = False,
 ) -> RenderJob:
     """Validate, admit and create a job; enqueue its first attempt after the commit.
 
     Either a template (with its slot texts) or a free prompt. The tier comes from the
     argument, else from the asset class's routing. Admission may admit, degrade (another
-    tier), defer or refuse; the decision and its reason are stored on the job. Raises
+    tier), defer or refuse; the decision and its reason are stored on the job. `adapter_off`
+    renders without the template's adapter (the before/after harness's other arm). Raises
     SubmissionError for bad input (nothing is written then).
     """
     errors: dict[str, str] = {}
@@ -120,6 +122,7 @@ def job_submit(
             engine=engine,
             source=source,
             with_preview=with_preview,
+            adapter_off=adapter_off,
             submitted_by=submitted_by,
         )
         decision = job_admission_decide(job, tier=tier, inputs=inputs)

@@ -7,6 +7,10 @@ with a chosen latency distribution:
     curl -s -X POST localhost:8765/generate -H 'Content-Type: application/json' \\
          -d '{"prompt": "a \\"SALE\\" sticker", "seed": 7, "size": "512x512"}' -o out.png
 
+Optional body fields `adapter` (str) and `adapter_strength` (float, default 1.0) name an adapter
+(a LoRA); the built-in simulation knows `renderhub-sim/typography-lora` (and `--known-adapter
+REF=FACTOR`) and SIMULATES it by lowering its typo rate by FACTOR ** strength: no weights exist.
+
 POST on any path; answers 200 with the image (`X-Seed`, `X-Request-Id`), 400 for a bad
 body, 422 for a content-policy refusal, 503 (+ Retry-After) for a retryable failure and 502
 for any other engine error, each as `{"error": {"code", "message"}}`.
@@ -54,6 +58,12 @@ def parse_body(raw: bytes) -> EngineRequest:
     if not (64 <= width <= limit and 64 <= height <= limit):
         raise ValueError(f"Each side must be between 64 and {limit} pixels.")
     guidance = body.get("guidance", 0)
+    adapter = body.get("adapter") or ""
+    if not isinstance(adapter, str) or len(adapter) > 300:
+        raise ValueError('"adapter" must be a string of at most 300 characters.')
+    strength = body.get("adapter_strength", 1.0 if adapter else None)
+    if strength is not None and (isinstance(strength, bool) or not isinstance(strength, int | float)):
+        raise ValueError('"adapter_strength" must be a number.')
     return EngineRequest(
         prompt=body["prompt"],
         seed=seed,
@@ -61,7 +71,24 @@ def parse_body(raw: bytes) -> EngineRequest:
         height=height,
         negative_prompt=str(body.get("negative_prompt") or ""),
         guidance=guidance if isinstance(guidance, int) and not isinstance(guidance, bool) else 0,
+        adapter_ref=adapter,
+        adapter_strength=float(strength) if adapter and strength is not None else None,
     )
+
+
+def known_adapters(values: list[str]) -> dict[str, float]:
+    """`["ref=0.2", …]` as {ref: 0.2}; CommandError for a malformed value or a factor outside 0–1."""
+    out: dict[str, float] = {}
+    for value in values:
+        ref, _, factor = value.rpartition("=")
+        try:
+            number = float(factor)
+        except ValueError:
+            raise CommandError(f"--known-adapter takes REF=FACTOR, got {value!r}.") from None
+        if not ref or not 0 <= number <= 1:
+            raise CommandError(f"--known-adapter takes REF=FACTOR with FACTOR between 0 and 1, got {value!r}.")
+        out[ref] = number
+    return out
 
 
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
@@ -86,7 +113,11 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             self.reply(status, payload, "application/json", headers)
 
         def do_GET(self) -> None:
-            info = {"engine": engine.slug, "adapter": engine.adapter, "protocol": "POST JSON {prompt, seed, size}"}
+            info = {
+                "engine": engine.slug,
+                "adapter": engine.adapter,
+                "protocol": "POST JSON {prompt, seed, size} [negative_prompt, guidance, adapter, adapter_strength]",
+            }
             self.reply(200, json.dumps(info).encode(), "application/json")
 
         def do_POST(self) -> None:
@@ -134,16 +165,25 @@ class Command(BaseCommand):
         )
         for name, flag in LATENCY_OPTIONS.items():
             parser.add_argument(flag, dest=name, type=float, default=None, help=f"Built-in engine's {name}.")
+        parser.add_argument(
+            "--known-adapter",
+            action="append",
+            default=[],
+            metavar="REF=FACTOR",
+            help="Built-in simulation: an adapter reference it knows and its typo factor 0-1 (SIMULATED).",
+        )
         parser.add_argument("--max-requests", type=int, default=0, help="Stop after this many images (0: never).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        overrides = {name: options[name] for name in LATENCY_OPTIONS if options[name] is not None}
+        overrides: dict[str, Any] = {name: options[name] for name in LATENCY_OPTIONS if options[name] is not None}
+        if options["known_adapter"]:
+            overrides["adapters"] = known_adapters(options["known_adapter"])
         if options["engine"]:
             engine = Engine.objects.filter(slug=options["engine"]).first()
             if engine is None:
                 raise CommandError(f"No engine with slug {options['engine']!r}.")
             if overrides and engine.adapter != AdapterKind.BUILTIN:
-                raise CommandError("Latency options apply to built-in engines only.")
+                raise CommandError("Latency and simulated-adapter options apply to built-in engines only.")
             engine.params = {**(engine.params or {}), **overrides}
         else:
             # Unsaved: serves without a database and records no calls.
