@@ -3,6 +3,7 @@
 Works without JavaScript (POST + redirect back to the template page); with htmx the panel
 swaps in place and polls while an export is building."""
 
+from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -49,6 +50,8 @@ def export_create(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         if request.htmx:
             return _panel(request, template, form)
+        for field, errors in form.errors.items():
+            messages.error(request, f"Training-set export not started: {field}: {' '.join(errors)}")
         return redirect(_template_page(template))
     services.training_export_request(
         template=template,

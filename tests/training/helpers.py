@@ -3,7 +3,8 @@ the moderators' real decisions, for the training-set export tests."""
 
 from dataclasses import dataclass, field
 
-from apps.catalog.models import Template
+from apps.catalog.models import Adapter, Template
+from apps.catalog.services import template_set_adapter
 from apps.engines.models import AdapterKind, Engine
 from apps.moderation import services as moderation
 from apps.policy.models import Tier
@@ -62,9 +63,14 @@ class History:
 
 
 def template_history(*, editor, moderator, captured) -> History:  # type: ignore[no-untyped-def]
-    """Eleven jobs of the demo's editorial cover (and one of another template), each taking a
-    different road through the gate and the review queue."""
+    """Eleven jobs of the demo's editorial cover, with an adapter attached (and one job of another
+    template), each taking a different road through the gate and the review queue."""
     exact, typo = exact_engine(), typo_engine()
+    # An adapter the simulation does not know (no effect on its typo rate), applied at 0.8.
+    adapter = Adapter.objects.create(
+        slug="cover-lora", name="Cover LoRA", base_model="sd_xl_base_1.0", reference="cover_v1.safetensors"
+    )
+    template_set_adapter(template=Template.objects.get(slug=TEMPLATE), adapter=adapter, strength=0.8, by=moderator)
     history = History()
     titles = ["Harbour Lights Tonight", "Spring Sale Week", "Night Market Stories", "Quiet Coast"]
     for seed, title in enumerate(titles, start=11):

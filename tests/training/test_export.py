@@ -81,7 +81,13 @@ def test_export_records_verdicts_approver_and_the_edited_text_as_target(history,
     assert (first["origin"], first["approved_by"], first["verdicts"]["moderator"]) == ("gate_first_pass", None, None)
     assert first["engine"] == {"slug": "exact-sim", "model_id": "builtin-exact-sim", "simulation": True}
     assert "simulation" in first["rights"]
-    assert (first["adapter"], first["adapter_use"]) == (None, "none")
+    assert first["adapter"] == {
+        "slug": "cover-lora",
+        "reference": "cover_v1.safetensors",
+        "base_model": "sd_xl_base_1.0",
+        "strength": 0.8,
+    }
+    assert first["adapter_use"] == "applied"
 
 
 def test_export_files_captions_and_metadata_match_the_manifest(history, tmp_path):
@@ -100,6 +106,7 @@ def test_export_files_captions_and_metadata_match_the_manifest(history, tmp_path
         for row in rows:
             assert (out / split / row["file_name"]).is_file()
             assert row["text"] == (out / split / row["file_name"]).with_suffix(".txt").read_text()
+            assert row["adapter"] == ("" if row["synthetic"] else "cover-lora")
     config = tomllib.loads((out / "dataset.toml").read_text())
     subset = config["datasets"][0]["subsets"][0]
     train_images = sorted(p.name for p in (out / subset["image_dir"]).glob("*.png"))
