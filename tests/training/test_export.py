@@ -3,13 +3,16 @@
 
 import json
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from apps.catalog.models import Template
-from apps.renders.models import JobStatus
+from apps.renders.models import JobStatus, RenderJob
 from apps.training.export import SYNTHETIC_NOTE, ExportOptions, split_keys, training_set_export
+from apps.training.selectors import training_candidates
 from apps.verification.gate import verify_image
 from tests.training.helpers import TEMPLATE, template_history
 
@@ -166,6 +169,23 @@ def test_export_leaves_out_the_same_render_stored_twice(history, tmp_path):
     _, report, _ = _export(tmp_path, min_real=0)
 
     assert report["left_out"]["duplicate_render"] == 1
+    assert "duplicate_image" not in report["left_out"]
+
+
+def test_export_since_leaves_out_older_jobs_and_reads_in_three_queries(history, tmp_path, django_assert_num_queries):
+    old = [history.first_pass[0].pk, history.approved.pk]
+    RenderJob.objects.filter(pk__in=old).update(created_at=timezone.now() - timedelta(days=10))
+    template = Template.objects.get(slug=TEMPLATE)
+
+    with django_assert_num_queries(3):  # jobs, their attempts, their decisions (one chunk)
+        selection = training_candidates(template=template, since=timezone.now() - timedelta(days=1))
+    _, report, lines = _export(tmp_path, min_real=0, since=timezone.now() - timedelta(days=1))
+
+    assert selection.left_out["before_since"] == 2
+    assert report["left_out"]["before_since"] == 2
+    assert str(history.approved.public_id) not in {line["id"] for line in lines}
+    # The duplicate of the old job is now the oldest of its kind: it is kept in its place.
+    assert str(history.duplicate_image.public_id) in {line["id"] for line in lines}
     assert "duplicate_image" not in report["left_out"]
 
 
