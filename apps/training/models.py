@@ -1,9 +1,15 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.catalog.models import Template
+
+# An export not finished this long after it was asked for lost its worker (or never had one): a
+# redelivered message may build it again, and the page stops waiting for it.
+STALE_AFTER = timedelta(minutes=15)
 
 
 class ExportStatus(models.TextChoices):
@@ -41,3 +47,8 @@ class TrainingExport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ExportStatus.DONE, ExportStatus.FAILED)
+
+    @property
+    def is_stale(self) -> bool:
+        """Queued or building for longer than STALE_AFTER: nobody is finishing it."""
+        return not self.is_finished and self.created_at < timezone.now() - STALE_AFTER

@@ -14,11 +14,12 @@ from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.models import Template
 from apps.training.export import ExportOptions, training_set_zip
-from apps.training.models import ExportStatus, TrainingExport
+from apps.training.models import STALE_AFTER, ExportStatus, TrainingExport
 
 log = logging.getLogger(__name__)
 EXPORT_TASK = "training.export"
@@ -72,8 +73,12 @@ def training_export_request(
 
 def training_export_run(*, export_id: int) -> None:
     """Build a QUEUED export: RUNNING, then DONE with `archive` and `report`, or FAILED with the
-    error. Does nothing unless the export is still QUEUED (a redelivered message, a vanished row)."""
-    if TrainingExport.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING) != 1:
+    error. Does nothing when the export is running or finished, or its row is gone; a RUNNING
+    one older than STALE_AFTER lost its worker, and its redelivered message builds it again."""
+    claimable = Q(status=ExportStatus.QUEUED) | Q(
+        status=ExportStatus.RUNNING, created_at__lt=timezone.now() - STALE_AFTER
+    )
+    if TrainingExport.objects.filter(claimable, pk=export_id).update(status=ExportStatus.RUNNING) != 1:
         log.info("training export %s is not queued; nothing to do", export_id)
         return
     export = TrainingExport.objects.select_related("template").get(pk=export_id)

@@ -24,7 +24,8 @@ PANEL = "training/_export_panel.html"
 
 
 def running(exports: list[TrainingExport]) -> bool:
-    return any(e.status in (ExportStatus.QUEUED, ExportStatus.RUNNING) for e in exports)
+    """Whether the panel should keep polling: an export is building and not stale."""
+    return any(not e.is_finished and not e.is_stale for e in exports)
 
 
 def _panel(request: HttpRequest, template: Template, form: ExportForm | None = None) -> HttpResponse:

@@ -3,14 +3,16 @@
 import io
 import json
 import zipfile
+from datetime import timedelta
 
 import pytest
 from celery import current_app
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from apps.catalog.models import Template
 from apps.training import services
-from apps.training.models import ExportStatus, TrainingExport
+from apps.training.models import STALE_AFTER, ExportStatus, TrainingExport
 from apps.training.tasks import export as export_task
 
 
@@ -65,6 +67,18 @@ def test_export_task_does_nothing_unless_the_export_is_queued(template, admin_us
 
     export.refresh_from_db()
     assert (export.status, bool(export.archive)) == (ExportStatus.RUNNING, False)
+
+
+def test_export_task_rebuilds_an_export_whose_worker_was_lost(template, admin_user):
+    export = TrainingExport.objects.create(
+        template=template, requested_by=admin_user, status=ExportStatus.RUNNING, options={"min_real": 1}
+    )
+    TrainingExport.objects.filter(pk=export.pk).update(created_at=timezone.now() - STALE_AFTER - timedelta(seconds=1))
+
+    export_task(export_id=export.pk)  # the message redelivered after the worker died
+
+    export.refresh_from_db()
+    assert (export.status, export.report["included"]["total"]) == (ExportStatus.DONE, 1)
 
 
 def test_export_task_records_a_failure_for_the_admin(template, admin_user, monkeypatch):

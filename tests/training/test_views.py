@@ -2,15 +2,17 @@
 
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.template import Context
 from django.template import Template as DjangoTemplate
 from django.test import RequestFactory
+from django.utils import timezone
 
 from apps.catalog.models import Template
-from apps.training.models import ExportStatus, TrainingExport
+from apps.training.models import STALE_AFTER, ExportStatus, TrainingExport
 
 PAGE = "/templates/editorial-cover/"
 
@@ -127,6 +129,17 @@ def test_export_panel_stops_polling_once_nothing_builds(client, template, admin_
 
     assert response.status_code == 286
     assert "hx-trigger" not in response.content.decode()
+
+
+def test_export_panel_stops_waiting_for_a_stalled_export(client, template, admin_user):
+    _login(client, admin_user)
+    export = TrainingExport.objects.create(template=template, requested_by=admin_user, status=ExportStatus.RUNNING)
+    TrainingExport.objects.filter(pk=export.pk).update(created_at=timezone.now() - STALE_AFTER - timedelta(seconds=1))
+
+    response = client.get("/training/templates/editorial-cover/exports/", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 286
+    assert "Stalled: no worker finished it" in response.content.decode()
 
 
 def test_export_download_gives_the_zip_to_an_admin(client, template, admin_user, done_export):
