@@ -16,7 +16,7 @@ from apps.engines.models import Engine
 from apps.harness.models import AdapterTrial, AdapterTrialCell
 from apps.policy.models import Tier
 from apps.renders.adapter_metrics import AdapterArm, ArmDelta, adapter_arms, arm_delta
-from apps.renders.models import RenderAttempt, RenderJob, Stage
+from apps.renders.models import SETTLED_STATUSES, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline.submit import SubmissionError, job_submit
 
 MAX_SEEDS = 30  # two renders per seed
@@ -116,8 +116,6 @@ def _first_final(job: RenderJob) -> RenderAttempt | None:
 
 def adapter_trial_view(trial: AdapterTrial) -> TrialView:
     """The trial's rows (one per seed: without, with) and its two arms with their difference."""
-    from apps.renders.models import SETTLED_STATUSES
-
     cells = trial.cells.select_related("job").prefetch_related("job__attempts__verification")
     by_seed: dict[int, dict[bool, TrialCell]] = {}
     for cell in cells:

@@ -61,6 +61,7 @@ class AdapterTrialForm(forms.Form):
         engine_field = self.fields["engine"]
         assert isinstance(engine_field, forms.ModelChoiceField)
         engine_field.queryset = Engine.objects.filter(pk__in=[e.pk for e in engines])
+        engine_field.label_from_instance = lambda engine: engine.label  # "(simulation)" shows
         for slot in template.slots:
             self.fields[f"text_{slot['name']}"] = forms.CharField(
                 label=slot.get("label") or slot["name"].title(), max_length=int(slot.get("max_length", 80))

@@ -72,3 +72,23 @@ def test_engine_server_is_reachable_through_the_http_adapter(db, engine_server):
 
     assert result.seed_used == 3
     assert Image.open(io.BytesIO(result.image)).size == (256, 128)
+
+
+def test_engine_server_applies_a_known_simulated_adapter_and_refuses_an_unknown_one(db, engine_server):
+    from apps.engines.types import MisconfiguredError
+
+    engine = engine_for("http", engine_server + "generate", api_key_env="")
+    known = EngineRequest(
+        prompt='a "SALE" sticker', seed=3, width=256, height=128, adapter_ref="renderhub-sim/typography-lora"
+    )
+
+    result = engine_generate(engine=engine, request=known)
+    unknown = httpx.post(engine_server, json={"prompt": "x", "seed": 1, "size": "256x128", "adapter": "nope"})
+
+    assert Image.open(io.BytesIO(result.image)).size == (256, 128)
+    assert result.sent["adapter"] == "renderhub-sim/typography-lora"
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "unknown_adapter"
+    bad = EngineRequest(prompt="x", seed=1, width=64, height=64, adapter_ref="nope")
+    with pytest.raises(MisconfiguredError, match="Unknown adapter 'nope'"):
+        engine_generate(engine=engine, request=bad)

@@ -12,7 +12,8 @@ Optional body fields `adapter` (str) and `adapter_strength` (float, default 1.0)
 REF=FACTOR`) and SIMULATES it by lowering its typo rate by FACTOR ** strength: no weights exist.
 
 POST on any path; answers 200 with the image (`X-Seed`, `X-Request-Id`), 400 for a bad
-body, 422 for a content-policy refusal, 503 (+ Retry-After) for a retryable failure and 502
+body or an adapter the simulation does not know (`unknown_adapter`), 422 for a content-policy
+refusal, 503 (+ Retry-After) for a retryable failure and 502
 for any other engine error, each as `{"error": {"code", "message"}}`.
 """
 
@@ -91,6 +92,20 @@ def known_adapters(values: list[str]) -> dict[str, float]:
     return out
 
 
+def unknown_adapter(engine: Engine, request: EngineRequest) -> str:
+    """Why the built-in simulation cannot apply the request's adapter ("" when it can, or when
+    another engine is served: that engine decides). An unknown adapter is refused, never
+    silently ignored."""
+    if not request.adapter_ref or engine.adapter != AdapterKind.BUILTIN:
+        return ""
+    from apps.engines.adapters.builtin import BuiltinAdapter
+
+    known = BuiltinAdapter(engine).adapters
+    if request.adapter_ref in known:
+        return ""
+    return f"Unknown adapter {request.adapter_ref!r}; this simulation knows {', '.join(sorted(known))}."
+
+
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -129,6 +144,10 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                 request = parse_body(self.rfile.read(length))
             except ValueError as exc:
                 self.error(400, "bad_request", str(exc))
+                return
+            unknown = unknown_adapter(engine, request)
+            if unknown:
+                self.error(400, "unknown_adapter", unknown)
                 return
             close_old_connections()
             try:
