@@ -10,11 +10,13 @@ import pytest
 from django.utils import timezone
 
 from apps.catalog.models import Template
+from apps.moderation.models import ModerationDecision
+from apps.policy.models import Tier
 from apps.renders.models import JobStatus, RenderJob
 from apps.training.export import SYNTHETIC_NOTE, ExportOptions, split_keys, training_set_export
 from apps.training.selectors import training_candidates
 from apps.verification.gate import verify_image
-from tests.training.helpers import TEMPLATE, template_history
+from tests.training.helpers import TEMPLATE, exact_engine, final_job, template_history
 
 
 @pytest.fixture
@@ -187,6 +189,37 @@ def test_export_since_leaves_out_older_jobs_and_reads_in_three_queries(history, 
     # The duplicate of the old job is now the oldest of its kind: it is kept in its place.
     assert str(history.duplicate_image.public_id) in {line["id"] for line in lines}
     assert "duplicate_image" not in report["left_out"]
+
+
+def test_export_counts_unverified_missing_and_mismatched_images(
+    history, editor, moderator, tmp_path, django_capture_on_commit_callbacks
+):
+    # A delivery on a tier that does not verify: nobody checked its text.
+    Tier.objects.filter(slug="production").update(verify_ocr=False)
+    unverified = final_job(
+        editor=editor, captured=django_capture_on_commit_callbacks, title="Open Studio", seed=71, engine=exact_engine()
+    )
+    # A delivered image lost from storage.
+    lost = history.first_pass[1].attempts.get()
+    lost.image.storage.delete(lost.image.name)
+    # An approval whose image predates the text edit on record.
+    ModerationDecision.objects.create(
+        job=history.approved,
+        moderator=moderator,
+        action=ModerationDecision.Action.RERENDER,
+        details={"texts": {"title": "Golden Harvest Fair"}, "attempt": 9},
+    )
+
+    _, report, lines = _export(tmp_path, min_real=0)
+
+    assert unverified.status == JobStatus.DELIVERED
+    assert {k: report["left_out"].get(k) for k in ("not_verified", "no_image", "edited_text_not_target")} == {
+        "not_verified": 1,
+        "no_image": 1,
+        "edited_text_not_target": 1,
+    }
+    ids = {line["id"] for line in lines}
+    assert not ids & {str(unverified.public_id), str(history.first_pass[1].public_id), str(history.approved.public_id)}
 
 
 def test_split_keys_gives_each_side_at_least_one():
