@@ -43,3 +43,12 @@ def _health_check_db_connections(task: object = None, **_: object) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_unconfigured(**_: object) -> None:
+    """A worker or beat with DEBUG off and no SECRET_KEY/ALLOWED_HOSTS stops at start-up."""
+    from apps.core.checks import refuse_unconfigured
+
+    refuse_unconfigured()

@@ -3,9 +3,12 @@
 With no environment at all RenderHub runs on its embedded default: SQLite in var/ and a
 filesystem broker in var/broker/ (no server; apps/core/broker.py). Set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis) to run on real services with any number of workers.
-With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops start-up.
+With DEBUG off, SECRET_KEY and ALLOWED_HOSTS have no defaults: a missing one stops the web server,
+the workers and every management command that runs Django's checks (apps/core/checks.py); offline
+tools that sign nothing and serve no one (`manage.py verify`, `verifier_eval`) run without them.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,8 +43,9 @@ if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 else:
-    SECRET_KEY = env.str("SECRET_KEY")
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+    # Empty here, refused where it matters: apps.core.checks stops serving processes without them.
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -285,9 +289,11 @@ RENDERHUB_REQUEUE_AFTER_S = env.int("RENDERHUB_REQUEUE_AFTER_S", default=120)
 # A RUNNING attempt's lease: the worker renews it every third of this while the engine call
 # runs; once it runs out the sweeper retries the attempt on the same stage's engine.
 RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
-# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, one per core):
-# admission turns the measured OCR seconds per image into images per second with it.
-RENDERHUB_VERIFY_CONCURRENCY = env.int("RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=2))
+# Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, by default one
+# per core, `nproc`): admission turns the measured OCR seconds per image into images per second with it.
+RENDERHUB_VERIFY_CONCURRENCY = env.int(
+    "RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=len(os.sched_getaffinity(0)))
+)
 # How many times one job's attempts are retried after their worker was lost, before the job fails.
 RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -114,3 +114,35 @@ def test_static_files_are_served_by_the_production_recipe(tmp_path):
     assert js.status_code == 200
     assert js.headers["content-type"].startswith("text/javascript")
     assert missing.status_code == 404
+
+
+def test_offline_verify_runs_on_a_bare_checkout_with_no_environment(tmp_path):
+    """`manage.py verify` stopped with 'Set the SECRET_KEY environment variable' though it
+    signs nothing: the gate's command-line check must work on a fresh clone as it is."""
+    from PIL import Image, ImageDraw
+
+    from apps.core.fonts import default_face
+
+    image = Image.new("RGB", (640, 200), "white")
+    ImageDraw.Draw(image).text((30, 50), "FRESH BREAD", fill="black", font=default_face().truetype(72))
+    image.save(tmp_path / "card.png")
+
+    card = str(tmp_path / "card.png")
+    done = _manage({"RENDERHUB_VAR_DIR": str(tmp_path)}, "verify", card, "--expected", "FRESH BREAD", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert '"verdict": "pass"' in done.stdout.splitlines()[-1]
+
+
+def test_web_entry_point_refuses_to_serve_without_secret_or_hosts(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", "import renderhub.wsgi"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "RENDERHUB_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode != 0
+    assert "Set the SECRET_KEY and ALLOWED_HOSTS environment variables" in done.stderr

@@ -14,5 +14,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)  # None: never expires
     revoked = models.BooleanField(default=False)
 
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("manage_tokens", "Can see and revoke every user's API tokens")]
+
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

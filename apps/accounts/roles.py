@@ -19,5 +19,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "engines.manage_engines",
         "core.view_operations",
         "catalog.manage_adapters",
+        "accounts.manage_tokens",
     ],
 }

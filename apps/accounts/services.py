@@ -62,3 +62,9 @@ def roles_sync() -> None:
             for perm in perms
         ]
         group.permissions.set(wanted)
+
+
+def api_token_revoke(*, token: ApiToken) -> bool:
+    """Revoke `token` for good (it is refused from now on; the row stays for the record).
+    False when it was already revoked. The caller checks who may (views.tokens_revoke)."""
+    return ApiToken.objects.filter(pk=token.pk, revoked=False).update(revoked=True) == 1

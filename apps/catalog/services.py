@@ -2,12 +2,14 @@
 the template's adapter, changed only here so its history is complete."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from apps.catalog.models import Adapter, Template, TemplateAdapterChange
+from apps.core.audit import config_change_record, model_snapshot
 
 
 class TemplateTextError(ValueError):
@@ -77,3 +79,20 @@ def template_set_adapter(
         return TemplateAdapterChange.objects.create(
             template=locked, adapter=adapter, strength=strength, changed_by=by, changed_at=timezone.now(), note=note
         )
+
+
+def template_snapshot(template: Template) -> dict[str, Any]:
+    """The template as JSON for the audit log."""
+    return model_snapshot(template, exclude=("id",))
+
+
+def template_save(*, template: Template, before: dict[str, Any] | None, by: AbstractBaseUser | None) -> Template:
+    """Save a new or edited template and write its audit row (before/after) in the same
+    transaction. `before` is `template_snapshot` taken before the edit (None: new)."""
+    with transaction.atomic():
+        template.save()
+        template.refresh_from_db()  # snapshot what was stored, as `before` was
+        config_change_record(
+            kind="template", slug=template.slug, before=before, after=template_snapshot(template), by=by
+        )
+    return template

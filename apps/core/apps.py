@@ -8,4 +8,4 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         # Celery signal receivers: worker heartbeats, and the publish-time header that gives a
         # Redis queue's oldest message an age.
-        from apps.core import heartbeats, queues  # noqa: F401
+        from apps.core import checks, heartbeats, queues  # noqa: F401

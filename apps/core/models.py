@@ -4,6 +4,7 @@ Both are written by worker processes through the database, so they work on every
 (the embedded filesystem one included) and with any number of web and worker processes.
 """
 
+from django.conf import settings
 from django.db import models
 
 
@@ -51,3 +52,23 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} at {self.started_at:%H:%M:%S}"
+
+
+class ConfigChange(models.Model):
+    """Audit log of configuration edits made below the policy app (engines, templates): who,
+    when, before and after (JSON snapshots). The policy audit page shows these beside its own
+    PolicyChange rows; apps above core write them through `apps.core.audit`."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
+    kind = models.CharField(max_length=30)  # engine | template
+    object_slug = models.CharField(max_length=100, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.kind} {self.object_slug}"

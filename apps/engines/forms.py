@@ -6,12 +6,18 @@ from typing import Any
 from django import forms
 
 from apps.engines.models import Engine
+from apps.engines.validation import FIELD_RANGES, number_text, params_ranges_text, range_text
 
 
 class PrettyJSONField(forms.JSONField):
+    """A JSON object in a textarea; empty (None or {}) shows as an empty box, never `null`,
+    and an empty box saves as {} (EngineForm.clean_price_table / clean_params)."""
+
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, str):
             return value
+        if value is None or value == {}:
+            return ""
         return json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -30,8 +36,18 @@ class EngineForm(forms.ModelForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text='Adapter parameters, e.g. {"api": "vertex"}, {"style": "natural"}, '
-        '{"sizes": ["1024x1024"]}, a ComfyUI {"workflow": {…}}, {"backoff_base_s": 0.5}.',
+        '{"sizes": ["1024x1024"]}, a ComfyUI {"workflow": {…}}, {"backoff_base_s": 0.5}. '
+        f"Numeric parameters and their ranges: {params_ranges_text()}.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # State every numeric field's range on the form, and let the browser check it too.
+        for name, (low, high) in FIELD_RANGES.items():
+            field = self.fields[name]
+            field.widget.attrs.update({"min": number_text(low), "max": number_text(high)})
+            rule = f"Range {range_text(low, high)}."
+            field.help_text = f"{field.help_text} {rule}".strip() if field.help_text else rule
 
     class Meta:
         model = Engine

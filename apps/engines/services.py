@@ -5,8 +5,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.utils import timezone
 
+from apps.core.audit import config_change_record, model_snapshot
 from apps.engines.adapters import adapter_for
 from apps.engines.models import Engine, EngineCall
 from apps.engines.types import AdapterCrashError, EngineError, EngineRequest, EngineResult, MisconfiguredError
@@ -124,3 +127,22 @@ def engine_test(*, engine: Engine, width: int = 512, height: int = 512, seed: in
     except EngineError as exc:
         return EngineTestOutcome(ok=False, error=exc, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
     return EngineTestOutcome(ok=True, result=result, elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+AUDIT_EXCLUDE = ("id",)
+
+
+def engine_snapshot(engine: Engine) -> dict[str, Any]:
+    """The engine's configuration as JSON for the audit log (the key is never stored, so
+    never in it: only the name of its environment variable)."""
+    return model_snapshot(engine, exclude=AUDIT_EXCLUDE)
+
+
+def engine_save(*, engine: Engine, before: dict[str, Any] | None, by: AbstractBaseUser | None) -> Engine:
+    """Save a validated new or edited engine and write its audit row (before/after) in the
+    same transaction. `before` is `engine_snapshot` taken before the edit (None: new)."""
+    with transaction.atomic():
+        engine.save()
+        engine.refresh_from_db()  # snapshot what was stored (0.01 is stored as 0.0100), as `before` was
+        config_change_record(kind="engine", slug=engine.slug, before=before, after=engine_snapshot(engine), by=by)
+    return engine

@@ -4,6 +4,8 @@ Adapters know nothing of jobs or templates; they take an `EngineRequest` and ret
 `EngineResult` or raise an `EngineError` subclass.
 """
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -132,6 +134,19 @@ class EngineError(Exception):
         self.status = status
         # Set when the vendor bills the failed call anyway (Ideogram's `is_image_safe: false`).
         self.billing = billing
+
+
+@contextlib.contextmanager
+def billed_on_failure(billing: "Billing | None") -> Iterator[None]:
+    """Inside the block, an EngineError carries `billing` (unless it has its own): for work that
+    follows a call the vendor has already billed (downloading its image URL, decoding the bytes),
+    so that the failed attempt is still booked at what was billed."""
+    try:
+        yield
+    except EngineError as exc:
+        if exc.billing is None:
+            exc.billing = billing
+        raise
 
 
 class RetryableError(EngineError):

@@ -16,6 +16,54 @@ API_CHOICES = {"imagen": ("gemini", "vertex"), "ideogram": ("legacy", "v3", "v4"
 # would save and then fail every render and the test button.
 BUILTIN_NUMBER_PARAMS = ("latency_p50_ms", "latency_sigma", "tail_prob", "tail_factor", "typo_rate", "detail")
 
+# Every numeric adapter parameter with its allowed range (low, high, what it is). Rates and
+# probabilities are fractions (0–1), so a typo like 1.7 is refused; the other bounds are
+# generous sanity limits, not vendor facts. Stated on the engine form next to the params.
+NUMBER_PARAMS: dict[str, tuple[float, float, str]] = {
+    "typo_rate": (0, 1, "built-in: share of texts misspelled at guidance 0"),
+    "tail_prob": (0, 1, "built-in: probability of a slow call"),
+    "detail": (0, 1, "built-in: 0 flat preview look, 1 finer final"),
+    "latency_p50_ms": (0, 600_000, "built-in: median latency, ms"),
+    "latency_sigma": (0, 5, "built-in: log-normal spread of the latency"),
+    "tail_factor": (1, 100, "built-in: how many times slower a slow call is"),
+    "backoff_base_s": (0, 60, "first retry back-off, s"),
+    "backoff_cap_s": (0, 600, "longest retry back-off, s"),
+    "retry_after_cap_s": (0, 3600, "longest Retry-After honoured, s"),
+    "poll_interval_s": (0.01, 60, "ComfyUI/async polling interval, s"),
+    "max_body_bytes": (1024, 200_000_000, "largest image answer accepted, bytes"),
+    "max_side": (64, 16_384, "largest image side, px"),
+    "size_multiple": (1, 256, "sizes are rounded to a multiple of this, px"),
+    "cfg_scale": (0, 35, "Stability: prompt guidance scale"),
+    "usd_per_1m_text_input_tokens": (0, 10_000, "Gemini: USD per 1M text input tokens"),
+    "usd_per_1m_image_input_tokens": (0, 10_000, "Gemini: USD per 1M image input tokens"),
+    "usd_per_1m_image_output_tokens": (0, 10_000, "Gemini: USD per 1M image output tokens"),
+}
+
+# The engine's own numeric fields and their ranges (the form states them and sets min/max).
+FIELD_RANGES: dict[str, tuple[float, float]] = {
+    "price_usd": (0, 100),
+    "connect_timeout_s": (0.1, 60),
+    "read_timeout_s": (0.1, 600),
+    "deadline_s": (0.1, 1800),
+    "max_retries": (0, 10),
+    "concurrency_limit": (0, 1000),
+}
+
+
+def number_text(value: float) -> str:
+    """1.0 → "1", 0.1 → "0.1", 600000 → "600000" (for messages and the form)."""
+    return f"{value:g}" if abs(value) < 1e6 else str(int(value))
+
+
+def range_text(low: float, high: float) -> str:
+    return f"{number_text(low)}–{number_text(high)}"
+
+
+def params_ranges_text() -> str:
+    """The numeric params and their ranges, one line for the form's help text."""
+    return "; ".join(f"{key} {range_text(low, high)}" for key, (low, high, _) in NUMBER_PARAMS.items())
+
+
 # Lifecycle notes from research/engines.md §0: shown on the engine pages, never enforced
 # (model ids are configuration; the vendor's own "model not found" is the real signal).
 LIFECYCLE: dict[str, str] = {
@@ -86,11 +134,23 @@ def engine_problems(engine: Any) -> dict[str, list[str]]:
         add("params", f"params.api must be one of {', '.join(API_CHOICES[kind])}.")
     if kind == "imagen" and params.get("api") == "vertex" and not engine.base_url:
         add("base_url", "Vertex AI needs https://LOCATION-aiplatform.googleapis.com/v1/projects/P/locations/L.")
+    for key, (low, high, _what) in NUMBER_PARAMS.items():
+        if key not in params and not (kind == "builtin" and key in BUILTIN_NUMBER_PARAMS):
+            continue
+        value = params.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            add("params", f"params.{key} must be a non-negative number (got {value!r}); range {range_text(low, high)}.")
+        elif not low <= value <= high:
+            add("params", f"params.{key} must be within {range_text(low, high)} (got {value!r}).")
+    for field, (low, high) in FIELD_RANGES.items():
+        value = getattr(engine, field, None)
+        try:
+            out_of_range = value is not None and not low <= float(value) <= high
+        except (TypeError, ValueError):
+            continue  # the field's own validation names a value that is not a number
+        if out_of_range and field not in problems:
+            add(field, f"Must be within {range_text(low, high)} (got {number_text(float(value))}).")
     if kind == "builtin":
-        for key in BUILTIN_NUMBER_PARAMS:
-            value = params.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                add("params", f"params.{key} must be a non-negative number (got {value!r}).")
         simulated = params.get("adapters", {})
         if not isinstance(simulated, dict) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in simulated.values()

@@ -38,7 +38,7 @@ def engine_list(request: HttpRequest) -> HttpResponse:
 def engine_create(request: HttpRequest) -> HttpResponse:
     form = EngineForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        engine = form.save()
+        engine = services.engine_save(engine=form.save(commit=False), before=None, by=request.user)
         return redirect("engines:engine-detail", slug=engine.slug)
     return render(request, "engines/engine_form.html", {"form": form, "engine": None})
 
@@ -47,9 +47,10 @@ def engine_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def engine_edit(request: HttpRequest, slug: str) -> HttpResponse:
     engine = _engine(slug)
+    before = services.engine_snapshot(engine)
     form = EngineForm(request.POST or None, instance=engine)
     if request.method == "POST" and form.is_valid():
-        engine = form.save()
+        engine = services.engine_save(engine=form.save(commit=False), before=before, by=request.user)
         return redirect("engines:engine-detail", slug=engine.slug)
     return render(request, "engines/engine_form.html", {"form": form, "engine": engine})
 

@@ -97,3 +97,22 @@ class RerenderForm(forms.Form):
 
     def texts(self) -> dict[str, str]:
         return {name: self.cleaned_data[f"text_{name}"].strip() for name in self.job.texts}
+
+
+class UndoForm(forms.Form):
+    """The undo bar: the decisions (their ids) that the last approve or reject made."""
+
+    MAX_DECISIONS = 100
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.decision_ids: list[int] = []
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        values = self.data.getlist("decision") if hasattr(self.data, "getlist") else []
+        ids = [int(v) for v in values if str(v).isdigit()]
+        if not ids:
+            raise forms.ValidationError("Nothing to undo.")
+        self.decision_ids = ids[: self.MAX_DECISIONS]
+        return data

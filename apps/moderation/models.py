@@ -13,12 +13,16 @@ class ModerationDecision(models.Model):
         APPROVE = "approve", "Approved"
         REJECT = "reject", "Rejected"
         RERENDER = "rerender", "Forced re-render"
+        UNDO = "undo", "Undid"
 
     job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="moderation_decisions")
     moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     action = models.CharField(max_length=10, choices=Action.choices)
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # On an UNDO row: the approval or rejection it undid. One-to-one, so a decision is undone
+    # at most once even when two requests race (the second insert fails).
+    undoes = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -162,21 +162,19 @@ def moderation_rerender(
 
 def moderation_bulk(
     *, jobs: list[RenderJob], by: AbstractBaseUser, action: str, reason: str
-) -> tuple[list[RenderJob], list[tuple[RenderJob, str]]]:
+) -> tuple[list[ModerationDecision], list[tuple[RenderJob, str]]]:
     """Approve or reject each of `jobs` with one reason ("approve" | "reject"), each in its
     own transaction and with its claim (`moderation_approve` / `moderation_reject`).
-    Returns (decided, [(job, why it was left)]); one job that cannot be decided (claimed by
-    someone else, no longer waiting) never stops the rest."""
-    decided: list[RenderJob] = []
+    Returns (the decisions made, [(job, why it was left)]); one job that cannot be decided
+    (claimed by someone else, no longer waiting) never stops the rest."""
+    decided: list[ModerationDecision] = []
     left: list[tuple[RenderJob, str]] = []
     for job in jobs:
         try:
             if action == "approve":
-                moderation_approve(job=job, by=by, reason=reason)
+                decided.append(moderation_approve(job=job, by=by, reason=reason))
             else:
-                moderation_reject(job=job, by=by, reason=reason)
+                decided.append(moderation_reject(job=job, by=by, reason=reason))
         except (ClaimError, TransitionError, ValueError) as exc:
             left.append((job, str(exc)))
-        else:
-            decided.append(job)
     return decided, left

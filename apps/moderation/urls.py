@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.queue, name="queue"),
     path("next/", views.claim_next, name="claim-next"),
     path("bulk/", views.bulk, name="bulk"),
+    path("undo/", views.undo_decisions, name="undo"),
     path("<uuid:public_id>/", views.review, name="review"),
     path("<uuid:public_id>/claim/", views.claim, name="claim"),
     path("<uuid:public_id>/release/", views.release, name="release"),

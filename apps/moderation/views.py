@@ -4,15 +4,18 @@ Every action is a real form (POST + redirect) so the pages work without JavaScri
 refreshes the queue list in place, and static/js/moderation.js adds keyboard shortcuts.
 """
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from apps.core.access import permission_required
-from apps.moderation import selectors, services
+from apps.moderation import selectors, services, undo
 from apps.moderation.forms import (
     ApproveForm,
     BulkDecisionForm,
@@ -20,7 +23,9 @@ from apps.moderation.forms import (
     QueueFilterForm,
     RejectForm,
     RerenderForm,
+    UndoForm,
 )
+from apps.moderation.models import ModerationDecision
 from apps.renders.models import JobStatus, RenderJob
 from apps.renders.pipeline.decisions import BudgetError
 from apps.renders.pipeline.state import TransitionError
@@ -54,6 +59,31 @@ def _review_url(request: HttpRequest, job: RenderJob) -> str:
     return reverse("moderation:review", args=[job.public_id]) + (f"?{query}" if query else "")
 
 
+UNDO_SESSION_KEY = "moderation_undo"
+
+
+def _offer_undo(request: HttpRequest, decisions: list[ModerationDecision], text: str) -> None:
+    """Remember the decisions just made, so the next page shows "<text> — Undo" while the
+    window lasts (the server checks the window again when undo is asked)."""
+    if not decisions:
+        return
+    until = min(undo.undo_deadline(d) for d in decisions)
+    request.session[UNDO_SESSION_KEY] = {"ids": [d.pk for d in decisions], "text": text, "until": until.isoformat()}
+
+
+def _undo_offer(request: HttpRequest) -> dict | None:
+    """The undo bar's context while its window lasts (then it is dropped)."""
+    offer = request.session.get(UNDO_SESSION_KEY)
+    if not offer:
+        return None
+    until = datetime.fromisoformat(offer["until"])
+    left = (until - timezone.now()).total_seconds()
+    if left <= 0:
+        del request.session[UNDO_SESSION_KEY]
+        return None
+    return {**offer, "until": until, "seconds_left": max(int(left), 1)}
+
+
 def _next_or_queue(request: HttpRequest, *, skip: RenderJob | None = None) -> HttpResponse:
     """Claim the next job matching the queue's filters and open it; the queue when empty."""
     filters = _filters(request)
@@ -76,7 +106,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "queue": selectors.queue(**data), "filters": request.GET.urlencode()}
     if request.htmx:
         return render(request, "moderation/_queue_refresh.html", context)
-    return render(request, "moderation/queue.html", context)
+    return render(request, "moderation/queue.html", {**context, "undo_offer": _undo_offer(request)})
 
 
 @permission_required(PERM)
@@ -96,10 +126,31 @@ def bulk(request: HttpRequest) -> HttpResponse:
         jobs=list(jobs), by=request.user, action=data["action"], reason=data["reason"]
     )
     verb = "Approved" if data["action"] == "approve" else "Rejected"
-    if done:
-        messages.success(request, f"{verb} {len(done)} render{'s' if len(done) != 1 else ''}.")
+    _offer_undo(request, done, f"{verb} {len(done)} render{'s' if len(done) != 1 else ''}")
     for job, why in left:
         messages.error(request, f"Not decided: {', '.join(job.texts.values()) or job.public_id}: {why}")
+    return redirect(_queue_url(request))
+
+
+@permission_required(PERM)
+@require_POST
+def undo_decisions(request: HttpRequest) -> HttpResponse:
+    """Undo the approval or rejection the undo bar names (the server checks the window)."""
+    request.session.pop(UNDO_SESSION_KEY, None)
+    form = UndoForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing to undo.")
+        return redirect(_queue_url(request))
+    decisions = list(ModerationDecision.objects.filter(pk__in=form.decision_ids).select_related("job"))
+    done, left = undo.moderation_undo_many(decisions=decisions, by=request.user)
+    if done:
+        labels = ", ".join(undo.job_label(o.job) for o in done)
+        messages.success(request, f"Undone: {labels} {'is' if len(done) == 1 else 'are'} back in the queue.")
+    for outcome in done:
+        if outcome.not_undone:
+            messages.warning(request, outcome.not_undone)
+    for _decision, why in left:
+        messages.error(request, why)
     return redirect(_queue_url(request))
 
 
@@ -132,6 +183,7 @@ def _review_page(
             "reject_form": reject_form or RejectForm(),
             "rerender_form": rerender_form or RerenderForm(job=job),
             "filters": request.POST.get("filters", "") if request.method == "POST" else request.GET.urlencode(),
+            "undo_offer": _undo_offer(request),
         }
     )
     # A form sent back with errors is a 400, so scripts see their input was refused.
@@ -169,11 +221,11 @@ def approve(request: HttpRequest, public_id: str) -> HttpResponse:
     if not form.is_valid():
         return _review_page(request, job, approve_form=form)
     try:
-        services.moderation_approve(job=job, by=request.user, reason=form.cleaned_data["note"])
+        decision = services.moderation_approve(job=job, by=request.user, reason=form.cleaned_data["note"])
     except (services.ClaimError, TransitionError) as exc:
         messages.error(request, str(exc))
         return redirect(_review_url(request, job))
-    messages.success(request, f"Approved: {', '.join(job.texts.values()) or job.public_id}.")
+    _offer_undo(request, [decision], f"Approved {undo.job_label(job)}")
     return _next_or_queue(request)
 
 
@@ -185,11 +237,11 @@ def reject(request: HttpRequest, public_id: str) -> HttpResponse:
     if not form.is_valid():
         return _review_page(request, job, reject_form=form)
     try:
-        services.moderation_reject(job=job, by=request.user, reason=form.cleaned_data["reason"])
+        decision = services.moderation_reject(job=job, by=request.user, reason=form.cleaned_data["reason"])
     except (services.ClaimError, TransitionError) as exc:
         messages.error(request, str(exc))
         return redirect(_review_url(request, job))
-    messages.success(request, f"Rejected: {', '.join(job.texts.values()) or job.public_id}.")
+    _offer_undo(request, [decision], f"Rejected {undo.job_label(job)}")
     return _next_or_queue(request)
 
 

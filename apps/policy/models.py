@@ -224,6 +224,8 @@ class CostOutcome(models.Model):
     engine = models.SlugField()
     attempts = models.PositiveSmallIntegerField()
     delivered = models.BooleanField()
+    # The job's public id, so an undone moderation decision can take its outcome back.
+    ref = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from apps.core.models import ConfigChange
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, BudgetLedger, PolicyChange, TeamBudget, Tier
 from apps.policy.services import budget_day, budget_timezone, cost_estimate
@@ -147,3 +148,12 @@ def asset_class_snapshot(klass: AssetClass) -> dict[str, object]:
 
 def policy_changes(*, limit: int = 200) -> list[PolicyChange]:
     return list(PolicyChange.objects.select_related("actor")[:limit])
+
+
+def audit_log(*, limit: int = 200) -> list[PolicyChange | ConfigChange]:
+    """The audit page: policy changes (tiers, routing, imports) and configuration changes
+    (engines, templates) together, newest first. Both have actor_name, kind, object_slug,
+    before, after and created_at."""
+    rows: list[PolicyChange | ConfigChange] = [*PolicyChange.objects.all()[:limit], *ConfigChange.objects.all()[:limit]]
+    rows.sort(key=lambda row: row.created_at, reverse=True)
+    return rows[:limit]

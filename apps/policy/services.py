@@ -151,11 +151,23 @@ def cost_estimate(
     return CostEstimate(preview_usd=preview_price, final_usd=final_price, expected_attempts=attempts, total_usd=total)
 
 
-def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered: bool) -> None:
-    """Record how many final attempts a finished job took, for the expected-attempts model."""
+def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered: bool, ref: str = "") -> None:
+    """Record how many final attempts a finished job took, for the expected-attempts model
+    (`ref`: the job's public id, so `cost_outcome_forget` can take it back)."""
     if attempts < 1 or not engine:
         return
-    CostOutcome.objects.create(template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered)
+    CostOutcome.objects.create(
+        template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered, ref=ref[:64]
+    )
+
+
+def cost_outcome_forget(*, ref: str) -> int:
+    """Take back the outcomes recorded for job `ref` (its decision was undone and it waits in
+    review again: it has not finished). Returns how many rows were deleted."""
+    if not ref:
+        return 0
+    deleted, _ = CostOutcome.objects.filter(ref=ref).delete()
+    return deleted
 
 
 def fallback_for(*, tier: Tier, failed: Engine, pinned: bool = False) -> tuple[Engine | None, str]:
@@ -381,6 +393,22 @@ def budget_settle(*, ref: str, actual_usd: Decimal) -> bool:
     leaves `reserved`, the actual cost enters `spent`. Exactly once per ref; a repeat (or a
     ref that never held money, e.g. a refused job) returns False and changes nothing."""
     return _close(ref=ref, actual_usd=actual_usd, state=ReservationState.SETTLED)
+
+
+def budget_reopen(*, ref: str) -> bool:
+    """Open a settled (or released) reservation again with nothing held, for a job that
+    waits in review again after its moderator undid the decision that closed it.
+
+    The ledger is not touched: what the job spent stays spent, and the spare hold that the
+    close gave back stays given back (like `budget_book`), so a re-render holds its price
+    again with `budget_extend` and the next close adds only what was spent since. False if
+    the ref has no closed reservation (nothing changed)."""
+    return (
+        Reservation.objects.filter(ref=ref, state__in=[ReservationState.SETTLED, ReservationState.RELEASED]).update(
+            state=ReservationState.HELD, amount_usd=Decimal("0"), closed_at=None
+        )
+        == 1
+    )
 
 
 def budget_release(*, ref: str) -> bool:

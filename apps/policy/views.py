@@ -75,4 +75,4 @@ def asset_class_save(request: HttpRequest, slug: str | None = None) -> HttpRespo
 @permission_required(MANAGE)
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
-    return render(request, "policy/audit.html", {"changes": selectors.policy_changes()})
+    return render(request, "policy/audit.html", {"changes": selectors.audit_log()})

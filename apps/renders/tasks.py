@@ -87,13 +87,11 @@ def warm_ocr(**_: object) -> None:
     render it verifies does not pay the 0.3–1.4 s model load inside the preview's budget."""
     if not _consumes_verify_queue():
         return
-    from PIL import Image
-
-    from apps.verification.ocr import ocr_backend
+    from apps.verification.ocr import ocr_warm
 
     started = time.perf_counter()
     try:
-        ocr_backend().read(Image.new("RGB", (64, 32), "white"))
+        ocr_warm()
         logging.getLogger(__name__).info("OCR warmed up in %.2f s", time.perf_counter() - started)
     except Exception:  # warming is an optimisation; verification reports real errors later
         logging.getLogger(__name__).exception("OCR warm-up failed")

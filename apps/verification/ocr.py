@@ -81,7 +81,7 @@ class RapidOcrBackend:
     def _read(self, image: Image.Image, *, use_cls: bool) -> list[OcrWord]:
         import numpy as np
 
-        array = np.asarray(image.convert("RGB"))
+        array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # no copy of a decoded RGB image
         with self._lock:
             out: Any = self._engine(array, use_cls=use_cls, return_word_box=True)
         words: list[OcrWord] = []
@@ -215,10 +215,56 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
-@functools.cache
 def ocr_backend(name: str | None = None) -> OcrBackend:
-    """The process-wide OCR backend (models load once per worker process)."""
+    """The process-wide OCR backend (models load once per worker process): the same object
+    for ``ocr_backend()``, ``ocr_backend(None)`` and the default's name. Raises ValueError
+    for an unknown name."""
     name = name or settings.RENDERHUB_OCR_BACKEND
     if name not in _BACKENDS:
         raise ValueError(f"Unknown OCR backend {name!r}; choose one of {sorted(_BACKENDS)}.")
+    return _loaded_backend(name)
+
+
+@functools.cache
+def _loaded_backend(name: str) -> OcrBackend:
+    # Cached by resolved name: caching `ocr_backend` itself keyed () and (None,) apart, so the
+    # worker's warm-up (`ocr_backend()`) loaded a second RapidOCR beside the gate's
+    # (`ocr_backend(None)`), and the first image still paid the model load.
     return _BACKENDS[name]()
+
+
+def limit_ocr_threads() -> None:
+    """One compute thread per process in every library the gate calls, so that N worker
+    processes on N cores do not oversubscribe them: ONNX Runtime is set to one intra-op and
+    one inter-op thread in `RapidOcrBackend`, Tesseract's OpenMP by `OMP_THREAD_LIMIT=1`
+    (set at import, above), and OpenCV (RapidOCR's resizing and crops) here; its default is
+    a thread per core. Measured on 26 real images, the threads other than the main one used
+    under 1 % of the process's CPU (README of `apps/verification`)."""
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - opencv comes with rapidocr
+        return
+    cv2.setNumThreads(1)
+
+
+def ocr_warm(name: str | None = None) -> OcrBackend:
+    """Limit threads and load every model the gate may use in this process, then run each once
+    (ONNX Runtime allocates its buffers on the first run): the backend's detector and
+    recogniser, RapidOCR's angle classifier (the upright re-read) and Tesseract's one-line
+    reader (the second opinion). Called when a verification worker process starts; returns
+    the backend. Raises what the backends raise when their models are missing."""
+    from PIL import ImageDraw, ImageFont
+
+    from apps.verification.second_opinion import tesseract_read
+
+    limit_ocr_threads()
+    backend = ocr_backend(name)
+    sample = Image.new("RGB", (320, 80), "white")
+    ImageDraw.Draw(sample).text((12, 16), "Warm 42", fill="black", font=ImageFont.load_default(size=40))
+    backend.read(sample)
+    read_upright = getattr(backend, "read_upright", None)
+    if read_upright is not None:
+        read_upright(sample)
+    tesseract_read(sample)
+    return backend

@@ -251,11 +251,14 @@ def _related(tok: Token, wanted: list[Token]) -> bool:
         # Words the recogniser joined or split: "FESTIVALJOURNAL", "LETTE" + "RS".
         if min(len(tok.norm), len(want.norm)) >= 3 and (tok.norm in want.norm or want.norm in tok.norm):
             return True
+        bound = max(1, len(want.norm) // 2)
         if (
             not tok.is_number
             and not want.is_number
             and len(tok.norm) >= 2
-            and levenshtein(tok.norm, want.norm) <= max(1, len(want.norm) // 2)
+            # The distance is at least the difference in length: skip the quadratic part.
+            and abs(len(tok.norm) - len(want.norm)) <= bound
+            and levenshtein(tok.norm, want.norm) <= bound
         ):
             return True
     return False

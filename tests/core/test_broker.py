@@ -73,7 +73,8 @@ def test_reader_racing_a_slow_writer_never_takes_the_unfinished_message(transpor
 @both_transports
 def test_unreadable_message_file_is_quarantined_and_the_next_one_delivered(transport, tmp_path, caplog):
     channel = _channel(transport, tmp_path)
-    partial = "0_00000000-0000-0000-0000-000000000000.verify.msg"  # "0_" sorts before any real name (a millisecond clock reading, never 0-led)
+    # "0_" sorts before any real name (a millisecond clock reading, never 0-led)
+    partial = "0_00000000-0000-0000-0000-000000000000.verify.msg"
     (tmp_path / "queue" / partial).write_text('{"body": "half a mess')
     channel._put("verify", _message("good"))
 

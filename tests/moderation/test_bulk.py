@@ -53,7 +53,7 @@ def test_bulk_reject_decides_each_with_one_reason_and_leaves_others_claims(
     statuses = [RenderJob.objects.get(pk=j.pk).status for j in jobs]
     body = response.content.decode()
     assert statuses == [JobStatus.REJECTED, JobStatus.REJECTED, JobStatus.NEEDS_REVIEW]
-    assert "Rejected 2 renders." in body
+    assert '<span id="undo-text">Rejected 2 renders</span>' in body
     assert "Not decided: Harbour Lights: Another moderator is working on this job." in body
     assert {d.reason for j in jobs[:2] for d in j.moderation_decisions.filter(action="reject")} == {"Misspelled title"}
 

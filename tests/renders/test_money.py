@@ -179,6 +179,41 @@ def test_unpriced_engine_on_a_tier_that_allows_it_is_flagged_not_free(
     assert body["attempts"][0]["price_source"] == "unknown"
 
 
+def test_call_billed_but_failed_is_booked_and_the_fallback_holds_its_full_price(
+    demo, editor, django_capture_on_commit_callbacks
+):
+    # Ideogram answers 200 with is_image_safe: false and bills the image (research/engines.md
+    # §4.3). The attempt used to end at $0 while the vendor's invoice counted it.
+    fake = fakes.IdeogramFake()
+    fake.faults = ["unsafe"]
+    try:
+        engine = engine_for("ideogram", fake.url, slug="ideo-unsafe", model_id="V_2", price_usd=Decimal("0.08"))
+        tier = vendor_tier(engine, max_attempts=1)
+        job = render_final(tier=tier, editor=editor, capture=django_capture_on_commit_callbacks)
+    finally:
+        fake.close()
+
+    attempt = job.attempts.get()
+    assert attempt.status == AttemptStatus.ERROR
+    assert (attempt.cost_usd, attempt.price_source) == (Decimal("0.0800"), "table")
+    assert job.actual_cost_usd == Decimal("0.0800")
+    assert BudgetLedger.objects.get(tier=tier, team="").spent_usd == Decimal("0.0800")
+
+
+def test_image_bytes_that_do_not_decode_are_still_booked(openai_fake, demo, editor, django_capture_on_commit_callbacks):
+    # A 200 whose b64_json is not an image: OpenAI billed the generation all the same.
+    openai_fake.faults = ["not_image"]
+    engine = openai_engine(openai_fake, model="dall-e-3", table=DALLE_TABLE)
+    job = render_final(
+        tier=vendor_tier(engine, max_attempts=1), editor=editor, capture=django_capture_on_commit_callbacks
+    )
+
+    attempt = job.attempts.get()
+    assert (attempt.status, attempt.error_kind) == (AttemptStatus.ERROR, "bad_response")
+    assert (attempt.cost_usd, attempt.price_source) == (Decimal("0.0400"), "table")
+    assert job.actual_cost_usd == Decimal("0.0400")
+
+
 # --- 2. One truth for spend ------------------------------------------------------------------
 
 

@@ -30,3 +30,8 @@ def test_ocr_backend_default_is_rapidocr(settings):
 def test_ocr_backend_unknown_name_is_an_error():
     with pytest.raises(ValueError, match="Unknown OCR backend"):
         ocr_backend("nope")
+
+
+def test_ocr_backend_is_one_object_however_the_default_is_named(settings):
+    # The worker warms `ocr_backend()`; the gate reads with `ocr_backend(None)`.
+    assert ocr_backend() is ocr_backend(None) is ocr_backend(settings.RENDERHUB_OCR_BACKEND)

@@ -8,7 +8,14 @@ from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.models import Engine
-from apps.engines.types import BadResponseError, Billing, EngineRequest, EngineResult, MisconfiguredError
+from apps.engines.types import (
+    BadResponseError,
+    Billing,
+    EngineRequest,
+    EngineResult,
+    MisconfiguredError,
+    billed_on_failure,
+)
 
 
 class HttpAdapter:
@@ -52,11 +59,12 @@ class HttpAdapter:
         group = str(self.params.get("concurrency_group") or self.engine.slug)
         with transport.engine_slot(slug=group, limit=self.engine.concurrency_limit, deadline=deadline):
             result = self.call(request, deadline=deadline, stats=stats)
-        mime, width, height = transport.check_image(result.image)
-        result.mime_type = mime
-        image, mime, fitted = sizes.fit_to_canvas(
-            image=result.image, mime_type=mime, width=request.width, height=request.height
-        )
+        with billed_on_failure(result.billing):  # the vendor billed the call that returned these bytes
+            mime, width, height = transport.check_image(result.image)
+            result.mime_type = mime
+            image, mime, fitted = sizes.fit_to_canvas(
+                image=result.image, mime_type=mime, width=request.width, height=request.height
+            )
         result.sent = {
             "asked": f"{request.width}x{request.height}",
             "returned": f"{width}x{height}",

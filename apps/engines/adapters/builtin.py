@@ -23,6 +23,7 @@ composition does not depend on the adapter, so one seed with and without it diff
 whether a typo is injected.
 """
 
+import functools
 import hashlib
 import io
 import math
@@ -33,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from apps.core.fonts import default_face, face_for
+from apps.core.fonts import FontFace, default_face, face_for
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.engines.types import Billing, EngineRequest, EngineResult
@@ -134,13 +135,34 @@ def _palette(request: EngineRequest, rng: random.Random) -> list[tuple[int, int,
     return out
 
 
+# Backgrounds kept per process, newest first: a job's final repeats its preview's request
+# (same prompt, seed, size, guidance), so it repaints the same background. At most this many
+# images (768×512 RGB: 1.2 MB each).
+BACKGROUNDS_CACHED = 16
+
+
 def _background(w: int, h: int, palette: list[tuple[int, int, int]], rng: random.Random) -> Image.Image:
-    top, bottom = palette[0], palette[1]
-    column = Image.new("RGB", (1, h))
-    for y in range(h):
-        t = y / max(h - 1, 1)
-        column.putpixel((0, y), tuple(int(top[c] * (1 - t) + bottom[c] * t) for c in range(3)))
-    img = column.resize((w, h))
+    """The composition under the text: a vertical gradient between the first two palette
+    colours and 3–7 soft shapes. Cached by `rng`'s state, size and palette (a bounded LRU):
+    the caller gets its own copy and `rng` advances exactly as painting advances it."""
+    image, state = _painted_background(rng.getstate(), w, h, tuple(palette))
+    rng.setstate(state)
+    return image.copy()
+
+
+@functools.lru_cache(maxsize=BACKGROUNDS_CACHED)
+def _painted_background(
+    state: tuple[Any, ...], w: int, h: int, palette: tuple[tuple[int, int, int], ...]
+) -> tuple[Image.Image, tuple[Any, ...]]:
+    rng = random.Random()
+    rng.setstate(state)
+    import numpy as np
+
+    # Row y: int(top·(1−t) + bottom·t) per channel, t = y/(h−1), in float64 as it was painted
+    # pixel by pixel before (the same bytes; tests/engines/test_builtin_speed.py).
+    t = (np.arange(h, dtype=np.float64) / max(h - 1, 1))[:, None]
+    column = np.array(palette[0], dtype=np.float64) * (1 - t) + np.array(palette[1], dtype=np.float64) * t
+    img = Image.fromarray(column.astype(np.uint8).reshape(h, 1, 3), "RGB").resize((w, h))
     layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     for _ in range(rng.randint(3, 7)):
@@ -153,7 +175,7 @@ def _background(w: int, h: int, palette: list[tuple[int, int, int]], rng: random
         else:
             draw.rectangle((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=(*color, alpha))
     layer = layer.filter(ImageFilter.GaussianBlur(radius=max(2, min(w, h) // 60)))
-    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB"), rng.getstate()
 
 
 def _add_detail(
@@ -178,25 +200,35 @@ def _add_detail(
     return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
 
 
-def _fit(
-    draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int]
-) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+def _fit(text: str, box: tuple[int, int, int, int]) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """Largest font size at which `text`, wrapped to at most two lines, fits in `box`."""
-    bw, bh = box[2] - box[0], box[3] - box[1]
+    face, size, lines = _fit_plan(text, box[2] - box[0], box[3] - box[1])
+    return face.truetype(size), list(lines)
+
+
+@functools.lru_cache(maxsize=1024)
+def _fit_plan(text: str, bw: int, bh: int) -> tuple[FontFace, int, tuple[str, ...]]:
+    """Face, size and lines for `text` in a bw × bh box: sizes from bh down by 2 px, one line
+    then two, the first that fits 94 % of the box. Sizes whose lines are too tall for the box
+    whatever their width are passed over without loading the font; the plan is kept (a job's
+    final sets the same text in the same box as its preview)."""
     face = face_for(text) or default_face()  # submission refuses text no face can draw
     words = text.split()
     candidates = [[text]]
     if len(words) > 1:
         cut = max(1, len(words) // 2)
         candidates.append([" ".join(words[:cut]), " ".join(words[cut:])])
+    # Widths as drawn on the RGB canvas (its font mode), on a canvas of our own.
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     for size in range(max(12, bh), 11, -2):
+        tall_enough = [lines for lines in candidates if len(lines) * size * 1.2 <= bh * 0.94]
+        if not tall_enough:
+            continue
         font = face.truetype(size)
-        for lines in candidates:
-            widths = [draw.textlength(line, font=font) for line in lines]
-            height = len(lines) * size * 1.2
-            if max(widths) <= bw * 0.94 and height <= bh * 0.94:
-                return font, lines
-    return face.truetype(12), candidates[-1]
+        for lines in tall_enough:
+            if max(measure.textlength(line, font=font) for line in lines) <= bw * 0.94:
+                return face, size, tuple(lines)
+    return face, 12, tuple(candidates[-1])
 
 
 def _contrasting(background: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -208,7 +240,7 @@ def _draw_text(img: Image.Image, text: str, region: tuple[float, float, float, f
     w, h = img.size
     box = (int(region[0] * w), int(region[1] * h), int(region[2] * w), int(region[3] * h))
     draw = ImageDraw.Draw(img)
-    font, lines = _fit(draw, text, box)
+    font, lines = _fit(text, box)
     size = font.size
     sample = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
     fill = _contrasting(sample)  # type: ignore[arg-type]

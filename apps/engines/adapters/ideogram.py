@@ -27,7 +27,15 @@ from typing import Any
 
 from apps.engines import sizes, transport
 from apps.engines.adapters.base import HttpAdapter
-from apps.engines.types import BadResponseError, Billing, EngineRequest, EngineResult, MisconfiguredError, RefusedError
+from apps.engines.types import (
+    BadResponseError,
+    Billing,
+    EngineRequest,
+    EngineResult,
+    MisconfiguredError,
+    RefusedError,
+    billed_on_failure,
+)
 
 RATIOS = [
     (1, 1, 1024, 1024),
@@ -162,7 +170,8 @@ class IdeogramAdapter(HttpAdapter):
         if not item.get("url"):
             raise BadResponseError("Ideogram's answer has no image URL.")
         hosts = list(self.params.get("download_hosts", DOWNLOAD_HOSTS))
-        image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
+        with billed_on_failure(billing):  # the image was generated (and billed) before the download
+            image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
         seed_used = item.get("seed") if isinstance(item.get("seed"), int) else None
         if item.get("resolution"):
             sent["resolution"] = item["resolution"]

@@ -33,6 +33,7 @@ from apps.engines.types import (
     MisconfiguredError,
     RefusedError,
     TokenUsage,
+    billed_on_failure,
 )
 
 DALLE_SIZES = sizes.sized((1024, 1024), (1792, 1024), (1024, 1792))
@@ -150,13 +151,6 @@ class OpenAIAdapter(HttpAdapter):
         if not isinstance(data, list) or not data or not isinstance(data[0], dict):
             raise BadResponseError("OpenAI's answer has no image data.")
         item = data[0]
-        if item.get("b64_json"):
-            image = self.b64(item["b64_json"], what="b64_json image")
-        elif item.get("url"):
-            hosts = list(self.params.get("download_hosts", []))
-            image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
-        else:
-            raise BadResponseError("OpenAI's answer has neither b64_json nor url.")
         sent: dict[str, Any] = {"size": size.value, "quality": quality, "seed": None}
         if item.get("revised_prompt"):
             sent["revised_prompt"] = item["revised_prompt"]
@@ -180,6 +174,14 @@ class OpenAIAdapter(HttpAdapter):
             usage=openai_usage(usage),
             usage_raw=usage if isinstance(usage, dict) else None,
         )
+        with billed_on_failure(billing):  # a 200 with image data was billed, readable or not
+            if item.get("b64_json"):
+                image = self.b64(item["b64_json"], what="b64_json image")
+            elif item.get("url"):
+                hosts = list(self.params.get("download_hosts", []))
+                image = self.download(str(item["url"]), deadline=deadline, stats=stats, allow_hosts=hosts)
+            else:
+                raise BadResponseError("OpenAI's answer has neither b64_json nor url.")
         return self.result(
             image=image,
             seed_used=None,

@@ -8,7 +8,7 @@ from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.pipeline.attempts import attempt_start
-from apps.renders.pipeline.state import CANCELLABLE, TransitionError, job_finish
+from apps.renders.pipeline.state import CANCELLABLE, REOPENABLE, TransitionError, job_finish, job_transition
 from apps.renders.pipeline.submit import prompt_resolve
 
 
@@ -49,6 +49,22 @@ def job_approve(job: RenderJob, *, by: AbstractBaseUser, reason: str = "") -> bo
 def job_reject(job: RenderJob, *, by: AbstractBaseUser, reason: str) -> bool:
     """A moderator rejects a job that needed review."""
     return job_finish(job, to=JobStatus.REJECTED, reason=f"Rejected by {by}: {reason}", by=by)
+
+
+def job_reopen(job: RenderJob, *, by: AbstractBaseUser, reason: str) -> bool:
+    """Put a job a moderator approved or rejected back into review (the decision was undone):
+    DELIVERED | REJECTED → NEEDS_REVIEW, its budget reservation open again with nothing held
+    (`budget_reopen`: what it spent stays spent) and its recorded cost outcome taken back.
+    The JobEvent of the decision stays; this move writes its own. False when the job had
+    already moved on; TransitionError from any other status."""
+    if job.status not in REOPENABLE:
+        raise TransitionError("Only an approved or rejected job can go back into review.")
+    with transaction.atomic():
+        if not job_transition(job, to=JobStatus.NEEDS_REVIEW, reason=reason, by=by, reopen=True):
+            return False
+        policy.budget_reopen(ref=str(job.public_id))
+        policy.cost_outcome_forget(ref=str(job.public_id))
+    return True
 
 
 def job_force_rerender(

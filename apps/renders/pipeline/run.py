@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.engines import pricing
 from apps.engines.services import engine_generate
-from apps.engines.types import EngineError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
+from apps.engines.types import Billing, EngineError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
 from apps.renders.leases import lease_deadline, lease_kept
@@ -72,6 +72,8 @@ def attempt_run(*, attempt_id: int) -> None:
             result = engine_generate(engine=attempt.engine, request=request)
     except EngineError as exc:
         timings["engine"] = ms_since(started)
+        if exc.billing is not None:
+            _attempt_book_failed_call(attempt, exc.billing)
         attempt_fail(
             attempt, kind=exc.kind, message=exc.message, timings=timings, refused=isinstance(exc, RefusedError)
         )
@@ -149,6 +151,22 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
         attempt_conclude(attempt, status=AttemptStatus.PASSED)
 
 
+def _attempt_book_failed_call(attempt: RenderAttempt, billing: Billing) -> None:
+    """A call that failed after the vendor billed it (Ideogram's unsafe image, an image URL
+    that could not be downloaded, bytes that are not an image) costs what it billed: priced
+    like a delivered image and booked on the job and the ledger; never shown as $0."""
+    price = pricing.price_attempt(attempt.engine, billing)
+    attempt.cost_usd = price.usd if price.usd is not None else Decimal("0")
+    attempt.price_source = price.source
+    if price.source == "unknown":
+        log.warning("attempt %s: %s billed a failed call that could not be priced", attempt.pk, attempt.engine.slug)
+    with transaction.atomic():
+        if RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).update(
+            cost_usd=attempt.cost_usd, price_source=attempt.price_source
+        ):
+            attempt_book(attempt)
+
+
 def attempt_book(attempt: RenderAttempt) -> None:
     """The attempt's cost, the moment it is known, on its job (actual = the sum of its
     attempts in every state) and on the ledger (spent = the sum of billed attempts)."""
@@ -208,10 +226,11 @@ def attempt_fail(attempt: RenderAttempt, *, kind: str, message: str, timings: di
             why = f"; no fallback: {why_not}" if why_not else ""
             job_finish(job, to=JobStatus.FAILED, reason=f"{failed.name} failed ({kind}): {message}{why}")
             return
-        # The failed call billed nothing; a dearer fallback holds the difference first.
-        extra = policy.engine_price(
-            engine=fallback, width=job.width, height=job.height, quality=job.tier.quality
-        ) - policy.engine_price(engine=failed, width=job.width, height=job.height, quality=job.tier.quality)
+        # A failed call that billed nothing leaves its hold for the fallback, which holds only
+        # the difference first; one that billed (booked above) used its hold up.
+        extra = policy.engine_price(engine=fallback, width=job.width, height=job.height, quality=job.tier.quality)
+        if attempt.cost_usd <= 0:
+            extra -= policy.engine_price(engine=failed, width=job.width, height=job.height, quality=job.tier.quality)
         if extra > 0 and not policy.budget_extend(ref=str(job.public_id), amount_usd=extra):
             job_finish(
                 job,

@@ -40,23 +40,32 @@ CANCELLABLE = {
 }
 for _status in CANCELLABLE:
     ALLOWED_TRANSITIONS[_status].add(JobStatus.CANCELLED)
+# A moderator's approval or rejection may be undone within its short window
+# (apps.moderation.undo): only `job_reopen` asks for these moves.
+REOPENABLE = {JobStatus.DELIVERED, JobStatus.REJECTED}
 
 
 class TransitionError(Exception):
     pass
 
 
-def job_transition(job: RenderJob, *, to: str, reason: str = "", by: AbstractBaseUser | None = None) -> bool:
-    """Move `job` to `to` if that move is allowed from its current status.
+def job_transition(
+    job: RenderJob, *, to: str, reason: str = "", by: AbstractBaseUser | None = None, reopen: bool = False
+) -> bool:
+    """Move `job` to `to` if that move is allowed from its current status (`reopen`: the
+    undo of a moderator's decision, DELIVERED | REJECTED → NEEDS_REVIEW, which nothing else may ask).
 
     The update is conditional on the status the caller saw, so of two racing callers
     only one wins; the loser gets False and changes nothing. Writes a JobEvent.
     """
     current = job.status
-    if to not in ALLOWED_TRANSITIONS[current]:
+    reopening = reopen and current in REOPENABLE and to == JobStatus.NEEDS_REVIEW
+    if to not in ALLOWED_TRANSITIONS[current] and not reopening:
         raise TransitionError(f"A job cannot go from {current} to {to}.")
     now = timezone.now()
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
+    if reopening:
+        fields["finished_at"] = None
     if to == JobStatus.PREVIEW_READY:
         fields["preview_ready_at"] = now
     if to in TERMINAL_STATUSES:
@@ -110,5 +119,6 @@ def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | N
             engine=last.engine.slug,
             attempts=final_attempts.count(),
             delivered=to == JobStatus.DELIVERED,
+            ref=str(job.public_id),
         )
     return True

@@ -22,6 +22,8 @@ from apps.verification.scripts import SAMPLES
 
 
 class Command(BaseCommand):
+    # An offline tool: it signs nothing and serves no one, so it runs without production settings.
+    requires_system_checks: list[str] = []
     help = "Per-script OCR measurement on drawn text (built-in simulation, typos off)."
 
     def add_arguments(self, parser: Any) -> None:

@@ -29,6 +29,8 @@ def _fmt(rate: dict[str, Any]) -> str:
 
 
 class Command(BaseCommand):
+    # An offline tool: it signs nothing and serves no one, so it runs without production settings.
+    requires_system_checks: list[str] = []
     help = "Run the verification gate on a labelled synthetic + built-in-engine corpus and report."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -96,6 +96,8 @@ def verify_one(
 
 
 class Command(BaseCommand):
+    # An offline tool: it signs nothing and serves no one, so it runs without production settings.
+    requires_system_checks: list[str] = []
     help = "Verify an image (or a JSON-lines manifest of images) against the expected text."
 
     def add_arguments(self, parser: CommandParser) -> None:
