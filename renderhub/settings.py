@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.moderation",
     "apps.metrics",
     "apps.harness",
+    "apps.training",
 ]
 
 MIDDLEWARE = [
@@ -306,6 +307,13 @@ RENDERHUB_QUEUES = {
 # --- RenderHub ------------------------------------------------------------------------
 RENDERHUB_MAX_PIXELS = env.int("RENDERHUB_MAX_PIXELS", default=4096 * 4096)
 RENDERHUB_MAX_SIDE = env.int("RENDERHUB_MAX_SIDE", default=2048)
+# The rights note each exported training image carries (apps/training): who may use vendor
+# output for training is the vendor's terms and the organisation's call, so it is configuration.
+RENDERHUB_TRAINING_RIGHTS_NOTE = env.str(
+    "RENDERHUB_TRAINING_RIGHTS_NOTE",
+    default="Made for internal editorial use; the engine vendor's terms of use apply to its output, "
+    "check them before training on it. Texts were typed by staff.",
+)
 # How long POST /v1/images/generations waits for its images before answering 504 "render_pending"
 # (which the OpenAI SDK retries, waiting on the same jobs): under gunicorn's 30 s worker timeout.
 RENDERHUB_OPENAI_WAIT_S = env.float("RENDERHUB_OPENAI_WAIT_S", default=25.0)

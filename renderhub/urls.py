@@ -17,6 +17,7 @@ urlpatterns = [
     path("metrics/", include("apps.metrics.urls")),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),  # Prometheus scrapes this
     path("harness/", include("apps.harness.urls")),
+    path("training/", include("apps.training.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
