@@ -203,15 +203,10 @@ def rgb_to_lab(rgb: Any) -> Any:
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
-def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, list[int], list[int]]:
-    """Contrast of the text in `box` against its background: the box's pixels are split in two
-    by luminance (Otsu); the smaller class is the glyphs. Returns ratio, text and background RGB."""
+def _otsu_cut(lum: Any) -> float:
+    """The luminance that splits `lum` (0..1) in two classes with the most variance between."""
     import numpy as np
 
-    crop = np.asarray(img.crop(box).convert("RGB"), dtype=np.float64).reshape(-1, 3)
-    if len(crop) < 4:
-        return 21.0, [0, 0, 0], [255, 255, 255]
-    lum = relative_luminance(crop)
     hist, edges = np.histogram(lum, bins=64, range=(0.0, 1.0))
     weights = hist.astype(np.float64)
     centres = (edges[:-1] + edges[1:]) / 2
@@ -225,6 +220,19 @@ def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[flo
         between = w0 * w1 * (m0 - m1) ** 2
         if between > best:
             best, cut = between, edges[k + 1]
+    return float(cut)
+
+
+def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, list[int], list[int]]:
+    """Contrast of the text in `box` against its background: the box's pixels are split in two
+    by luminance (Otsu); the smaller class is the glyphs. Returns ratio, text and background RGB."""
+    import numpy as np
+
+    crop = np.asarray(img.crop(box).convert("RGB"), dtype=np.float64).reshape(-1, 3)
+    if len(crop) < 4:
+        return 21.0, [0, 0, 0], [255, 255, 255]
+    lum = relative_luminance(crop)
+    cut = _otsu_cut(lum)
     dark, light = crop[lum < cut], crop[lum >= cut]
     if len(dark) == 0 or len(light) == 0:
         return 1.0, [int(v) for v in crop.mean(0)], [int(v) for v in crop.mean(0)]
@@ -232,6 +240,27 @@ def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[flo
     # Medians resist anti-aliased edges and stray background texture.
     t, g = np.median(text, axis=0), np.median(ground, axis=0)
     return round(contrast_ratio(t, g), 2), [int(v) for v in t], [int(v) for v in g]
+
+
+def glyph_height(img: Image.Image, box: tuple[int, int, int, int]) -> int:
+    """Height in pixels of the glyphs in an OCR word `box`: the rows holding pixels of the
+    glyphs' luminance class (text_contrast's Otsu split, the smaller class), at most the box's.
+
+    Detectors pad their boxes (measured with RapidOCR: capitals 37 px high come back in a box
+    57 px high, capitals 8 px high in one 21 px high), so a box's height overstates the text's,
+    and small text passed the min_text_px check whatever its size."""
+    import numpy as np
+
+    x0, y0, x1, y1 = (int(v) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return max(0, y1 - y0)
+    lum = relative_luminance(np.asarray(img.crop((x0, y0, x1, y1)).convert("RGB"), dtype=np.float64))
+    cut = _otsu_cut(lum)
+    dark = lum < cut
+    glyphs = dark if dark.sum() < dark.size / 2 else ~dark
+    rows = np.flatnonzero(glyphs.sum(axis=1) >= max(1, 0.01 * (x1 - x0)))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else y1 - y0
 
 
 def _palette_distance(lab: Any, targets: Any) -> float:
@@ -577,9 +606,8 @@ def _geometry_checks(
         else:
             checks.append(Check(f"layout:{slot}", PASS, "Text sits inside its region.", evidence))
     # Punctuation and one-letter tokens get degenerate boxes; measure the words.
-    heights = [w.box[3] - w.box[1] for w in words if len("".join(normalise(w.text))) >= 2] or [
-        w.box[3] - w.box[1] for w in words
-    ]
+    measured = [w for w in words if len("".join(normalise(w.text))) >= 2] or words
+    heights = [glyph_height(img, w.box) for w in measured]
     union = (
         max(0, min(w.box[0] for w in words)),
         max(0, min(w.box[1] for w in words)),
