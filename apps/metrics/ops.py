@@ -184,6 +184,7 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
             "cost_usd",
             "timings_ms",
             "engine__name",
+            "engine__is_simulation",
             "verification__verdict",
         )
     )
@@ -269,7 +270,9 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
         buckets[index].spent += attempt["cost_usd"]
         engine_ms = (attempt["timings_ms"] or {}).get("engine")
         if engine_ms is not None and attempt["status"] != AttemptStatus.CANCELLED:
-            engine_values[(attempt["engine__name"], attempt["stage"])].append(float(engine_ms))
+            # Engine.label: a built-in engine says it is a simulation wherever it shows.
+            engine = attempt["engine__name"] + (" (simulation)" if attempt["engine__is_simulation"] else "")
+            engine_values[(engine, attempt["stage"])].append(float(engine_ms))
         key = (attempt["job_id"], attempt["stage"])
         verdict = attempt["verification__verdict"]
         if key not in seen_first and verdict:

@@ -424,6 +424,15 @@ def _usd(value: Decimal) -> str:
     return f"${value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
 
 
+def _breakdown(estimate: CostEstimate) -> str:
+    """How an estimate with expected re-renders adds up ("" for one final attempt): the
+    learnt attempt count multiplies the final's price, not the total."""
+    if estimate.expected_attempts <= 1:
+        return ""
+    finals = f"{estimate.expected_attempts} expected final attempts × {_usd(estimate.final_usd)}"
+    return f" ({_usd(estimate.preview_usd)} preview + {finals})" if estimate.preview_usd else f" ({finals})"
+
+
 def _when(moment: datetime) -> str:
     local = moment.astimezone(budget_timezone())
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
@@ -572,12 +581,13 @@ def admission_decide(
             f"{_when(budget_reset_at(now=now))} or an admin raises the limit.",
         )
     if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team):
-        attempts = f" × {estimate.expected_attempts} expected attempts" if estimate.expected_attempts > 1 else ""
         return AdmissionDecision(
             outcome=Outcome.ADMIT,
             tier=tier,
             estimate_usd=estimate.total_usd,
-            reason=" ".join([f"Admitted to {tier.name}, estimated {_usd(estimate.total_usd)}{attempts}.", *notes]),
+            reason=" ".join(
+                [f"Admitted to {tier.name}, estimated {_usd(estimate.total_usd)}{_breakdown(estimate)}.", *notes]
+            ),
         )
 
     fresh = BudgetLedger.objects.get(pk=ledger.pk)

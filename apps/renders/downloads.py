@@ -38,7 +38,9 @@ def thumbnail(attempt: RenderAttempt, *, width: int = THUMB_WIDTH) -> bytes:
 def jobs_zip(jobs: list[RenderJob]) -> bytes:
     """A zip of each job's best image (its final, else its preview) and `manifest.jsonl`, one
     line per job: id, created, template, texts, seed, size, tier, engine, status, verdict,
-    cost (US$) and the image's file name (null when the job has no image yet).
+    cost (US$) and the image's file name (null when the job has no image yet). The seed and
+    engine are those of the image in the zip (an escalation may re-render at a new seed), the
+    job's seed when there is no image.
     `jobs` with their attempts prefetched (engine, verification)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
@@ -57,7 +59,7 @@ def jobs_zip(jobs: list[RenderJob]) -> bytes:
                     "created": job.created_at.isoformat(),
                     "template": job.template.slug if job.template else None,
                     "texts": job.texts,
-                    "seed": job.seed,
+                    "seed": attempt.seed if attempt else job.seed,
                     "size": f"{job.width}x{job.height}",
                     "tier": job.tier.slug,
                     "engine": attempt.engine.slug if attempt else None,

@@ -1,5 +1,10 @@
 """Submission checks on the text a job must show, so a job that cannot succeed never starts.
 
+- An invisible bidirectional embedding, override or isolate control (U+202A–U+202E,
+  U+2066–U+2069), pasted in by accident or to spoof: the image would set the text reversed or
+  reordered, unlike what the editor sees in the form, and every verification would fail.
+  Refused on every tier, naming the code point (the character itself would reorder the
+  message). The marks LRM, RLM and ALM and the joiners stay allowed: they only nudge shaping.
 - A character no RenderHub font can draw (an emoji, a rare symbol) would come out of the
   simulation and the compositor (the escalation ladder's last step) as an empty box: refused,
   naming the character, on every tier.
@@ -33,8 +38,19 @@ def _verifying(tier: Tier | None) -> bool:
     return bool(tier.verify_ocr or (cheaper is not None and cheaper.verify_ocr))
 
 
+# Unicode's explicit directional embeddings, overrides and isolates (UAX #9, table 1).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def text_problem(text: str, *, verify: bool) -> str:
     """Why `text` cannot be rendered (and, when `verify`, verified) — "" when it can."""
+    controls = [ch for ch in dict.fromkeys(text) if ch in BIDI_CONTROLS]
+    if controls:
+        named = ", ".join(f"U+{ord(ch):04X} {unicodedata.name(ch)}" for ch in controls)
+        return (
+            f"The text holds an invisible direction control ({named}): the image would show the text "
+            "reversed or reordered. Remove it (retype the text rather than pasting it)."
+        )
     missing = missing_glyphs(text)
     if missing:
         listed = ", ".join(_describe(ch) for ch in missing[:3]) + (" …" if len(missing) > 3 else "")

@@ -250,18 +250,10 @@ def _split_medians(channels: Any, mask: Any) -> tuple[Any, Any, int, int]:
     return np.array(medians[0]), np.array(medians[1]), inside, outside
 
 
-def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, list[int], list[int]]:
-    """Contrast of the text in `box` against its background: the box's pixels are split in two
-    by luminance (Otsu); the smaller class is the glyphs. Returns ratio, text and background RGB."""
+def _otsu_cut(lum: Any) -> float:
+    """The luminance that splits `lum` (0..1) in two classes with the most variance between."""
     import numpy as np
 
-    # 8-bit pixels throughout: luminance from a lookup table, medians from 256-bin counts. The
-    # figures equal those of the float64 version this replaced (tests/verification/test_gate_speed.py).
-    crop = np.asarray(img.crop(box).convert("RGB"), dtype=np.uint8).reshape(-1, 3)
-    if len(crop) < 4:
-        return 21.0, [0, 0, 0], [255, 255, 255]
-    channels = np.ascontiguousarray(crop.T).astype(np.intp)
-    lum = _luminance_u8(channels)
     hist, edges = np.histogram(lum, bins=64, range=(0.0, 1.0))
     weights = hist.astype(np.float64)
     centres = (edges[:-1] + edges[1:]) / 2
@@ -275,12 +267,49 @@ def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[flo
         between = w0 * w1 * (m0 - m1) ** 2
         if between > best:
             best, cut = between, edges[k + 1]
+    return float(cut)
+
+
+def text_contrast(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, list[int], list[int]]:
+    """Contrast of the text in `box` against its background: the box's pixels are split in two
+    by luminance (Otsu); the smaller class is the glyphs. Returns ratio, text and background RGB."""
+    import numpy as np
+
+    # 8-bit pixels throughout: luminance from a lookup table, medians from 256-bin counts. The
+    # figures equal those of the float64 version this replaced (tests/verification/test_gate_speed.py).
+    crop = np.asarray(img.crop(box).convert("RGB"), dtype=np.uint8).reshape(-1, 3)
+    if len(crop) < 4:
+        return 21.0, [0, 0, 0], [255, 255, 255]
+    channels = np.ascontiguousarray(crop.T).astype(np.intp)
+    lum = _luminance_u8(channels)
+    cut = _otsu_cut(lum)
     dark_median, light_median, dark, light = _split_medians(channels, lum < cut)
     if dark == 0 or light == 0:
         return 1.0, [int(v) for v in crop.mean(0)], [int(v) for v in crop.mean(0)]
     # Medians resist anti-aliased edges and stray background texture.
     t, g = (dark_median, light_median) if dark < light else (light_median, dark_median)
     return round(contrast_ratio(t, g), 2), [int(v) for v in t], [int(v) for v in g]
+
+
+def glyph_height(img: Image.Image, box: tuple[int, int, int, int]) -> int:
+    """Height in pixels of the glyphs in an OCR word `box`: the rows holding pixels of the
+    glyphs' luminance class (text_contrast's Otsu split, the smaller class), at most the box's.
+
+    Detectors pad their boxes (measured with RapidOCR: capitals 37 px high come back in a box
+    57 px high, capitals 8 px high in one 21 px high), so a box's height overstates the text's,
+    and small text passed the min_text_px check whatever its size."""
+    import numpy as np
+
+    x0, y0, x1, y1 = (int(v) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return max(0, y1 - y0)
+    lum = relative_luminance(np.asarray(img.crop((x0, y0, x1, y1)).convert("RGB"), dtype=np.float64))
+    cut = _otsu_cut(lum)
+    dark = lum < cut
+    glyphs = dark if dark.sum() < dark.size / 2 else ~dark
+    rows = np.flatnonzero(glyphs.sum(axis=1) >= max(1, 0.01 * (x1 - x0)))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else y1 - y0
 
 
 def _palette_distance(lab: Any, targets: Any) -> float:
@@ -626,9 +655,8 @@ def _geometry_checks(
         else:
             checks.append(Check(f"layout:{slot}", PASS, "Text sits inside its region.", evidence))
     # Punctuation and one-letter tokens get degenerate boxes; measure the words.
-    heights = [w.box[3] - w.box[1] for w in words if len("".join(normalise(w.text))) >= 2] or [
-        w.box[3] - w.box[1] for w in words
-    ]
+    measured = [w for w in words if len("".join(normalise(w.text))) >= 2] or words
+    heights = [glyph_height(img, w.box) for w in measured]
     union = (
         max(0, min(w.box[0] for w in words)),
         max(0, min(w.box[1] for w in words)),

@@ -175,3 +175,21 @@ def test_metrics_page_ignores_unknown_range_and_source(client, demo, moderator):
 
     assert response.status_code == 200
     assert '<option value="day" selected>' in response.content.decode()
+
+
+def test_ops_metrics_engine_rows_say_simulation_for_the_built_in_engines(demo, editor):
+    """Every page that shows a built-in engine labels it a simulation (README)."""
+    _job(
+        user=editor,
+        tier_slug="production",
+        preview_ms=400,
+        final_ms=2000,
+        attempts=[(Stage.PREVIEW, "initial", "0.01", "pass", 300), (Stage.FINAL, "initial", "0.04", "pass", 1400)],
+    )
+
+    figures = ops_metrics(range_="day")
+
+    assert [r.name for r in figures.engines] == [
+        "Built-in Turbo (simulation) · preview",
+        "Built-in Ultra (simulation) · final",
+    ]

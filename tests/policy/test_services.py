@@ -49,6 +49,20 @@ def test_cost_estimate_learns_expected_attempts_per_template_and_engine(producti
     assert CostOutcome.objects.count() == 4
 
 
+def test_admission_reason_says_how_an_estimate_with_re_renders_adds_up(production):
+    for attempts in (1, 2, 3, 2):
+        policy.cost_record_outcome(
+            template="editorial-cover", engine="builtin-ultra", attempts=attempts, delivered=True
+        )
+
+    decision = decide(production, template="editorial-cover")
+
+    assert decision.estimate_usd == Decimal("0.1600")
+    assert decision.reason == (
+        "Admitted to Production, estimated $0.16 ($0.04 preview + 2.00 expected final attempts × $0.06)."
+    )
+
+
 def test_engine_price_uses_table_for_size_and_quality(production):
     engine = production.final_engine
     engine.price_table = {"1024x1024": {"standard": "0.04", "hd": "0.08"}}

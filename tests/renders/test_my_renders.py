@@ -111,6 +111,20 @@ def test_download_selected_gives_a_zip_with_images_and_manifest(client, demo, ed
 
 
 @pytest.mark.django_db
+def test_download_manifest_gives_the_seed_the_delivered_image_was_rendered_at(client, demo, editor):
+    job = _job(editor, "Harvest Guide")  # job seed 3
+    attempt = job.attempts.get()
+    attempt.seed = 4  # an escalation re-rendered the final at a new seed
+    attempt.save(update_fields=["seed"])
+    client.force_login(editor)
+
+    response = client.post(reverse("renders:jobs-download"), {"job": [str(job.public_id)]})
+
+    line = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("manifest.jsonl"))
+    assert line["seed"] == 4
+
+
+@pytest.mark.django_db
 def test_download_leaves_out_jobs_the_user_may_not_see(client, demo, editor):
     from tests.factories import UserFactory
 

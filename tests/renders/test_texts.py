@@ -123,6 +123,44 @@ def test_form_missing_glyph_shows_the_error_on_the_field(client, cover, editor):
     assert RenderJob.objects.count() == 0
 
 
+@pytest.mark.parametrize("control", [chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]])
+def test_text_problem_refuses_a_direction_control_on_every_tier(control):
+    from apps.renders.text_checks import text_problem
+
+    for verify in (True, False):
+        problem = text_problem(f"{control}Summer Sale", verify=verify)
+
+        assert f"U+{ord(control):04X}" in problem
+        assert control not in problem  # the message itself is not reordered
+
+
+def test_form_right_to_left_override_in_a_title_is_refused_and_nothing_starts(client, cover, editor):
+    client.force_login(editor)
+
+    response = client.post(reverse("renders:job-new"), {"template": cover.pk, "text_title": "\u202eevil override"})
+
+    assert response.status_code == 200
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in response.content.decode()
+    assert RenderJob.objects.count() == 0
+
+
+def test_api_right_to_left_override_in_a_title_is_refused_with_the_field(client, token):
+    body = {"template": "editorial-cover", "texts": {"title": "Summer \u202eSale"}}
+
+    response = _post(client, "/api/v1/renders", body, token)
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "title"
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in response.json()["error"]
+    assert RenderJob.objects.count() == 0
+
+
+def test_text_problem_allows_marks_and_joiners():
+    from apps.renders.text_checks import text_problem
+
+    assert text_problem("Summer\u200e Sale\u200f", verify=True) == ""
+
+
 # --- scripts ---------------------------------------------------------------------------------
 
 

@@ -130,6 +130,20 @@ def test_job_detail_without_js_refreshes_itself_while_running(client, job, edito
     assert 'http-equiv="refresh"' not in resting
 
 
+def test_job_detail_shows_no_cost_for_an_attempt_not_yet_rendered(client, job, editor):
+    """A queued or rendering attempt has billed nothing yet, and may still bill: "–", not "$0.00"."""
+    from apps.renders.models import AttemptStatus
+
+    job.attempts.update(status=AttemptStatus.RUNNING)
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    row = body.split('<table class="attempts">')[1].split("</tr>")[1]
+    assert "Rendering" in row
+    assert "$0.00" not in row
+
+
 def test_job_list_shows_only_own_jobs_in_fixed_queries(
     client, demo, editor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):

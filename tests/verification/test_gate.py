@@ -103,6 +103,29 @@ def test_verify_image_flags_low_contrast_text_for_review():
     assert legibility.evidence["contrast"] < 1.5
 
 
+@pytest.mark.parametrize("font_size", [11, 12])
+def test_verify_image_flags_text_too_small_to_read_for_review(font_size):
+    """Glyphs 8–9 px high, under min_text_px (10): the OCR still reads them, but its word boxes
+    are padded to ~21 px whatever the glyphs' size, so the height must be measured on the ink."""
+    image = card([("HARBOUR LIGHTS", (70, 380))], font_size=font_size)
+
+    report = verify_image(image=image, expected={"title": "HARBOUR LIGHTS"}, regions=REGIONS)
+
+    legibility = next(c for c in report.checks if c.name == "legibility:title")
+    assert report.ocr_text == "HARBOUR LIGHTS"
+    assert legibility.status == "review"
+    assert legibility.evidence["min_height_px"] < 10
+
+
+def test_verify_image_measures_the_glyphs_height_not_the_box():
+    report = verify_image(image=title_card("HARBOUR"), expected={"title": "HARBOUR"}, regions=REGIONS)
+
+    legibility = next(c for c in report.checks if c.name == "legibility:title")
+    assert legibility.status == "pass"
+    # DejaVu Sans Bold capitals at 48 px: 35–37 px high with anti-aliasing.
+    assert legibility.evidence["min_height_px"] in range(34, 39)
+
+
 def test_verify_image_checks_the_palette():
     image = title_card("Harbour Lights")
 
