@@ -1,8 +1,10 @@
 """`bench_verify`: the gate's seconds per image alone and its throughput with worker processes."""
 
 import json
-
-from django.core.management import call_command
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.verification.images import title_card
 
@@ -17,7 +19,18 @@ def test_bench_verify_reports_both_measurements_and_the_verdicts(tmp_path):
     (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     out = tmp_path / "bench.json"
 
-    call_command("bench_verify", "--images", str(tmp_path), "--processes", "2", "--json", str(out))
+    # Its own process, as it is run: the pool forks, and a fork of this test process (whose other
+    # tests loaded OCR models and their thread pools) can inherit a held lock and never warm up.
+    done = subprocess.run(
+        [sys.executable, "manage.py", "bench_verify", "--images", str(tmp_path), "--processes", "2", "--json", str(out)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
 
     report = json.loads(out.read_text())
     assert (report["images"], report["processes"], report["verdicts"]) == (2, 2, ["pass", "fail"])
