@@ -215,3 +215,37 @@ def test_moderator_approves_by_key_and_undoes_by_key_in_a_browser(
 
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.NEEDS_REVIEW
     assert errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_moderator_undoes_a_bulk_rejection_without_javascript(
+    live_server, demo, editor, moderator, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_run", lambda attempt: None)
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_verify", lambda attempt: None)
+    jobs = [
+        review_job(editor=editor, captured=django_capture_on_commit_callbacks, title=t, seed=i)
+        for i, t in enumerate(["Spring Sale", "Night Market"])
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False, viewport={"width": 1300, "height": 900}).new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/moderation/")
+        page.fill("#id_username", moderator.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.locator("#queue-list tbody input[type=checkbox]").nth(0).check()
+        page.locator("#queue-list tbody input[type=checkbox]").nth(1).check()
+        page.fill("#bulk-form input[name=reason]", "Misspelled")
+        page.click("#bulk-reject")
+        expect(page.locator("#undo-bar")).to_contain_text("Rejected 2 renders — Undo")
+        page.click("#undo-button")
+        expect(page.locator(".messages")).to_contain_text(
+            "Undone: “Spring Sale”, “Night Market” are back in the queue."
+        )
+        expect(page.locator("#queue-total")).to_have_text("2 waiting · 2 shown")
+        page.screenshot(path=str(SHOTS / "moderation-undone-nojs.png"), full_page=True)
+        browser.close()
+
+    assert [RenderJob.objects.get(pk=j.pk).status for j in jobs] == [JobStatus.NEEDS_REVIEW] * 2
