@@ -211,9 +211,20 @@ def test_moderator_approves_by_key_and_undoes_by_key_in_a_browser(
         expect(page.locator("#queue-total")).to_have_text("1 waiting · 1 shown")
         expect(page.locator("#undo-bar")).to_have_count(0)
         page.screenshot(path=str(SHOTS / "moderation-undone.png"), full_page=True)
+        # Decided again; the bar is still on the page when the window has passed (here: the
+        # decision is dated 45 s back), so the server refuses the undo and says why.
+        page.click("#next-button")
+        expect(page.locator("#claim-state")).to_contain_text("You are working on this job")
+        page.click("#approve-button")
+        expect(page.locator("#undo-bar")).to_be_visible()
+        late = ModerationDecision.objects.filter(action="approve").latest("created_at")
+        ModerationDecision.objects.filter(pk=late.pk).update(created_at=late.created_at - timedelta(seconds=45))
+        page.click("#undo-button")
+        expect(page.locator(".messages")).to_contain_text("Too late to undo: approved “Harbour Lights Tonight” 4")
+        page.screenshot(path=str(SHOTS / "moderation-undo-too-late.png"), full_page=True)
         browser.close()
 
-    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.NEEDS_REVIEW
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.DELIVERED
     assert errors == []
 
 
