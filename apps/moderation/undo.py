@@ -60,8 +60,9 @@ def job_label(job: RenderJob) -> str:
 
 def _not_undone(decision: ModerationDecision, job: RenderJob, *, seconds: float) -> str:
     shown = "delivered" if decision.action == ModerationDecision.Action.APPROVE else "rejected"
+    lasted = "under a second" if seconds < 1 else f"{seconds:.0f} s"
     sentence = (
-        f"Not undone: for {seconds:.0f} s {job_label(job)} showed as {shown} on its job page and in the API; "
+        f"Not undone: for {lasted} {job_label(job)} showed as {shown} on its job page and in the API; "
         "whoever read it then keeps what they read."
     )
     used = ApiToken.objects.filter(user_id=job.submitted_by_id, last_used_at__gte=decision.created_at).exists()

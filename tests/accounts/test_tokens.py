@@ -118,3 +118,27 @@ def test_editor_creates_and_revokes_a_token_in_a_browser(live_server, demo, edit
     assert key.startswith("rh_")
     assert api_token_authenticate(key=key) is None
     assert errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_admin_sees_and_revokes_another_users_token_in_a_browser(live_server, demo, editor, admin_user):
+    key = api_token_create(user=editor, name="editor-cms", expires_days=30)
+    api_token_authenticate(key=key)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{live_server.url}/accounts/login/?next=/accounts/tokens/")
+        page.fill("#id_username", admin_user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        row = page.locator(f"#token-list tr[data-token='{key[:10]}']")
+        expect(row).to_contain_text(editor.username)
+        expect(row).to_contain_text("active")
+        page.screenshot(path=str(SHOTS / "tokens-admin-all-users.png"), full_page=True)
+        row.locator("button:has-text('Revoke')").click()
+        expect(page.locator(".messages")).to_contain_text("Revoked “editor-cms”")
+        browser.close()
+
+    assert api_token_authenticate(key=key) is None

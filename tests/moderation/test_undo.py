@@ -211,7 +211,52 @@ def test_moderator_approves_by_key_and_undoes_by_key_in_a_browser(
         expect(page.locator("#queue-total")).to_have_text("1 waiting · 1 shown")
         expect(page.locator("#undo-bar")).to_have_count(0)
         page.screenshot(path=str(SHOTS / "moderation-undone.png"), full_page=True)
+        # Decided again; the bar is still on the page when the window has passed (here: the
+        # decision is dated 45 s back), so the server refuses the undo and says why.
+        page.click("#next-button")
+        expect(page.locator("#claim-state")).to_contain_text("You are working on this job")
+        page.click("#approve-button")
+        expect(page.locator("#undo-bar")).to_be_visible()
+        late = ModerationDecision.objects.filter(action="approve").latest("created_at")
+        ModerationDecision.objects.filter(pk=late.pk).update(created_at=late.created_at - timedelta(seconds=45))
+        page.click("#undo-button")
+        expect(page.locator(".messages")).to_contain_text("Too late to undo: approved “Harbour Lights Tonight” 4")
+        page.screenshot(path=str(SHOTS / "moderation-undo-too-late.png"), full_page=True)
         browser.close()
 
-    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.NEEDS_REVIEW
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.DELIVERED
     assert errors == []
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_moderator_undoes_a_bulk_rejection_without_javascript(
+    live_server, demo, editor, moderator, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_run", lambda attempt: None)
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_verify", lambda attempt: None)
+    jobs = [
+        review_job(editor=editor, captured=django_capture_on_commit_callbacks, title=t, seed=i)
+        for i, t in enumerate(["Spring Sale", "Night Market"])
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False, viewport={"width": 1300, "height": 900}).new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/moderation/")
+        page.fill("#id_username", moderator.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.locator("#queue-list tbody input[type=checkbox]").nth(0).check()
+        page.locator("#queue-list tbody input[type=checkbox]").nth(1).check()
+        page.fill("#bulk-form input[name=reason]", "Misspelled")
+        page.click("#bulk-reject")
+        expect(page.locator("#undo-bar")).to_contain_text("Rejected 2 renders — Undo")
+        page.click("#undo-button")
+        expect(page.locator(".messages")).to_contain_text(
+            "Undone: “Spring Sale”, “Night Market” are back in the queue."
+        )
+        expect(page.locator("#queue-total")).to_have_text("2 waiting · 2 shown")
+        page.screenshot(path=str(SHOTS / "moderation-undone-nojs.png"), full_page=True)
+        browser.close()
+
+    assert [RenderJob.objects.get(pk=j.pk).status for j in jobs] == [JobStatus.NEEDS_REVIEW] * 2
