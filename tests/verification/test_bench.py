@@ -21,9 +21,9 @@ def test_bench_verify_reports_both_measurements_and_the_verdicts(tmp_path):
 
     # Its own process, as it is run: the pool forks, and a fork of this test process (whose other
     # tests loaded OCR models and their thread pools) can inherit a held lock and never warm up.
+    command = ["manage.py", "bench_verify", "--images", str(tmp_path), "--processes", "2", "--json", str(out)]
     done = subprocess.run(
-        [sys.executable, "manage.py", "bench_verify", "--images", str(tmp_path), "--processes", "2"]
-        + ["--json", str(out)],
+        [sys.executable, *command],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "DEBUG": "true"},
         capture_output=True,
