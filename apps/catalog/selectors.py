@@ -14,6 +14,23 @@ from apps.engines.models import Engine
 class EngineAdapterRow:
     engine: Engine
     support: AdapterSupport
+    # Set when the engine applies adapters but runs another model than the adapter was trained
+    # on (a LoRA fits one base model; on another it fails or distorts). Names are compared
+    # without a file extension; shown, never enforced, as model names are free text.
+    base_model_note: str = ""
+
+
+def _stem(name: str) -> str:
+    return name.rsplit("/", 1)[-1].removesuffix(".safetensors").removesuffix(".ckpt").strip().lower()
+
+
+def _base_model_note(engine: Engine, support: AdapterSupport, adapter: Adapter | None) -> str:
+    # The built-in simulation has no weights: any known adapter reference "fits" it.
+    if adapter is None or not support.supported or engine.simulated or not engine.model_id or not adapter.base_model:
+        return ""
+    if _stem(engine.model_id) == _stem(adapter.base_model):
+        return ""
+    return f"runs {engine.model_id}; {adapter.name} was trained on {adapter.base_model}"
 
 
 def template_adapter_history(*, template: Template) -> QuerySet[TemplateAdapterChange]:
@@ -26,9 +43,13 @@ def template_adapter_at(*, template: Template, when: datetime.datetime) -> Templ
     return template_adapter_history(template=template).filter(changed_at__lte=when).first()
 
 
-def engine_adapter_rows() -> list[EngineAdapterRow]:
-    """Every enabled engine with whether it applies adapters, appliers first."""
-    rows = [EngineAdapterRow(e, engine_adapter_support(engine=e)) for e in Engine.objects.filter(enabled=True)]
+def engine_adapter_rows(*, adapter: Adapter | None = None) -> list[EngineAdapterRow]:
+    """Every enabled engine with whether it applies adapters (and, given the template's
+    adapter, whether it runs the base model the adapter fits), appliers first."""
+    rows = []
+    for engine in Engine.objects.filter(enabled=True):
+        support = engine_adapter_support(engine=engine)
+        rows.append(EngineAdapterRow(engine, support, _base_model_note(engine, support, adapter)))
     return sorted(rows, key=lambda r: (not r.support.supported, r.engine.slug))
 
 

@@ -23,7 +23,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(template: Template, form: TemplateAdapterForm) -> dict[str, object]:
-    rows = selectors.engine_adapter_rows()
+    rows = selectors.engine_adapter_rows(adapter=template.adapter)
     return {
         "template": template,
         "form": form,

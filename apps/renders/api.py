@@ -294,6 +294,13 @@ def job_as_json(request: HttpRequest, job: RenderJob) -> dict[str, Any]:
                 "price_source": a.price_source or None,
                 "error_kind": a.error_kind or None,
                 "error": a.error or None,
+                # The template's adapter and what became of it: use is "applied", "unsupported"
+                # (the engine cannot use adapters: not applied) or "off"; null without one.
+                "adapter": (
+                    {"slug": a.adapter.slug, "use": a.adapter_use, "strength": a.adapter_strength}
+                    if a.adapter is not None
+                    else None
+                ),
                 "verification": (
                     {"verdict": a.verification.verdict, "reasons": a.verification.reasons}
                     if a.verification

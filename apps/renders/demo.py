@@ -88,7 +88,7 @@ DEMO_ADAPTERS = [
     {
         "slug": "cover-typography-sim",
         "name": "Cover typography (simulated)",
-        "base_model": "builtin-turbo-sim",
+        "base_model": "built-in simulation (any built-in engine)",
         "reference": "renderhub-sim/typography-lora",
         "default_strength": 1.0,
         "notes": "SIMULATION: no weights exist. The built-in engines and engine_server know this reference and "

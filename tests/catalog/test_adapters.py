@@ -151,3 +151,17 @@ def test_template_pages_are_for_admins(client, template, editor):
 
     assert client.get(f"/templates/{template.slug}/").status_code == 403
     assert client.post("/templates/adapters/new/", {}).status_code == 403
+
+
+def test_template_page_flags_an_engine_running_another_base_model(client, template, adapter, admin_user):
+    Engine.objects.create(
+        slug="sdxl", name="SDXL box", adapter=AdapterKind.COMFYUI, model_id="sd_xl_base_1.0.safetensors"
+    )
+    Engine.objects.create(slug="flux", name="Flux box", adapter=AdapterKind.COMFYUI, model_id="flux1-dev.safetensors")
+    template_set_adapter(template=template, adapter=adapter, strength=None, by=admin_user)
+    client.force_login(admin_user)
+
+    page = client.get(f"/templates/{template.slug}/").content.decode()
+
+    notes = [chunk.split("</small>")[0] for chunk in page.split('class="error base-model-note">')[1:]]
+    assert notes == ["Base model differs: runs flux1-dev.safetensors; Cover v1 was trained on sd_xl_base_1.0"]

@@ -192,3 +192,14 @@ def test_metrics_page_shows_the_split_and_the_difference(cover, editor, moderato
     delta = page.split('class="delta"')[1].split("</tr>")[0]
     assert "+100 pts" in delta  # first-pass rate 0 % → 100 %
     assert "−$0.06" in delta  # cost per delivered image
+
+
+def test_job_api_reports_each_attempts_adapter(cover, editor, client, django_capture_on_commit_callbacks):
+    from apps.accounts.services import api_token_create
+
+    job = _submit(cover, editor, typo_engine(), django_capture_on_commit_callbacks)
+    token = api_token_create(user=editor, name="t")
+
+    body = client.get(f"/api/v1/renders/{job.public_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+
+    assert body["attempts"][0]["adapter"] == {"slug": "cover-typography-sim", "use": "applied", "strength": 1.0}
