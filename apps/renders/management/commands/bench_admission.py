@@ -113,10 +113,21 @@ def plans(statements: list[dict[str, str]]) -> list[dict[str, Any]]:
             sql = statement["sql"]
             if not sql.lstrip().upper().startswith(("SELECT", "UPDATE")) or not any(t in sql for t in GROWING):
                 continue
-            cur.execute("EXPLAIN " + sql)
+            # A SELECT is run (EXPLAIN ANALYZE: PostgreSQL's own execution time, which the
+            # machine's load disturbs less than a wall clock); an UPDATE only planned.
+            analyze = sql.lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in sql.upper()
+            cur.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql)
             plan = [row[0] for row in cur.fetchall()]
             scans = [line.strip() for line in plan if "Seq Scan" in line and any(t in line for t in GROWING)]
-            out.append({"sql": sql[:200], "seq_scans_on_growing_tables": scans, "plan": plan})
+            executed = [line for line in plan if line.startswith("Execution Time")]
+            out.append(
+                {
+                    "sql": sql[:200],
+                    "seq_scans_on_growing_tables": scans,
+                    "execution": executed[0] if executed else "",
+                    "plan": plan,
+                }
+            )
     return out
 
 
@@ -183,7 +194,7 @@ class Command(BaseCommand):
                     "growing_table_reads_ms": summary(growing_ms),
                     "growing_table_statements": len(explained),
                     "seq_scans_on_growing_tables": sum(len(p["seq_scans_on_growing_tables"]) for p in explained),
-                    "plans": explained if show_plans else [p["sql"] for p in explained],
+                    "plans": explained if show_plans else [f"{p['execution']}: {p['sql']}" for p in explained],
                 }
             )
         self.stdout.write(json.dumps(results, indent=2, default=str))
