@@ -22,6 +22,15 @@ PASSWORD = "pw-for-tests"
 _live_workers: list[subprocess.Popen] = []
 
 
+@pytest.fixture(autouse=True)
+def _process_caches_clear() -> None:
+    """Each test starts with empty per-process caches (apps.core.ttlcache): rows cached by
+    an earlier test were rolled back with it."""
+    from apps.core.ttlcache import clear_all
+
+    clear_all()
+
+
 @pytest.fixture
 def demo(db):  # type: ignore[no-untyped-def]
     """The demo tiers, templates and built-in engines (and users with PASSWORD)."""

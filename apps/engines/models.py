@@ -17,6 +17,7 @@ class AdapterKind(models.TextChoices):
     STABILITY = "stability", "Stability AI (SD3.5)"
     IDEOGRAM = "ideogram", "Ideogram"
     COMFYUI = "comfyui", "ComfyUI"
+    NULL = "null", "Null (benchmark engine: a cached image, no rendering)"
 
 
 class Engine(models.Model):
@@ -80,11 +81,13 @@ class Engine(models.Model):
 
     @property
     def simulated(self) -> bool:
-        """A built-in simulation: its pictures are not a vendor's."""
-        return self.is_simulation or self.adapter == AdapterKind.BUILTIN
+        """A built-in simulation (or the null benchmark engine): its pictures are not a vendor's."""
+        return self.is_simulation or self.adapter in (AdapterKind.BUILTIN, AdapterKind.NULL)
 
     @property
     def label(self) -> str:
+        if self.adapter == AdapterKind.NULL:
+            return f"{self.name} (benchmark engine)"
         return f"{self.name} (simulation)" if self.is_simulation else self.name
 
     def is_retired(self, today: datetime.date | None = None) -> bool:

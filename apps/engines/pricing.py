@@ -31,11 +31,14 @@ from typing import Any, Literal
 
 from apps.engines.types import Billing, TokenUsage
 
-PriceSource = Literal["usage", "table", "unknown"]
+PriceSource = Literal["usage", "table", "unknown", "benchmark"]
 MILLION = Decimal(1_000_000)
 CENT_FRACTION = Decimal("0.000001")
-# Adapters whose engines may be priced at a configured $0 (our own hardware or a simulation).
-ZERO_PRICE_ALLOWED = {"builtin", "comfyui"}
+# Adapters whose engines may be priced at a configured $0 (our own hardware, a simulation or
+# the null benchmark engine).
+ZERO_PRICE_ALLOWED = {"builtin", "comfyui", "null"}
+# The null engine (adapters/null.py) is a benchmark, not a vendor: always $0, source "benchmark".
+BENCHMARK_ADAPTERS = {"null"}
 # An image answer with more output tokens than this is not believed (gpt-image-1 high at
 # 1536×1024 is ~6 240 tokens; Gemini 4K is 2 520).
 MAX_OUTPUT_TOKENS_PER_IMAGE = 100_000
@@ -160,7 +163,10 @@ def price_attempt(engine: Any, billing: Billing | None) -> Price:
     `engine` is an `Engine` (only `adapter`, `params`, `price_table`, `price_usd` are read);
     `billing` is `EngineResult.billing` (or `EngineError.billing` for a billed failure). USD
     amounts are Decimals quantized to 1e-6. Raises nothing: a bad price is "unknown".
+    The null benchmark engine is $0 with source "benchmark": not a vendor, nothing billed.
     """
+    if getattr(engine, "adapter", "") in BENCHMARK_ADAPTERS:
+        return Price(usd=Decimal("0"), source="benchmark", detail="benchmark engine (null): not a vendor, priced $0")
     if billing is None:
         if zero_price_allowed(engine):
             price, how = table_price(engine, Billing(model="", size="*"))
@@ -191,6 +197,8 @@ def pricing_summary(engine: Any) -> tuple[str, bool]:
     Unpriced: a vendor engine with neither a price table nor a flat price, so every call it
     delivers is priced "unknown" (flagged, never booked at $0).
     """
+    if getattr(engine, "adapter", "") in BENCHMARK_ADAPTERS:
+        return 'A benchmark engine (null), not a vendor: every call is priced $0 (price source "benchmark").', False
     table = engine.price_table or {}
     flat = _decimal(engine.price_usd) or Decimal(0)
     unpriced = not table and flat == 0 and not zero_price_allowed(engine)

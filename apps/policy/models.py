@@ -230,7 +230,12 @@ class CostOutcome(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["engine", "template", "-created_at"])]
+        indexes = [
+            models.Index(fields=["engine", "template", "-created_at"]),
+            # expected_attempts' fallback to the engine alone (any template): the latest 50
+            # without sorting the engine's whole history.
+            models.Index(fields=["engine", "-created_at"], name="costoutcome_engine_recent"),
+        ]
 
 
 class PolicyChange(models.Model):

@@ -35,6 +35,7 @@ from django.db.models import Avg, F
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from apps.core.ttlcache import TTLCache
 from apps.engines import pricing
 from apps.engines.models import AdapterKind, Engine
 from apps.engines.types import Billing
@@ -92,9 +93,47 @@ class CostEstimate:
 # --- Routing and prices ------------------------------------------------------------------
 
 
+# Routing rows read by every submission, per process for POLICY_CACHE_S (apps.core.ttlcache):
+# a save or delete of a tier, asset class, engine or team budget in this process clears them
+# at once (PolicyConfig.ready); other processes see an edit within POLICY_CACHE_S. The rows
+# are shared by the requests of this process: callers must not modify them.
+POLICY_CACHE_S = 5.0
+_asset_classes: TTLCache[str, AssetClass | None] = TTLCache(ttl_s=POLICY_CACHE_S)
+_tier_queues: TTLCache[str, list[Tier]] = TTLCache(ttl_s=POLICY_CACHE_S)
+_teams: TTLCache[int, str] = TTLCache(ttl_s=POLICY_CACHE_S)
+_expected: TTLCache[tuple[str, str], Decimal] = TTLCache(ttl_s=POLICY_CACHE_S)
+# (tier, team, day) whose ledger row this process has seen exist: no INSERT … ON CONFLICT again.
+_ledger_rows: TTLCache[tuple[int, str, date], bool] = TTLCache(ttl_s=3600)
+
+
+def policy_cache_clear(*args: object, **kwargs: object) -> None:
+    """Signal receiver: a tier, asset class, engine, team budget or group changed here."""
+    for cache in (_asset_classes, _tier_queues, _teams, _ledger_rows, _expected):
+        cache.clear()
+
+
+def asset_class_get(*, slug: str) -> AssetClass | None:
+    """The asset class with its tier and the tier's engines (cached per process), or None."""
+    return _asset_classes.get_or_load(
+        slug,
+        lambda: (
+            AssetClass.objects.select_related(
+                "tier__preview_engine", "tier__final_engine", "tier__fallback_engine", "tier__degrade_to"
+            )
+            .filter(slug=slug)
+            .first()
+        ),
+    )
+
+
 def tier_for_asset_class(*, asset_class: str) -> Tier | None:
-    found = AssetClass.objects.select_related("tier").filter(slug=asset_class).first()
+    found = asset_class_get(slug=asset_class)
     return found.tier if found else None
+
+
+def tier_queues() -> list[Tier]:
+    """Every tier's pk, preview_queue and final_queue (cached per process)."""
+    return _tier_queues.get_or_load("all", lambda: list(Tier.objects.only("pk", "preview_queue", "final_queue")))
 
 
 def engine_price(*, engine: Engine, width: int, height: int, quality: str = "") -> Decimal:
@@ -122,7 +161,12 @@ def engine_is_priced(engine: Engine) -> bool:
 
 def expected_attempts(*, template: str, engine: str) -> Decimal:
     """Mean final attempts of the last RECENT_OUTCOMES finished jobs for this template and
-    engine (else for the engine alone); 1.0 with no history."""
+    engine (else for the engine alone); 1.0 with no history. Indexed reads of at most
+    RECENT_OUTCOMES rows (however long the history), kept per process for POLICY_CACHE_S."""
+    return _expected.get_or_load((template, engine), lambda: _expected_load(template=template, engine=engine))
+
+
+def _expected_load(*, template: str, engine: str) -> Decimal:
     for filters in ({"engine": engine, "template": template}, {"engine": engine}):
         recent = CostOutcome.objects.filter(**filters).order_by("-created_at").values("pk")[:RECENT_OUTCOMES]
         mean = CostOutcome.objects.filter(pk__in=recent).aggregate(m=Avg("attempts"))["m"]
@@ -159,6 +203,7 @@ def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered:
     CostOutcome.objects.create(
         template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered, ref=ref[:64]
     )
+    _expected.clear()  # this process learns at once; others within POLICY_CACHE_S
 
 
 def cost_outcome_forget(*, ref: str) -> int:
@@ -212,13 +257,21 @@ def budget_reset_at(*, now: datetime | None = None) -> datetime:
 
 def ledger_for(*, tier: Tier, day: date | None = None, team: str = "") -> BudgetLedger:
     """The tier's ledger row for the day (or a team's row on that tier, whose limit is the
-    TeamBudget), created race-free (INSERT … ON CONFLICT DO NOTHING) with today's limit."""
+    TeamBudget), created race-free (INSERT … ON CONFLICT DO NOTHING) with today's limit.
+    One SELECT once this process has seen the row exist."""
     day = day or budget_day()
+    key = (tier.pk, team, day)
+    if _ledger_rows.peek(key):
+        row = BudgetLedger.objects.filter(tier=tier, team=team, day=day).first()
+        if row is not None:
+            return row
     limit = TeamBudget.objects.get(tier=tier, team=team).daily_budget_usd if team else tier.daily_budget_usd
     BudgetLedger.objects.bulk_create(
         [BudgetLedger(tier=tier, team=team, day=day, limit_usd=limit)], ignore_conflicts=True
     )
-    return BudgetLedger.objects.get(tier=tier, team=team, day=day)
+    row = BudgetLedger.objects.get(tier=tier, team=team, day=day)
+    _ledger_rows.put(key, True)
+    return row
 
 
 def ledger_sync_limit(*, tier: Tier) -> None:
@@ -244,8 +297,13 @@ def team_for_user(*, user: object) -> str:
     groups = getattr(user, "groups", None)
     if groups is None:
         return ""
-    names = sorted(n for n in groups.values_list("name", flat=True) if n not in ROLE_PERMISSIONS)
-    return slugify(names[0]) if names else ""
+
+    def load() -> str:
+        names = sorted(n for n in groups.values_list("name", flat=True) if n not in ROLE_PERMISSIONS)
+        return slugify(names[0]) if names else ""
+
+    pk = getattr(user, "pk", None)
+    return load() if pk is None else _teams.get_or_load(pk, load)
 
 
 def _money(expression: Any) -> Round:
@@ -277,15 +335,18 @@ def _hold(*, ledger_ids: list[int], amount: Decimal) -> bool:
     return True
 
 
-def budget_reserve(*, tier: Tier, ref: str, amount_usd: Decimal, team: str = "") -> bool:
+def budget_reserve(
+    *, tier: Tier, ref: str, amount_usd: Decimal, team: str = "", ledger: BudgetLedger | None = None
+) -> bool:
     """Hold `amount_usd` on the tier's ledger for today under `ref` (and on the team's row
     when the team has a budget on this tier); False, and nothing held, if it does not fit.
 
-    Idempotent by ref: a ref that already holds a reservation is not charged again.
+    Idempotent by ref: a ref that already holds a reservation is not charged again. `ledger`:
+    the tier's row for today when the caller has it already (saves reading it again).
     """
     if Reservation.objects.filter(ref=ref).exists():
         return True
-    ledger = ledger_for(tier=tier)
+    ledger = ledger if ledger is not None and ledger.tier_id == tier.pk else ledger_for(tier=tier)
     team_ledger = ledger_for(tier=tier, team=team) if team_has_budget(tier=tier, team=team) else None
     ids = [ledger.pk] + ([team_ledger.pk] if team_ledger else [])
     with transaction.atomic():
@@ -318,7 +379,8 @@ def budget_extend(*, ref: str, amount_usd: Decimal) -> bool:
 
 
 def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
-    with transaction.atomic():
+    # No savepoint of its own: its errors are not caught inside an enclosing transaction.
+    with transaction.atomic(savepoint=False):
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False
@@ -372,7 +434,7 @@ def budget_book(*, ref: str, spent_usd: Decimal) -> bool:
     rest of its hold go. The reservation stays open with nothing held, so a final asked for
     later holds its price again (`budget_extend`) and the closing settle adds only the
     difference. False if the ref holds no open reservation."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False
@@ -446,15 +508,15 @@ def admission_engines(*, tier: Tier, engine: Engine | None, with_preview: bool) 
     return [tier.final_engine] + ([tier.preview_engine] if with_preview else [])
 
 
-def over_limit(*, tier: Tier, team: str = "") -> str:
+def over_limit(*, tier: Tier, team: str = "", ledger: BudgetLedger | None = None) -> str:
     """Why today's ledger of the tier (or of the team's budget on it) is over its limit, or
     "" (an admin lowered the limit below what is spent and held, or calls billed more than
-    their holds)."""
+    their holds). `ledger`: the tier's row for today, when the caller has read it already."""
     rows = [("", f"{tier.name}'s")]
     if team_has_budget(tier=tier, team=team):
         rows.append((team, f"The {team} team's {tier.name}"))
     for row_team, whose in rows:
-        row = ledger_for(tier=tier, team=row_team)
+        row = ledger if (ledger is not None and not row_team) else ledger_for(tier=tier, team=row_team)
         if row.spent_usd + row.reserved_usd > row.limit_usd:
             return (
                 f"{whose} budget for today is over its limit: {_usd(row.spent_usd)} spent and "
@@ -503,7 +565,7 @@ def admission_decide(
     costs more than a whole day's budget). A `team` with a TeamBudget on the tier must fit
     its own row too. Writes: a Reservation and its ledger row(s).
     """
-    klass = AssetClass.objects.filter(slug=asset_class).first()
+    klass = asset_class_get(slug=asset_class)
     keep = bool(klass and klass.must_not_degrade)
     now = timezone.now()
     notes: list[str] = []
@@ -571,7 +633,7 @@ def admission_decide(
                     f"rendered on {cheaper.name} instead, estimated {_usd(low.total_usd)}.",
                 )
 
-    over = over_limit(tier=tier, team=team)
+    over = over_limit(tier=tier, team=team, ledger=ledger)
     if over:
         return AdmissionDecision(
             outcome=Outcome.REFUSE,
@@ -580,7 +642,7 @@ def admission_decide(
             reason=f"Refused: {over} New work is refused until the budget resets at "
             f"{_when(budget_reset_at(now=now))} or an admin raises the limit.",
         )
-    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team):
+    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team, ledger=ledger):
         return AdmissionDecision(
             outcome=Outcome.ADMIT,
             tier=tier,

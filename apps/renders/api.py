@@ -23,7 +23,8 @@ from apps.accounts.services import TokenExpired, api_token_authenticate
 from apps.catalog.models import Template
 from apps.core.json_body import BodyError, read_json_body
 from apps.engines.models import Engine
-from apps.policy.models import AssetClass, Tier
+from apps.policy import services as policy
+from apps.policy.models import Tier
 from apps.renders import idempotency, selectors
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderJob
 from apps.renders.pipeline.submit import SubmissionError, job_submit, parse_size
@@ -125,7 +126,7 @@ def parse_payload(request: HttpRequest) -> RenderPayload:
         out.tier = Tier.objects.filter(slug=body.tier).first()
         if out.tier is None:
             raise ApiError(400, f"Unknown tier {body.tier!r}.", field="tier")
-    if body.asset_class and not AssetClass.objects.filter(slug=body.asset_class).exists():
+    if body.asset_class and policy.asset_class_get(slug=body.asset_class) is None:
         raise ApiError(400, f"Unknown asset class {body.asset_class!r}.", field="asset_class")
     if out.template is None and not out.prompt.strip():
         raise ApiError(400, "prompt is required (or name a template with its texts).", field="prompt")

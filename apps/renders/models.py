@@ -172,7 +172,8 @@ class RenderAttempt(models.Model):
     seed_honoured = models.BooleanField(null=True)
     timings_ms = models.JSONField(default=dict, blank=True)  # queue_wait, engine, store, verify, …
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))  # as booked
-    price_source = models.CharField(max_length=10, blank=True)  # usage | table | unknown ("" = no call billed)
+    # usage | table | unknown | benchmark ("" = no call billed)
+    price_source = models.CharField(max_length=10, blank=True)
     image = models.FileField(upload_to="renders/%Y/%m/%d/", blank=True)
     image_mime = models.CharField(max_length=30, blank=True)
     error_kind = models.CharField(max_length=30, blank=True)

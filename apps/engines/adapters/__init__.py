@@ -25,6 +25,7 @@ def _lazy(module: str, name: str) -> AdapterFactory:
 
 _FACTORIES: dict[str, AdapterFactory] = {
     "builtin": _builtin,
+    "null": _lazy("null", "NullAdapter"),
     "http": _lazy("http", "GenericHttpAdapter"),
     "openai": _lazy("openai", "OpenAIAdapter"),
     "imagen": _lazy("imagen", "ImagenAdapter"),

@@ -5,7 +5,7 @@ import time
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
 
 from apps.catalog.models import Adapter
 from apps.engines.adapter_support import engine_adapter_support
@@ -64,11 +64,16 @@ def attempt_start(
     Raises TransitionError when the job's status is no longer the one the caller decided on
     (`job.status`): two people asking for the same final must not start two."""
     target = JobStatus.PREVIEWING if stage == Stage.PREVIEW else JobStatus.RENDERING
-    with transaction.atomic():
-        locked = RenderJob.objects.select_for_update().get(pk=job.pk)
+    # No savepoint of its own (a nested block costs two statements): nothing catches its
+    # errors inside an enclosing transaction, so they roll the enclosing block back.
+    with transaction.atomic(savepoint=False):
+        # The lock and the next attempt number in one statement (a scalar subquery: FOR UPDATE
+        # allows no aggregate at the top level).
+        last = RenderAttempt.objects.filter(job=OuterRef("pk")).order_by("-number").values("number")[:1]
+        locked = RenderJob.objects.select_for_update().annotate(last=Subquery(last)).get(pk=job.pk)
         if locked.status != job.status:
             raise TransitionError("The job changed while the attempt was being queued.")
-        number = (locked.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
+        number = (locked.last or 0) + 1
         adapter, strength, use = attempt_adapter(job, engine=engine)
         attempt = RenderAttempt.objects.create(
             job=locked,
@@ -88,8 +93,9 @@ def attempt_start(
         note = reason or f"{stage.title()} attempt {number} queued."
         if move_job and job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")
+        queue = enqueue.stage_queue(tier=job.tier, stage=stage)
         # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
-        transaction.on_commit(lambda: enqueue.attempt_run(attempt), robust=True)
+        transaction.on_commit(lambda: enqueue.attempt_run(attempt, queue=queue), robust=True)
     return attempt
 
 

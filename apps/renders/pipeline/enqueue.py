@@ -9,13 +9,18 @@ only after their transaction commits (`transaction.on_commit(..., robust=True)`)
 from celery import current_app
 from django.conf import settings
 
+from apps.policy.models import Tier
 from apps.renders.models import RenderAttempt, Stage
 
 
 def queue_for(attempt: RenderAttempt) -> str:
     """The queue an attempt's engine call goes to: its tier's preview or final queue."""
-    tier = attempt.job.tier
-    if attempt.stage == Stage.PREVIEW:
+    return stage_queue(tier=attempt.job.tier, stage=attempt.stage)
+
+
+def stage_queue(*, tier: Tier, stage: str) -> str:
+    """The queue `tier` sends `stage` attempts to."""
+    if stage == Stage.PREVIEW:
         return tier.preview_queue or settings.RENDERHUB_QUEUES["preview"]
     return tier.final_queue or settings.RENDERHUB_QUEUES["final"]
 
@@ -26,9 +31,10 @@ def _send(task: str, *, kwargs: dict[str, int], queue: str, countdown: float | N
     current_app.tasks[task].apply_async(kwargs=kwargs, queue=queue, countdown=countdown)
 
 
-def attempt_run(attempt: RenderAttempt) -> None:
-    """Send `renders.run_attempt` (the engine call) to the attempt's stage queue."""
-    _send("renders.run_attempt", kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt))
+def attempt_run(attempt: RenderAttempt, *, queue: str | None = None) -> None:
+    """Send `renders.run_attempt` (the engine call) to the attempt's stage queue (`queue`
+    when the caller knows it already: no read of the job's tier then)."""
+    _send("renders.run_attempt", kwargs={"attempt_id": attempt.pk}, queue=queue or queue_for(attempt))
 
 
 def preview_hedge(attempt: RenderAttempt, *, countdown: float | None = None) -> None:

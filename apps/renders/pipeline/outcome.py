@@ -56,15 +56,17 @@ def attempt_verify(*, attempt_id: int) -> None:
         attempt_conclude(attempt, status=status)
 
 
-def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
+def attempt_conclude(attempt: RenderAttempt, *, status: str, recorded: bool = False) -> None:
     """Record an attempt's verdict and move the job on.
 
     Preview: the job's preview is ready (whatever the verdict, which the editor sees);
     auto-final tiers go straight on. Final: pass → delivered; review → moderation;
-    fail → the tier's escalation ladder (a new attempt) or moderation.
+    fail → the tier's escalation ladder (a new attempt) or moderation. `recorded`: the
+    caller already wrote the status and finished_at (in its own transaction).
     """
-    with transaction.atomic():
-        RenderAttempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=timezone.now())
+    with transaction.atomic(savepoint=False):  # nested in the store's or the gate's transaction
+        if not recorded:
+            RenderAttempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=timezone.now())
         attempt.status = status
         job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
         if attempt.stage == Stage.PREVIEW:
@@ -74,7 +76,8 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str) -> None:
                 job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt)
             )
             if won:
-                preview_hedge_won(attempt)
+                if job.tier.hedge_previews or attempt.step == "hedge":  # else no rival can exist
+                    preview_hedge_won(attempt)
                 if job.auto_final and final_in_flight(job):
                     job_to_final_stage(job, reason="Preview ready; the final, started beside it, is rendering.")
                 elif job.auto_final:

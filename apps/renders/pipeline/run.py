@@ -124,7 +124,7 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
     attempt.seed_honoured = result.seed_used is not None and result.seed_used == attempt.seed
     attempt.vendor_request_id = result.vendor_request_id
     attempt.timings_ms = timings
-    fields = {
+    fields: dict[str, object] = {
         "image": attempt.image.name,
         "cost_usd": attempt.cost_usd,
         "price_source": attempt.price_source,
@@ -134,21 +134,29 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
         "vendor_request_id": attempt.vendor_request_id,
         "timings_ms": timings,
     }
+    verify = bool(job.tier.verify_ocr and job.texts)
+    if not verify:
+        # Nothing to verify: straight to PASSED in the same statement and transaction as the
+        # store (one UPDATE and one commit instead of VERIFYING, then PASSED, then the verdict).
+        fields.update(status=AttemptStatus.PASSED, finished_at=timezone.now())
     with transaction.atomic():
         running = RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING)
-        if running.update(**fields, status=AttemptStatus.VERIFYING, lease_until=None) != 1:
+        if verify:
+            fields["status"] = AttemptStatus.VERIFYING
+        if running.update(**fields, lease_until=None) != 1:
             RenderAttempt.objects.filter(pk=attempt.pk).update(
                 cost_usd=attempt.cost_usd, price_source=attempt.price_source
             )
             attempt_book(attempt)  # the vendor billed it all the same
             log.warning("attempt %s answered after its lease ran out; its image is not used", attempt.pk)
             return
-        attempt.status = AttemptStatus.VERIFYING
+        attempt.status = AttemptStatus.VERIFYING if verify else AttemptStatus.PASSED
+        attempt.finished_at = None if verify else fields["finished_at"]  # type: ignore[assignment]
         attempt_book(attempt)
-    if job.tier.verify_ocr and job.texts:
+        if not verify:
+            attempt_conclude(attempt, status=AttemptStatus.PASSED, recorded=True)
+    if verify:
         transaction.on_commit(lambda: enqueue.attempt_verify(attempt), robust=True)
-    else:
-        attempt_conclude(attempt, status=AttemptStatus.PASSED)
 
 
 def _attempt_book_failed_call(attempt: RenderAttempt, billing: Billing) -> None:

@@ -4,7 +4,6 @@ job's cost when it comes to rest."""
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Sum
 from django.utils import timezone
 
 from apps.policy import services as policy
@@ -107,17 +106,19 @@ def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | N
         return False
     if to == JobStatus.NEEDS_REVIEW:
         return True
-    actual = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
-    RenderJob.objects.filter(pk=job.pk).update(actual_cost_usd=actual)
-    job.actual_cost_usd = actual
+    # One read of the job's attempts (a job has a handful) for the cost and the final's record.
+    rows = list(job.attempts.order_by("number").values_list("stage", "cost_usd", "engine__slug"))
+    actual = sum((cost for _, cost, _ in rows), Decimal("0"))
+    if actual != job.actual_cost_usd:
+        RenderJob.objects.filter(pk=job.pk).update(actual_cost_usd=actual)
+        job.actual_cost_usd = actual
     policy.budget_settle(ref=str(job.public_id), actual_usd=actual)
-    final_attempts = job.attempts.filter(stage=Stage.FINAL)
-    last = final_attempts.select_related("engine").last()
-    if last is not None:
+    finals = [slug for stage, _, slug in rows if stage == Stage.FINAL]
+    if finals:
         policy.cost_record_outcome(
             template=job.template.slug if job.template else "",
-            engine=last.engine.slug,
-            attempts=final_attempts.count(),
+            engine=finals[-1],
+            attempts=len(finals),
             delivered=to == JobStatus.DELIVERED,
             ref=str(job.public_id),
         )

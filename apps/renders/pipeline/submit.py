@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from apps.catalog.models import Template
@@ -105,7 +105,9 @@ def job_submit(
     assert tier is not None and width is not None and height is not None
     inputs = admission_inputs(tier=tier, with_preview=with_preview)
 
-    with transaction.atomic():
+    # No savepoint of its own: nothing catches an error of this block inside an enclosing
+    # transaction (the API's idempotency claim, the OpenAI facade's all-or-none block).
+    with transaction.atomic(savepoint=False):
         job = RenderJob.objects.create(
             template=template,
             texts=job_texts,
@@ -144,25 +146,40 @@ def job_submit(
     return job
 
 
-def _queue_load(*, tier: Tier, stage: str) -> tuple[int, float | None]:
-    """(attempts waiting, attempts finished per second lately) on the queue `tier` sends
-    `stage` attempts to, counting every tier that shares that queue."""
-    field = "preview_queue" if stage == Stage.PREVIEW else "final_queue"
-    default = settings.RENDERHUB_QUEUES["preview" if stage == Stage.PREVIEW else "final"]
-    queue = getattr(tier, field) or default
-    tier_ids = [pk for pk, name in Tier.objects.values_list("pk", field) if (name or default) == queue]
-    on_queue = RenderAttempt.objects.filter(stage=stage, job__tier_id__in=tier_ids)
-    depth = on_queue.filter(status=AttemptStatus.QUEUED).count()
+def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float | None]]:
+    """stage → (attempts waiting, attempts finished per second lately) on the queue `tier`
+    sends that stage's attempts to, counting every tier that shares that queue.
+
+    One statement for all the stages, whatever the history: only QUEUED attempts and those
+    finished in the last 60 s are read, each through an index ((status, created_at) and
+    (stage, finished_at)), and joined to their jobs for the tier."""
     now = timezone.now()
-    recent = on_queue.filter(finished_at__gte=now - timezone.timedelta(seconds=60)).aggregate(
-        n=Count("pk"), first=Min("finished_at")
-    )
-    if recent["n"] < 5:  # too few to measure a rate
-        return depth, None
-    # Over the time the queue has actually been finishing work (≤ 60 s), not the whole window,
-    # so a burst's first seconds are not mistaken for a slow queue.
-    elapsed = max((now - recent["first"]).total_seconds(), 1.0)
-    return depth, recent["n"] / elapsed
+    since = now - timezone.timedelta(seconds=60)
+    queues = policy.tier_queues()
+    aggregates: dict[str, Any] = {}
+    for stage in stages:
+        key = "preview" if stage == Stage.PREVIEW else "final"
+        default = settings.RENDERHUB_QUEUES[key]
+        mine = (tier.preview_queue if stage == Stage.PREVIEW else tier.final_queue) or default
+        tier_ids = [t.pk for t in queues if (getattr(t, f"{key}_queue") or default) == mine]
+        on_queue = Q(stage=stage, job__tier_id__in=tier_ids)
+        recent = on_queue & Q(finished_at__gte=since)
+        aggregates[f"{stage}_depth"] = Count("pk", filter=on_queue & Q(status=AttemptStatus.QUEUED))
+        aggregates[f"{stage}_n"] = Count("pk", filter=recent)
+        aggregates[f"{stage}_first"] = Min("finished_at", filter=recent)
+    row = RenderAttempt.objects.filter(
+        Q(status=AttemptStatus.QUEUED, stage__in=stages) | Q(stage__in=stages, finished_at__gte=since)
+    ).aggregate(**aggregates)
+    loads: dict[str, tuple[int, float | None]] = {}
+    for stage in stages:
+        depth, n, first = row[f"{stage}_depth"], row[f"{stage}_n"], row[f"{stage}_first"]
+        if n < 5 or first is None:  # too few to measure a rate
+            loads[stage] = (depth, None)
+        else:
+            # Over the time the queue has actually been finishing work (≤ 60 s), not the whole
+            # window, so a burst's first seconds are not mistaken for a slow queue.
+            loads[stage] = (depth, n / max((now - first).total_seconds(), 1.0))
+    return loads
 
 
 def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) -> policy.AdmissionDecision:
@@ -214,12 +231,15 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
     """What admission needs to know about the queues a job will wait on: the first stage's
     queue, for a tier that renders its final right after the preview the final queue, and
     for a tier that verifies, the verification queue (images ÷ measured OCR rate)."""
-    depth, rate = _queue_load(tier=tier, stage=Stage.PREVIEW if with_preview else Stage.FINAL)
+    first = Stage.PREVIEW if with_preview else Stage.FINAL
+    also_final = with_preview and tier.auto_final
+    loads = _queue_loads(tier=tier, stages=[first, Stage.FINAL] if also_final else [first])
+    depth, rate = loads[first]
     inputs: dict[str, Any] = {"queue_depth": depth, "throughput_per_s": rate}
     if tier.verify_ocr:
         inputs["verify_queue_depth"], inputs["verify_throughput_per_s"] = verification_load()
-    if with_preview and tier.auto_final:
-        inputs["final_queue_depth"], inputs["final_throughput_per_s"] = _queue_load(tier=tier, stage=Stage.FINAL)
+    if also_final:
+        inputs["final_queue_depth"], inputs["final_throughput_per_s"] = loads[Stage.FINAL]
     return inputs
 
 

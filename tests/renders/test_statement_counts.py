@@ -1,0 +1,99 @@
+"""Upper bounds on SQL statements: one API submission, and one attempt's engine call through
+to the job's next state (issue 13: 49 and 19 on the code before it, the floor 7 for a whole job).
+
+Counted with pytest-django's `django_assert_max_num_queries` on a tier with the null engine,
+verification and hedging off, after a first submission has filled the per-process caches."""
+
+import json
+
+import pytest
+
+from apps.accounts.services import api_token_create
+from apps.engines.models import AdapterKind, Engine
+from apps.policy.models import AssetClass, Tier
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob
+from apps.renders.pipeline import enqueue
+from apps.renders.pipeline.run import attempt_run
+
+SUBMISSION_MAX = 20
+ATTEMPT_MAX = 14
+
+
+@pytest.fixture
+def null_tier(db):  # type: ignore[no-untyped-def]
+    engine = Engine.objects.create(slug="null", name="Null", adapter=AdapterKind.NULL)
+    tier = Tier.objects.create(
+        slug="bench",
+        name="Bench",
+        preview_engine=engine,
+        final_engine=engine,
+        auto_final=True,
+        final_with_preview=True,
+        verify_ocr=False,
+        hedge_previews=False,
+    )
+    AssetClass.objects.create(slug="bench", name="Bench", tier=tier)
+    return tier
+
+
+@pytest.fixture
+def sent(monkeypatch):  # type: ignore[no-untyped-def]
+    """Tasks the pipeline sends, captured instead of going to the broker."""
+    captured: list[tuple[str, dict[str, int]]] = []
+    monkeypatch.setattr(
+        enqueue, "_send", lambda task, *, kwargs, queue, countdown=None: captured.append((task, kwargs))
+    )
+    return captured
+
+
+def _submit(client, token: str, seed: int):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/renders",
+        data=json.dumps({"prompt": 'A poster with the words "Harbour Lights"', "asset_class": "bench", "seed": seed}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def test_api_submission_statements_stay_under_the_bound(
+    client, editor, null_tier, sent, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    token = api_token_create(user=editor)
+    for seed in (1, 2):  # fill the per-process caches (and the token's last use, once a minute)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _submit(client, token, seed).status_code == 202
+
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(SUBMISSION_MAX):
+        response = _submit(client, token, 3)
+
+    assert response.status_code == 202
+    job = RenderJob.objects.get(public_id=response.json()["id"])
+    assert [(a.stage, a.status) for a in job.attempts.all()] == [("preview", "queued"), ("final", "queued")]
+
+
+def test_one_attempt_statements_stay_under_the_bound(
+    client, editor, null_tier, sent, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    token = api_token_create(user=editor)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = _submit(client, token, 4).json()["id"]
+    preview, final = RenderAttempt.objects.filter(job__public_id=job_id).order_by("number")
+
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(ATTEMPT_MAX):
+        attempt_run(attempt_id=preview.pk)
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(ATTEMPT_MAX):
+        attempt_run(attempt_id=final.pk)
+
+    job = RenderJob.objects.get(public_id=job_id)
+    assert job.status == JobStatus.DELIVERED
+    assert list(job.attempts.values_list("status", "price_source")) == [
+        (AttemptStatus.PASSED, "benchmark"),
+        (AttemptStatus.PASSED, "benchmark"),
+    ]
+    assert list(job.events.values_list("to_status", flat=True)) == [
+        "queued",
+        "previewing",
+        "preview_ready",
+        "rendering",
+        "delivered",
+    ]
