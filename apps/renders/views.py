@@ -183,7 +183,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
             jobs = jobs.filter(tier=data["tier"])
         if data["q"]:
             jobs = selectors.jobs_matching(jobs, data["q"])
-    jobs = jobs.prefetch_related(Prefetch("attempts", queryset=RenderAttempt.objects.order_by("number")))
+    jobs = jobs.prefetch_related(
+        Prefetch("attempts", queryset=RenderAttempt.objects.select_related("verification").order_by("number"))
+    )
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     return render(request, "renders/job_list.html", {"form": form, "page": page, "everyone": everyone})
 
