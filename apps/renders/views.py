@@ -18,7 +18,12 @@ from apps.renders import downloads, selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
 from apps.renders.pipeline.attempts import MAX_SEED
-from apps.renders.pipeline.decisions import BudgetError, job_cancel, job_request_final
+from apps.renders.pipeline.decisions import (
+    BudgetError,
+    final_repeats_failed_preview,
+    job_cancel,
+    job_request_final,
+)
 from apps.renders.pipeline.state import CANCELLABLE, TransitionError
 from apps.renders.pipeline.submit import SubmissionError, job_submit
 
@@ -99,6 +104,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "price_unknown": selectors.job_price_unknown(job),
         "latency": selectors.job_latency(job),
         "cancellable": CANCELLABLE,
+        "final_next_seed": job.status == JobStatus.PREVIEW_READY and final_repeats_failed_preview(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
