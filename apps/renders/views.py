@@ -103,6 +103,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "fallbacks": selectors.job_fallbacks(job),
         "price_unknown": selectors.job_price_unknown(job),
         "latency": selectors.job_latency(job),
+        "deferral": selectors.job_deferral(job),
         "cancellable": CANCELLABLE,
         "final_next_seed": job.status == JobStatus.PREVIEW_READY and final_repeats_failed_preview(job),
     }
