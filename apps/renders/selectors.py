@@ -322,6 +322,29 @@ def ledger_differences(*, day: date | None = None) -> tuple[int, list[LedgerDiff
 
 
 @dataclass(frozen=True)
+class JobDeferral:
+    """How long a job that now runs (or ran) waited deferred before admission let it start."""
+
+    waited_ms: float
+    reason: str  # the first deferral's, as admission gave it
+
+
+def job_deferral(job: RenderJob) -> JobDeferral | None:
+    """The deferral a released job went through (None when it never was, or still is,
+    deferred): the job page's admission line says "admitted" once released, and the wait
+    would otherwise be unexplained in its latency. One query on the job's events."""
+    if job.status == JobStatus.DEFERRED:
+        return None
+    events = list(job.events.filter(Q(to_status=JobStatus.DEFERRED) | Q(from_status=JobStatus.DEFERRED)))
+    deferred = next((e for e in events if e.to_status == JobStatus.DEFERRED), None)
+    released = next((e for e in reversed(events) if e.from_status == JobStatus.DEFERRED), None)
+    if deferred is None or released is None:
+        return None
+    waited = (released.created_at - deferred.created_at).total_seconds() * 1000
+    return JobDeferral(waited_ms=round(waited, 1), reason=deferred.reason)
+
+
+@dataclass(frozen=True)
 class JobLatency:
     """The job's time against its tier's latency budget, in ms.
 

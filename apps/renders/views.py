@@ -18,7 +18,12 @@ from apps.renders import downloads, selectors
 from apps.renders.forms import JobFilterForm, NewRenderForm
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
 from apps.renders.pipeline.attempts import MAX_SEED
-from apps.renders.pipeline.decisions import BudgetError, job_cancel, job_request_final
+from apps.renders.pipeline.decisions import (
+    BudgetError,
+    final_repeats_failed_preview,
+    job_cancel,
+    job_request_final,
+)
 from apps.renders.pipeline.state import CANCELLABLE, TransitionError
 from apps.renders.pipeline.submit import SubmissionError, job_submit
 
@@ -99,7 +104,9 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "price_unknown": selectors.job_price_unknown(job),
         "adapter_notes": selectors.job_adapter_notes(job),
         "latency": selectors.job_latency(job),
+        "deferral": selectors.job_deferral(job),
         "cancellable": CANCELLABLE,
+        "final_next_seed": job.status == JobStatus.PREVIEW_READY and final_repeats_failed_preview(job),
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
@@ -184,7 +191,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
             jobs = jobs.filter(tier=data["tier"])
         if data["q"]:
             jobs = selectors.jobs_matching(jobs, data["q"])
-    jobs = jobs.prefetch_related(Prefetch("attempts", queryset=RenderAttempt.objects.order_by("number")))
+    jobs = jobs.prefetch_related(
+        Prefetch("attempts", queryset=RenderAttempt.objects.select_related("verification").order_by("number"))
+    )
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     return render(request, "renders/job_list.html", {"form": form, "page": page, "everyone": everyone})
 

@@ -464,6 +464,30 @@ def test_jobs_release_deferred_one_failing_job_does_not_hold_back_the_rest(
     assert (stuck.status, due.status) == (JobStatus.DEFERRED, JobStatus.PREVIEWING)
 
 
+def test_jobs_release_deferred_starts_budget_deferrals_today_once_an_admin_raises_the_limit(
+    production, cover, editor, django_capture_on_commit_callbacks
+):
+    production.daily_budget_usd = Decimal("0.10")
+    production.save()
+    with django_capture_on_commit_callbacks(execute=False):
+        job_submit(submitted_by=editor, template=cover, texts={"title": "First"}, asset_class="paid")
+        waiting = job_submit(submitted_by=editor, template=cover, texts={"title": "Second"}, asset_class="paid")
+        also = job_submit(submitted_by=editor, template=cover, texts={"title": "Third"}, asset_class="paid")
+    assert waiting.defer_until == policy.budget_reset_at()  # tomorrow
+    production.daily_budget_usd = Decimal("0.20")  # room for one more today
+    production.save()
+    policy.ledger_sync_limit(tier=production)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        started = jobs_release_deferred()
+
+    waiting.refresh_from_db()
+    also.refresh_from_db()
+    assert started == 1
+    assert (waiting.status, also.status) == (JobStatus.PREVIEWING, JobStatus.DEFERRED)
+    assert also.defer_until == policy.budget_reset_at()
+
+
 def test_budget_book_keeps_what_was_spent_and_frees_the_rest_of_the_hold(production):
     from apps.policy.services import budget_book, budget_extend, budget_reserve, budget_settle, ledger_for
 

@@ -125,6 +125,26 @@ def test_download_manifest_gives_the_seed_the_delivered_image_was_rendered_at(cl
 
 
 @pytest.mark.django_db
+def test_my_renders_says_when_a_resting_preview_failed_verification(client, demo, editor):
+    """A preview-tier job rests at "Preview ready" whatever its verdict: the list must not make a
+    failed preview look like a good one."""
+    from apps.verification.models import VerificationResult
+
+    failed, passed = _job(editor, "Harvest Guide"), _job(editor, "Night Trains")
+    RenderJob.objects.filter(pk__in=[failed.pk, passed.pk]).update(status=JobStatus.PREVIEW_READY)
+    for job, verdict in ((failed, "fail"), (passed, "pass")):
+        result = VerificationResult.objects.create(verdict=verdict, reasons=["text:title: misspelled"])
+        job.attempts.update(stage="preview", verification=result)
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-list")).content.decode()
+
+    rows = {title: row for row in body.split("<tr>") for title in ("Harvest Guide", "Night Trains") if title in row}
+    assert "verification: fail" in rows["Harvest Guide"]
+    assert "verification:" not in rows["Night Trains"]
+
+
+@pytest.mark.django_db
 def test_download_leaves_out_jobs_the_user_may_not_see(client, demo, editor):
     from tests.factories import UserFactory
 

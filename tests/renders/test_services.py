@@ -291,6 +291,61 @@ def test_job_request_final_twice_from_stale_reads_starts_one_final(demo, editor,
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.RENDERING
 
 
+def _preview_ready(editor, django_capture_on_commit_callbacks, *, verdict):  # type: ignore[no-untyped-def]
+    """A preview-tier job (Built-in Turbo renders both its preview and its final) resting at a
+    preview with `verdict`, rendered at the job's seed."""
+    from django.core.files.base import ContentFile
+
+    from apps.verification.models import VerificationResult
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_submit(submitted_by=editor, prompt='a "SALE" sign', asset_class="preview", seed=41)
+    preview = job.attempts.get()
+    preview.image.save("p.png", ContentFile(b"png"), save=False)
+    preview.verification = VerificationResult.objects.create(verdict=verdict)
+    preview.status, preview.seed_honoured = AttemptStatus.FAILED if verdict == "fail" else AttemptStatus.PASSED, True
+    preview.save()
+    RenderJob.objects.filter(pk=job.pk).update(status=JobStatus.PREVIEW_READY)
+    return RenderJob.objects.get(pk=job.pk)
+
+
+def test_job_request_final_after_a_failed_preview_on_the_same_engine_takes_the_next_seed(
+    demo, editor, django_capture_on_commit_callbacks
+):
+    job = _preview_ready(editor, django_capture_on_commit_callbacks, verdict="fail")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        final = job_request_final(job, by=editor)
+
+    assert (final.engine_id, final.seed) == (job.attempts.get(number=1).engine_id, 42)
+    assert "would render the same image again" in final.reason
+
+
+def test_job_request_final_after_a_passed_preview_keeps_the_seed(demo, editor, django_capture_on_commit_callbacks):
+    job = _preview_ready(editor, django_capture_on_commit_callbacks, verdict="pass")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        final = job_request_final(job, by=editor)
+
+    assert final.seed == 41
+
+
+def test_job_page_says_the_final_of_a_failed_preview_takes_the_next_seed(
+    client, demo, editor, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    failed = _preview_ready(editor, django_capture_on_commit_callbacks, verdict="fail")
+    passed = _preview_ready(editor, django_capture_on_commit_callbacks, verdict="pass")
+    client.force_login(editor)
+
+    failed_page = client.get(reverse("renders:job-detail", args=[failed.public_id])).content.decode()
+    passed_page = client.get(reverse("renders:job-detail", args=[passed.public_id])).content.decode()
+
+    assert "Render final (next seed: this one failed)" in failed_page
+    assert "Render final (same seed)" in passed_page
+
+
 @override_settings(CELERY_TASK_TIME_LIMIT=1)
 def test_sweep_stuck_one_unrecoverable_attempt_does_not_stop_the_rest(
     cover, editor, django_capture_on_commit_callbacks, monkeypatch

@@ -144,6 +144,27 @@ def test_job_detail_shows_no_cost_for_an_attempt_not_yet_rendered(client, job, e
     assert "$0.00" not in row
 
 
+def test_job_detail_says_how_long_a_released_job_waited_deferred(client, job, editor):
+    """Admission reads "admitted" once a deferred job is released; the wait, part of its latency,
+    must still show."""
+    from datetime import timedelta
+
+    from apps.renders.models import JobEvent
+
+    start = job.created_at
+    for from_status, to_status, reason, after_s in [
+        ("queued", "deferred", "The Preview queue is 3 deep; deferred until it drains.", 0),
+        ("deferred", "queued", "Admitted to Production, estimated $0.10.", 24),
+    ]:
+        event = JobEvent.objects.create(job=job, from_status=from_status, to_status=to_status, reason=reason)
+        JobEvent.objects.filter(pk=event.pk).update(created_at=start + timedelta(seconds=after_s))
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    assert "First deferred for 24.00 s: The Preview queue is 3 deep; deferred until it drains." in body
+
+
 def test_job_list_shows_only_own_jobs_in_fixed_queries(
     client, demo, editor, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):

@@ -7,7 +7,7 @@ from django.db import transaction
 from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
-from apps.renders.pipeline.attempts import attempt_start
+from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
 from apps.renders.pipeline.state import CANCELLABLE, REOPENABLE, TransitionError, job_finish, job_transition
 from apps.renders.pipeline.submit import prompt_resolve
 
@@ -16,8 +16,29 @@ class BudgetError(Exception):
     """Today's budget cannot hold what was asked for; the message says so in plain words."""
 
 
+def final_repeats_failed_preview(job: RenderJob) -> bool:
+    """True when the final, asked for now, would send the very request whose preview failed
+    verification: the same engine at the job's seed with no extra guidance. An engine that
+    honours the seed renders the same image again (the built-in simulation always does), so
+    that final would pay for a known failure before the escalation ladder could help.
+    `job` with its attempts (and their verification) at hand."""
+    previews = [a for a in job.attempts.all() if a.stage == Stage.PREVIEW and a.image]
+    if not previews:
+        return False
+    preview = previews[-1]
+    return (
+        preview.engine_id == (job.engine_id or job.tier.final_engine_id)
+        and preview.seed == job.seed
+        and preview.guidance == 0
+        and bool(preview.seed_honoured)
+        and preview.verification is not None
+        and preview.verification.verdict == "fail"
+    )
+
+
 def job_request_final(job: RenderJob, *, by: AbstractBaseUser | None = None) -> RenderAttempt:
-    """The editor asks for the final render of a previewed job (same seed, final engine).
+    """The editor asks for the final render of a previewed job (same seed, final engine; the
+    next seed when that request is the one whose preview failed, `final_repeats_failed_preview`).
 
     The job's hold was trimmed to what the preview cost when it came to rest, so the final's
     expected cost is held again first; BudgetError when today's budget cannot hold it."""
@@ -38,6 +59,13 @@ def job_request_final(job: RenderJob, *, by: AbstractBaseUser | None = None) -> 
                 f"Today's budget for the {job.tier.name} tier cannot hold the final render "
                 f"(about ${estimate:.2f}); try again after the budget resets or ask an admin."
             )
+        if final_repeats_failed_preview(job):
+            seed = (job.seed + 1) % MAX_SEED
+            reason = (
+                f"The preview failed verification on {engine.name} at seed {job.seed}, which would render the "
+                f"same image again: the final renders at seed {seed}."
+            )
+            return attempt_start(job, stage=Stage.FINAL, engine=engine, seed=seed, reason=reason, by=by)
         return attempt_start(job, stage=Stage.FINAL, engine=engine, by=by)
 
 

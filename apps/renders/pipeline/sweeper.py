@@ -3,6 +3,7 @@ has come (admission decides again)."""
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -125,8 +126,30 @@ def attempt_retry_lost(attempt: RenderAttempt) -> None:
         )
 
 
+def _budget_deferrals_bring_forward() -> None:
+    """Make due today the jobs deferred to the next budget day that their tier's budget now
+    has room for (an admin raised the limit, or holds were freed), oldest first while their
+    estimates fit: without this they waited for midnight whatever the budget said. Admission
+    still decides each one again. Team budgets are left to admission (it re-defers)."""
+    reset = policy.budget_reset_at()
+    waiting = RenderJob.objects.filter(status=JobStatus.DEFERRED, defer_until__gte=reset).order_by("created_at")
+    room: dict[int, Decimal] = {}
+    due: list[int] = []
+    for job in waiting.select_related("tier", "requested_tier"):
+        tier = job.requested_tier or job.tier
+        if tier.pk not in room:
+            ledger = policy.ledger_for(tier=tier)
+            room[tier.pk] = ledger.limit_usd - ledger.spent_usd - ledger.reserved_usd
+        if job.estimated_cost_usd <= room[tier.pk]:
+            room[tier.pk] -= job.estimated_cost_usd
+            due.append(job.pk)
+    if due:
+        RenderJob.objects.filter(pk__in=due, status=JobStatus.DEFERRED).update(defer_until=timezone.now())
+
+
 def jobs_release_deferred() -> int:
     """Start DEFERRED jobs whose time has come, after admission decides again."""
+    _budget_deferrals_bring_forward()
     started = 0
     due = RenderJob.objects.filter(status=JobStatus.DEFERRED, defer_until__lte=timezone.now()).select_related(
         "tier", "requested_tier", "template", "submitted_by"
