@@ -234,6 +234,17 @@ def describe_amount(read: str, want: str) -> str:
     return f"{noun} reads {read}, expected {want}" + (f" ({', '.join(parts)})" if parts else "")
 
 
+def separator_only(read: str, want: str) -> bool:
+    """True when two amounts differ only by "." and "," swapped at the same places ("9,99" and
+    "9.99", "1.000" and "1,000"): notation, or a different amount, but no wrong digit."""
+    return (
+        read != want
+        and len(read) == len(want)
+        and all(r == w or (r in ".," and w in ".,") for r, w in zip(read, want, strict=True))
+        and any(ch.isdigit() for ch in want)
+    )
+
+
 @dataclass
 class SlotResult:
     status: str
@@ -496,6 +507,12 @@ def resolve_second_opinions(
         if any(want in toks for _, toks in item_reads):
             item["verdict"] = PASS
         elif any(engine != first_engine and first in toks for engine, toks in item_reads):
+            if separator_only(str(first), str(want)):
+                # "9,99 €" for "9.99 €": the same digits in the other notation, or in "1,000" vs
+                # "1.000" another amount; only a person can tell which the reader meant.
+                item["verdict"] = REVIEW
+                reviews.append(f"decimal separator reads {first}, expected {want} (second opinion agrees)")
+                continue
             item["verdict"] = FAIL
             fails.append(f"misspelled {want} → {first} (second opinion agrees)")
         else:

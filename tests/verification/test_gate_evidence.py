@@ -53,6 +53,24 @@ def test_verify_image_passes_the_right_price():
     assert report.verdict == "pass", report.reasons
 
 
+@pytest.mark.parametrize(("drawn", "expected"), [("SALE 9,99 €", "SALE 9.99 €"), ("NOW 1,000 SEATS", "NOW 1.000 SEATS")])
+def test_verify_image_sends_a_swapped_decimal_separator_to_review_not_fail(drawn, expected):
+    # "9,99 €" for "9.99 €" is the same price in the other notation; "1,000" for "1.000" may be
+    # another amount: only a person can say, so neither is a confident FAIL.
+    report = verify_image(image=card([(drawn, (70, 300))], font_size=64), expected={"text": expected}, regions={})
+
+    assert report.verdict == "review", report.reasons
+    assert "decimal separator reads" in text_check(report).detail
+
+
+def test_verify_image_still_fails_wrong_digits_written_with_the_other_separator():
+    report = verify_image(
+        image=card([("SALE 8,99 €", (70, 300))], font_size=64), expected={"text": "SALE 9.99 €"}, regions={}
+    )
+
+    assert report.verdict == "fail", report.reasons
+
+
 def test_tokens_keep_amounts_whole_and_drop_decoration():
     assert [t.norm for t in tokens("“Jazz Fest” — July 12. Entry € 9,50 · −20 % off, 2×3 m.")] == [
         "jazz",
