@@ -53,7 +53,9 @@ def test_verify_image_passes_the_right_price():
     assert report.verdict == "pass", report.reasons
 
 
-@pytest.mark.parametrize(("drawn", "expected"), [("SALE 9,99 €", "SALE 9.99 €"), ("NOW 1,000 SEATS", "NOW 1.000 SEATS")])
+@pytest.mark.parametrize(
+    ("drawn", "expected"), [("SALE 9,99 €", "SALE 9.99 €"), ("NOW 1,000 SEATS", "NOW 1.000 SEATS")]
+)
 def test_verify_image_sends_a_swapped_decimal_separator_to_review_not_fail(drawn, expected):
     # "9,99 €" for "9.99 €" is the same price in the other notation; "1,000" for "1.000" may be
     # another amount: only a person can say, so neither is a confident FAIL.
