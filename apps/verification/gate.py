@@ -380,7 +380,16 @@ def image_check(img: Image.Image, size: tuple[int, int] | None, limits: dict[str
     std = max(ImageStat.Stat(img.reduce(4) if min(w, h) >= 64 else img).stddev)
     evidence["colour_std"] = round(std, 2)
     if std < limits["blank_std"]:
-        return Check("image", FAIL, "The image is blank (one flat colour).", evidence)
+        if std == 0:
+            return Check("image", FAIL, "The image is blank (one flat colour).", evidence)
+        # Not proof of an empty image: faint text on a near-equal ground looks like this too.
+        return Check(
+            "image",
+            FAIL,
+            f"The image is nearly one flat colour (spread {std:.1f} of 255): blank, or whatever is drawn "
+            "on it has too little contrast to read.",
+            evidence,
+        )
     if size:
         want, got = size[0] / size[1], w / h
         if abs(got - want) / want > limits["aspect_tolerance"]:

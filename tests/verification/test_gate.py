@@ -1,10 +1,10 @@
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from apps.verification.gate import compare_words, contrast_ratio, verify_image
-from tests.verification.images import TITLE_REGION, card, png, title_card
+from tests.verification.images import FONT, TITLE_REGION, card, png, title_card
 
 REGIONS = {"title": TITLE_REGION}
 
@@ -146,6 +146,19 @@ def test_verify_image_fails_a_blank_image():
 
     assert report.verdict == "fail"
     assert report.reasons == ["image: The image is blank (one flat colour)."]
+
+
+def test_verify_image_says_faint_text_may_be_there_rather_than_calling_the_image_blank():
+    # Grey 130 on grey 128: a title is drawn, nobody can read it; "blank" claimed what was not seen.
+    image = Image.new("RGB", (768, 512), (128, 128, 128))
+    font = ImageFont.truetype(str(FONT), 72)
+    ImageDraw.Draw(image).text((70, 200), "HARBOUR LIGHTS", fill=(131, 131, 131), font=font)
+
+    report = verify_image(image=png(image), expected={"title": "HARBOUR LIGHTS"}, regions={})
+
+    assert report.verdict == "fail"
+    assert "too little contrast to read" in report.reasons[0]
+    assert "blank (one flat colour)" not in report.reasons[0]
 
 
 def test_verify_image_fails_bytes_that_are_not_an_image():
