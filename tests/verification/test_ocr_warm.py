@@ -43,3 +43,10 @@ def test_ocr_warm_returns_the_process_backend(fresh_models):
     backend = ocr.ocr_warm("tesseract")
 
     assert backend is ocr.ocr_backend("tesseract")
+
+
+def test_celery_waits_for_a_new_pool_process_to_load_its_models():
+    from renderhub.celery import app
+
+    # Celery SIGKILLs a replacement child that is not up within this many seconds.
+    assert app.conf.worker_proc_alive_timeout >= 60
