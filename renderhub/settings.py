@@ -278,7 +278,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A prefork child loads and runs the OCR models before it says it is up (apps.renders.tasks.warm_ocr:
-# 1–2 s on an idle core, 7 s measured with the machine at load 15). Celery kills a replacement child
+# 1.7–3.9 s measured on this 2-core machine at load averages of 5–17, 6.9 s once). Celery kills a replacement child
 # (after a crash or a time limit) that is not up within 4 s by default, and would kill the next one
 # too while the machine stays that busy.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=60.0)

@@ -18,7 +18,7 @@ from apps.engines.types import EngineRequest
 def cold_caches():  # type: ignore[no-untyped-def]
     builtin._painted_background.cache_clear()
     builtin._fit_plan.cache_clear()
-    fonts._thread_fonts().cache_clear()
+    fonts._font.cache_clear()
 
 
 def _reference_background(w: int, h: int, palette: list[tuple[int, int, int]], rng: random.Random) -> Image.Image:
@@ -89,7 +89,7 @@ def test_fit_loads_no_font_size_whose_lines_are_too_tall_for_the_box(cold_caches
     assert (font.size, lines) == (loaded[-1], ["Harbour Lights"])
 
 
-def test_truetype_is_loaded_once_per_size_and_thread(cold_caches):
+def test_truetype_is_loaded_once_per_size_and_shared_by_threads(cold_caches):
     face = fonts.default_face()
     other: list[object] = []
 
@@ -97,5 +97,6 @@ def test_truetype_is_loaded_once_per_size_and_thread(cold_caches):
     thread.start()
     thread.join()
 
-    assert face.truetype(40) is face.truetype(40)
-    assert face.truetype(40) is not other[0] and face.truetype(40) is not face.truetype(42)
+    assert face.truetype(40) is face.truetype(40) is other[0]
+    assert face.truetype(40) is not face.truetype(42)
+    assert fonts._font.cache_info().maxsize == fonts.FONTS_CACHED
