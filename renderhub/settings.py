@@ -295,6 +295,9 @@ RENDERHUB_QUEUES = {
     "preview": env.str("QUEUE_PREVIEW", default="render.preview"),
     "final": env.str("QUEUE_FINAL", default="render.final"),
     "verify": env.str("QUEUE_VERIFY", default="verify"),
+    # Verification of the previews a job rests at (the preview tier's deliverable), on its own
+    # worker at a higher CPU priority than the finals' (apps/renders/pipeline/enqueue.py).
+    "verify_preview": env.str("QUEUE_VERIFY_PREVIEW", default="verify.preview"),
 }
 
 # --- RenderHub ------------------------------------------------------------------------

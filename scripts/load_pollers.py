@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.fault_table import ROOT, Deployment, PrivatePostgres, PrivateRedis, free_port, private_env
+from scripts.fault_table import ROOT, WORKERS, Deployment, PrivatePostgres, PrivateRedis, free_port, private_env
 
 
 def main() -> int:
@@ -50,7 +50,7 @@ def main() -> int:
         pg.create_database()
         deployment.manage("migrate", "--noinput")
         deployment.manage("seed_demo", "--password", "load-pollers")
-        deployment.start(("web", "preview", "final", "verify", "beat"))
+        deployment.start(("web", *WORKERS))
         result = subprocess.run(
             [
                 *(sys.executable, "manage.py", "load_pollers", "--url", f"http://127.0.0.1:{port}"),
