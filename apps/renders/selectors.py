@@ -2,7 +2,6 @@
 
 import hashlib
 import re
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -87,20 +86,21 @@ def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     return finals[-1] if finals else None
 
 
-def _clock_second() -> int:
-    return int(time.time())
-
-
 def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None:
     """A fingerprint of everything the job page's status partial shows, from one aggregate
-    query (no attempts fetched, no template rendered); None when the user may not see the
-    job. Each attempt change the page shows moves one of these: claimed (started_at), image
-    stored, verified, finished, cancelled; while the job runs, so does each second (the page
-    shows its running time)."""
+    query on the job's public id (unique index) and its attempts (job index); no attempts
+    fetched, no template rendered. None when there is no such job or the user may not see it.
+
+    Each attempt change the page shows moves one of these: claimed (started_at), image stored,
+    verified, finished, cancelled. The running time the page shows is not part of it: the
+    browser ticks it (static/js/running-clock.js), so a running job's poll answers 304 until
+    something happens rather than a new partial every second. The submitter polling their
+    own job (the common case) costs this one query; anyone else is checked against
+    `renders.view_all_renders` as `jobs_visible_to` does (the permission queries, cached on
+    the user for the request)."""
     row = (
-        jobs_visible_to(user)
-        .filter(public_id=public_id)
-        .values("pk", "status", "updated_at", "defer_until", "admission_reason", "actual_cost_usd")
+        RenderJob.objects.filter(public_id=public_id)
+        .values("pk", "submitted_by_id", "status", "updated_at", "defer_until", "admission_reason", "actual_cost_usd")
         .annotate(
             n_attempts=Count("attempts"),
             started=Max("attempts__started_at"),
@@ -113,9 +113,8 @@ def job_page_version(*, user: AbstractBaseUser, public_id: object) -> str | None
     )
     if row is None:
         return None
-    if row["status"] not in SETTLED_STATUSES and row["status"] != JobStatus.PREVIEW_READY:
-        # The page shows how long the job has been running: let that clock tick each second.
-        row["clock"] = _clock_second()
+    if row["submitted_by_id"] != user.pk and not user.has_perm("renders.view_all_renders"):
+        return None
     digest = hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=12).hexdigest()
     return f"{user.pk}-{digest}"
 

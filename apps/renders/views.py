@@ -1,6 +1,7 @@
 """Editor pages: new render, the live job page, my renders, and the private image view."""
 
 import secrets
+import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -99,6 +100,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "price_unknown": selectors.job_price_unknown(job),
         "latency": selectors.job_latency(job),
         "cancellable": CANCELLABLE,
+        "server_now_ms": round(time.time() * 1000),  # the running clock's reference (running-clock.js)
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)
