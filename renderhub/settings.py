@@ -287,6 +287,10 @@ RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
 # Verification processes in the deployment (the Procfile's VERIFY_CONCURRENCY, one per core):
 # admission turns the measured OCR seconds per image into images per second with it.
 RENDERHUB_VERIFY_CONCURRENCY = env.int("RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=2))
+# The same for the preview verification worker (the Procfile's VERIFY_PREVIEW_CONCURRENCY).
+RENDERHUB_VERIFY_PREVIEW_CONCURRENCY = env.int(
+    "RENDERHUB_VERIFY_PREVIEW_CONCURRENCY", default=env.int("VERIFY_PREVIEW_CONCURRENCY", default=1)
+)
 # How many times one job's attempts are retried after their worker was lost, before the job fails.
 RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

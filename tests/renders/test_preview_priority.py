@@ -137,3 +137,36 @@ def test_celery_worker_init_is_connected_to_the_autogroup_nice():
     receivers = [ref() if isinstance(ref, weakref.ReferenceType) else ref for _, ref in signals.worker_init.receivers]
 
     assert _nice_holds_across_sessions in receivers
+
+
+@pytest.fixture
+def finals_ocr_backlog(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """40 production images waiting for OCR at 2 images/s (3 results of 1 s, 2 processes):
+    20 s of work, far over 4 × either tier's budget."""
+    from apps.renders.models import AttemptStatus, RenderAttempt
+    from apps.verification.models import VerificationResult
+
+    cover = Template.objects.get(slug="editorial-cover")
+    with django_capture_on_commit_callbacks(execute=False):
+        for n in range(40):
+            job_submit(submitted_by=editor, template=cover, texts={"title": f"Backlog {n}"})
+    RenderAttempt.objects.update(status=AttemptStatus.VERIFYING)
+    VerificationResult.objects.bulk_create([VerificationResult(verdict="pass", seconds=1.0) for _ in range(3)])
+
+
+@pytest.mark.django_db
+def test_job_submit_preview_tier_not_deferred_by_the_ocr_backlog_of_finals(
+    finals_ocr_backlog, editor, settings, django_capture_on_commit_callbacks
+):
+    settings.RENDERHUB_VERIFY_CONCURRENCY = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        preview = job_submit(
+            submitted_by=editor, template=Template.objects.get(slug="product-thumbnail"), texts={"overlay": "SALE"}
+        )
+        production = job_submit(
+            submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Late"}
+        )
+
+    assert (preview.tier.slug, preview.admission) == ("preview", "admitted")
+    assert (production.tier.slug, production.admission) == ("production", "deferred")
+    assert "verification queue 40 deep" in production.admission_reason
