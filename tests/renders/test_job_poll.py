@@ -85,3 +85,24 @@ def test_job_detail_poll_running_job_seconds_later_still_answers_not_modified(cl
     response = client.get(url, headers={**HTMX, "If-None-Match": first["ETag"]})
 
     assert response.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "renders/x.png"},
+        {"status": AttemptStatus.CANCELLED},
+        {"finished_at": timezone.now()},
+    ],
+    ids=["image-stored", "cancelled", "finished"],
+)
+def test_job_detail_poll_attempt_change_moves_the_etag(client, job, editor, change):
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+    etag = client.get(url, headers=HTMX)["ETag"]
+
+    RenderAttempt.objects.filter(job=job).update(**change)
+    response = client.get(url, headers={**HTMX, "If-None-Match": etag})
+
+    assert response.status_code == 200
+    assert response["ETag"] != etag
