@@ -6,7 +6,8 @@ Against a running deployment (web, workers, beat on this database): `--rate` sub
 second through `POST /api/v1/renders` (open loop: a slow answer does not slow the offered
 rate), and `--pollers` editors each polling their newest job's page every 400 ms with
 `HX-Request` and the last ETag, as the page's htmx and the browser's cache do
-(closed loop). Prints one JSON object: page and submit
+(closed loop); as htmx, a poller stops polling a job that answered 286 (it rests) and
+polls a newer one instead. Prints one JSON object: page and submit
 latency percentiles (ms), error counts, and how admission decided on the submitted jobs.
 `--preview-rate` adds preview-tier submissions (asset class `preview`, 800 ms budget) at
 that rate beside the others, and reports their submit → preview percentiles and the share
@@ -132,10 +133,12 @@ class Command(BaseCommand):
 
         def poll(index: int) -> None:
             etags: dict[str, str] = {}  # as the browser's cache: revalidate with the last ETag
+            rested: set[str] = set()  # htmx stops polling a job on 286: the editor opens a newer one
             with httpx.Client(base_url=url, cookies={"sessionid": cookie}, timeout=30) as client:
                 while time.monotonic() < stop:
                     with lock:
-                        job_id = submitted[-1 - (index % len(submitted))] if submitted else None
+                        watching = [j for j in reversed(submitted) if j not in rested]
+                    job_id = watching[index % len(watching)] if watching else None
                     if job_id is None:
                         time.sleep(POLL_INTERVAL_S)
                         continue
@@ -148,6 +151,8 @@ class Command(BaseCommand):
                         ok = response.status_code in (200, 286, 304)
                         if "ETag" in response.headers:
                             etags[job_id] = response.headers["ETag"]
+                        if response.status_code == 286:
+                            rested.add(job_id)
                         with lock:
                             codes[response.status_code] += 1
                     except httpx.HTTPError as exc:
