@@ -4,10 +4,10 @@
 
 Against a running deployment (web, workers, beat on this database): `--rate` submissions per
 second through `POST /api/v1/renders` (open loop: a slow answer does not slow the offered
-rate), and `--pollers` editors each polling their newest job's page every 400 ms with
+rate), and `--pollers` editors each polling one of the newest jobs' page every 400 ms with
 `HX-Request` and the last ETag, as the page's htmx and the browser's cache do
-(closed loop); as htmx, a poller stops polling a job that answered 286 (it rests) and
-polls a newer one instead. Prints one JSON object: page and submit
+(closed loop). An editor stays on their job's page until it answers 286 (the job rests and
+htmx stops polling), then opens one of the newest jobs. Prints one JSON object: page and submit
 latency percentiles (ms), error counts, and how admission decided on the submitted jobs.
 `--preview-rate` adds preview-tier submissions (asset class `preview`, 800 ms budget) at
 that rate beside the others, and reports their submit → preview percentiles and the share
@@ -134,11 +134,13 @@ class Command(BaseCommand):
         def poll(index: int) -> None:
             etags: dict[str, str] = {}  # as the browser's cache: revalidate with the last ETag
             rested: set[str] = set()  # htmx stops polling a job on 286: the editor opens a newer one
+            job_id: str | None = None
             with httpx.Client(base_url=url, cookies={"sessionid": cookie}, timeout=30) as client:
                 while time.monotonic() < stop:
-                    with lock:
-                        watching = [j for j in reversed(submitted) if j not in rested]
-                    job_id = watching[index % len(watching)] if watching else None
+                    if job_id is None or job_id in rested:  # an editor stays on their job's page
+                        with lock:
+                            watching = [j for j in reversed(submitted) if j not in rested]
+                        job_id = watching[index % len(watching)] if watching else None
                     if job_id is None:
                         time.sleep(POLL_INTERVAL_S)
                         continue
