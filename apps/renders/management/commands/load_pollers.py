@@ -29,7 +29,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.management.base import BaseCommand
 
 from apps.accounts.services import api_token_create
-from apps.renders.models import RenderJob
+from apps.renders.models import RenderAttempt, RenderJob
 
 POLL_INTERVAL_S = 0.4  # the job page's hx-trigger
 
@@ -65,7 +65,13 @@ def _preview_figures(public_ids: list[str]) -> dict[str, object]:
         for created, ready in jobs.filter(preview_ready_at__isnull=False).values_list("created_at", "preview_ready_at")
     ]
     within = sum(1 for t in times if t <= budget_ms)
+    steps: dict[str, list[float]] = {}
+    for timings in RenderAttempt.objects.filter(job__in=jobs, stage="preview").values_list("timings_ms", flat=True):
+        for step, ms in (timings or {}).items():
+            if isinstance(ms, int | float):
+                steps.setdefault(step, []).append(float(ms))
     return {
+        "preview_attempt_steps_ms": {step: percentiles(values) for step, values in sorted(steps.items())},
         "submitted": len(public_ids),
         "admission": dict(Counter(jobs.values_list("admission", flat=True))),
         "budget_ms": budget_ms,
