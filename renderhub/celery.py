@@ -29,6 +29,15 @@ def _schedule(sender: Celery, **_: object) -> None:
     sender.conf.beat_schedule = _beat_schedule()
 
 
+@signals.worker_init.connect
+def _nice_holds_across_sessions(**_: object) -> None:
+    """The Procfile nices the workers so the web and the previews get the CPU first; make that
+    hold against processes of other sessions (apps/core/priority.py)."""
+    from apps.core.priority import autogroup_follow_nice
+
+    autogroup_follow_nice()
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def _health_check_db_connections(task: object = None, **_: object) -> None:

@@ -299,6 +299,10 @@ RENDERHUB_LEASE_S = env.float("RENDERHUB_LEASE_S", default=15.0)
 RENDERHUB_VERIFY_CONCURRENCY = env.int(
     "RENDERHUB_VERIFY_CONCURRENCY", default=env.int("VERIFY_CONCURRENCY", default=len(os.sched_getaffinity(0)))
 )
+# The same for the preview verification worker (the Procfile's VERIFY_PREVIEW_CONCURRENCY).
+RENDERHUB_VERIFY_PREVIEW_CONCURRENCY = env.int(
+    "RENDERHUB_VERIFY_PREVIEW_CONCURRENCY", default=env.int("VERIFY_PREVIEW_CONCURRENCY", default=1)
+)
 # How many times one job's attempts are retried after their worker was lost, before the job fails.
 RENDERHUB_LOST_RETRIES = env.int("RENDERHUB_LOST_RETRIES", default=3)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -307,6 +311,9 @@ RENDERHUB_QUEUES = {
     "preview": env.str("QUEUE_PREVIEW", default="render.preview"),
     "final": env.str("QUEUE_FINAL", default="render.final"),
     "verify": env.str("QUEUE_VERIFY", default="verify"),
+    # Verification of the previews a job rests at (the preview tier's deliverable), on its own
+    # worker at a higher CPU priority than the finals' (apps/renders/pipeline/enqueue.py).
+    "verify_preview": env.str("QUEUE_VERIFY_PREVIEW", default="verify.preview"),
 }
 
 # --- RenderHub ------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKERS = ("preview", "final", "verify", "beat")
+WORKERS = ("preview", "final", "verify", "verify-preview", "beat")
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ services), migrates, seeds the demo, starts the Procfile's web, workers and beat
 `manage.py load_pollers` against the web and prints its JSON figures.
 
     .venv/bin/python -m scripts.load_pollers --pollers 20 --rate 5 --seconds 60
+    .venv/bin/python -m scripts.load_pollers --pollers 0 --rate 10 --preview-rate 2 --seconds 60
 
 Needs root (the PostgreSQL cluster runs as the `postgres` user).
 """
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.fault_table import ROOT, Deployment, PrivatePostgres, PrivateRedis, free_port, private_env
+from scripts.fault_table import ROOT, WORKERS, Deployment, PrivatePostgres, PrivateRedis, free_port, private_env
 
 
 def main() -> int:
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument(
         "--latency-scale", default="1.0", help="built-in engines' simulated latency (1 = as configured)"
     )
+    parser.add_argument("--preview-rate", type=float, default=0.0, help="preview-tier submissions per second")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rh-load-"))
     tmp.chmod(0o755)
@@ -50,11 +52,12 @@ def main() -> int:
         pg.create_database()
         deployment.manage("migrate", "--noinput")
         deployment.manage("seed_demo", "--password", "load-pollers")
-        deployment.start(("web", "preview", "final", "verify", "beat"))
+        deployment.start(("web", *WORKERS))
         result = subprocess.run(
             [
                 *(sys.executable, "manage.py", "load_pollers", "--url", f"http://127.0.0.1:{port}"),
                 *("--pollers", str(args.pollers), "--rate", str(args.rate), "--seconds", str(args.seconds)),
+                *("--preview-rate", str(args.preview_rate)),
             ],
             cwd=ROOT,
             env=env,

@@ -125,7 +125,7 @@ def celery_workers(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
     q = settings.RENDERHUB_QUEUES
     procs = [
         start_worker("engine", [q["preview"], q["final"], "default"], "threads", 8, env, log_dir),
-        start_worker("verify", [q["verify"]], "prefork", 1, env, log_dir),
+        start_worker("verify", [q["verify"], q["verify_preview"]], "prefork", 1, env, log_dir),
     ]
     _live_workers.extend(procs)
     yield {"env": env, "log_dir": log_dir, "procs": procs}

@@ -40,7 +40,7 @@ def published_at_header(headers: dict[str, Any] | None = None, **_: Any) -> None
 
 
 def queue_names() -> list[str]:
-    """The queues RenderHub's workers consume: preview, final, verify and default."""
+    """The queues RenderHub's workers consume: preview, final, verify, verify.preview and default."""
     return [*dict.fromkeys([*settings.RENDERHUB_QUEUES.values(), settings.CELERY_TASK_DEFAULT_QUEUE])]
 
 

@@ -115,8 +115,9 @@ def ladder_problem(ladder: object) -> str:
 
 
 def engine_queues() -> set[str]:
-    """The engine queues workers are started on (settings.RENDERHUB_QUEUES, verify excluded)."""
-    return {name for key, name in settings.RENDERHUB_QUEUES.items() if key != "verify"}
+    """The engine queues workers are started on (settings.RENDERHUB_QUEUES, the verification
+    queues excluded)."""
+    return {name for key, name in settings.RENDERHUB_QUEUES.items() if not key.startswith("verify")}
 
 
 class AssetClass(models.Model):

@@ -70,7 +70,8 @@ def _consumes_verify_queue() -> bool:
     from django.conf import settings
 
     consumed = current_app.amqp.queues.consume_from or {}
-    return settings.RENDERHUB_QUEUES["verify"] in consumed
+    queues = settings.RENDERHUB_QUEUES
+    return bool({queues["verify"], queues["verify_preview"]} & set(consumed))
 
 
 @worker_ready.connect

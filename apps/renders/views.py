@@ -1,6 +1,7 @@
 """Editor pages: new render, the live job page, my renders, and the private image view."""
 
 import secrets
+import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -107,6 +108,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "deferral": selectors.job_deferral(job),
         "cancellable": CANCELLABLE,
         "final_next_seed": job.status == JobStatus.PREVIEW_READY and final_repeats_failed_preview(job),
+        "server_now_ms": round(time.time() * 1000),  # the running clock's reference (running-clock.js)
     }
     if request.htmx:
         response = render(request, "renders/job_detail.html#job-status", context)

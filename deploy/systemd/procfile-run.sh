@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run one process of the Procfile by name (preview | final | verify | beat | web), in the
+# Run one process of the Procfile by name (preview | final | verify | verify-preview | beat | web), in the
 # foreground, so systemd supervises it: `procfile-run.sh preview`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -19,7 +19,12 @@ def _patient_heartbeats(settings):  # type: ignore[no-untyped-def]
 def own_queues(settings):  # type: ignore[no-untyped-def]
     """Queue names of this test alone: no live worker of another test consumes them."""
     tag = uuid.uuid4().hex[:8]
-    names = {"preview": f"t{tag}.preview", "final": f"t{tag}.final", "verify": f"t{tag}.verify"}
+    names = {
+        "preview": f"t{tag}.preview",
+        "final": f"t{tag}.final",
+        "verify": f"t{tag}.verify",
+        "verify_preview": f"t{tag}.verify-preview",
+    }
     settings.RENDERHUB_QUEUES = names
     yield names
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)

@@ -185,7 +185,7 @@ def test_budget_consistent_after_workers_killed_mid_job(kill_queues, tight_budge
     # re-sent to verification by the sweeper)
     survivor = start_worker(
         "survivor",
-        [*kill_queues, settings.RENDERHUB_QUEUES["verify"]],
+        [*kill_queues, settings.RENDERHUB_QUEUES["verify"], settings.RENDERHUB_QUEUES["verify_preview"]],
         "threads",
         8,
         {**env, "RENDERHUB_BUILTIN_LATENCY_SCALE": "0.05"},

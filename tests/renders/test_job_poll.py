@@ -1,5 +1,7 @@
 """The job page's htmx poll answers 304 from one cheap query while nothing changed."""
 
+import time
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -21,18 +23,16 @@ def job(demo, editor, django_capture_on_commit_callbacks):  # type: ignore[no-un
 
 
 def test_job_detail_poll_unchanged_job_answers_not_modified_in_few_queries(
-    client, job, editor, django_assert_max_num_queries, monkeypatch
+    client, job, editor, django_assert_num_queries
 ):
-    from apps.renders import selectors
-
-    monkeypatch.setattr(selectors, "_clock_second", lambda: 1_800_000_000)  # both polls within one second
     client.force_login(editor)
     url = reverse("renders:job-detail", args=[job.public_id])
     first = client.get(url, headers=HTMX)
     assert first.status_code == 200
     etag = first["ETag"]
 
-    with django_assert_max_num_queries(5):  # session, user, its permissions (2), the fingerprint
+    # The floor's @login_required status partial: session, user, the job (performance.md §2).
+    with django_assert_num_queries(3):  # session, user, the fingerprint (no permission queries)
         again = client.get(url, headers={**HTMX, "If-None-Match": etag})
 
     assert again.status_code == 304
@@ -60,3 +60,49 @@ def test_job_detail_poll_other_users_job_is_not_found(client, job, moderator, dj
     response = client.get(reverse("renders:job-detail", args=[job.public_id]), headers={**HTMX, "If-None-Match": '"x"'})
 
     assert response.status_code == 404
+
+
+def test_job_detail_poll_moderator_sees_anyones_job_unchanged_as_not_modified(client, job, moderator):
+    client.force_login(moderator)
+    url = reverse("renders:job-detail", args=[job.public_id])
+    etag = client.get(url, headers=HTMX)["ETag"]
+
+    response = client.get(url, headers={**HTMX, "If-None-Match": etag})
+
+    assert response.status_code == 304
+
+
+def test_job_detail_poll_running_job_seconds_later_still_answers_not_modified(client, job, editor, monkeypatch):
+    # The running time ticks in the browser (running-clock.js): the clock moving on is no
+    # change, or every poller would get a whole new partial every second.
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+    first = client.get(url, headers=HTMX)
+    assert b'data-running-since-ms="' in first.content
+    later = time.time() + 5
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    response = client.get(url, headers={**HTMX, "If-None-Match": first["ETag"]})
+
+    assert response.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "renders/x.png"},
+        {"status": AttemptStatus.CANCELLED},
+        {"finished_at": timezone.now()},
+    ],
+    ids=["image-stored", "cancelled", "finished"],
+)
+def test_job_detail_poll_attempt_change_moves_the_etag(client, job, editor, change):
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+    etag = client.get(url, headers=HTMX)["ETag"]
+
+    RenderAttempt.objects.filter(job=job).update(**change)
+    response = client.get(url, headers={**HTMX, "If-None-Match": etag})
+
+    assert response.status_code == 200
+    assert response["ETag"] != etag

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django import template
 
 register = template.Library()
@@ -10,6 +12,14 @@ def ms(value: float | int | None) -> str:
         return "–"
     value = float(value)
     return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+@register.filter
+def epoch_ms(value: datetime | None) -> int | str:
+    """A moment as milliseconds since the Unix epoch (for scripts that count from it)."""
+    if value is None:
+        return ""
+    return round(value.timestamp() * 1000)
 
 
 @register.filter

@@ -45,6 +45,21 @@ def preview_hedge(attempt: RenderAttempt, *, countdown: float | None = None) -> 
     _send("renders.hedge_preview", kwargs={"attempt_id": attempt.pk}, queue=queue_for(attempt), countdown=countdown)
 
 
+def verify_queue_for(attempt: RenderAttempt) -> str:
+    """The queue an attempt's verification goes to.
+
+    A preview the job rests at (tiers whose final waits for the editor: the preview tier,
+    800 ms budget) goes to the preview verification queue, which its own worker consumes at a
+    higher CPU priority; every other image (finals, and the previews of auto-final tiers,
+    whose budget covers the final) to the verify queue. Under a load that saturates the CPU,
+    OCR of finals then waits, not the previews an editor is watching."""
+    queues = settings.RENDERHUB_QUEUES
+    if attempt.stage == Stage.PREVIEW and not attempt.job.auto_final:
+        return queues["verify_preview"]
+    return queues["verify"]
+
+
 def attempt_verify(attempt: RenderAttempt) -> None:
-    """Send `renders.verify_attempt` (the verification gate) to the verify queue."""
-    _send("renders.verify_attempt", kwargs={"attempt_id": attempt.pk}, queue=settings.RENDERHUB_QUEUES["verify"])
+    """Send `renders.verify_attempt` (the verification gate) to its verify queue
+    (`verify_queue_for`)."""
+    _send("renders.verify_attempt", kwargs={"attempt_id": attempt.pk}, queue=verify_queue_for(attempt))

@@ -201,30 +201,39 @@ def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) 
 OCR_SAMPLE = 20  # latest verification results whose timings give the OCR rate
 
 
-def verification_load() -> tuple[int, float | None]:
-    """(images waiting for the gate, images verified per second): the one verification
-    queue every tier shares.
+def verification_load(*, previews_at_rest: bool = False) -> tuple[int, float | None]:
+    """(images waiting for the gate, images verified per second) on one verification queue:
+    `verify.preview` (previews a job rests at, `previews_at_rest`) or `verify` (the rest);
+    `enqueue.verify_queue_for` routes by the same rule. A preview-tier job does not wait
+    behind the OCR of finals, so admission does not count that backlog against it.
 
     Depth counts VERIFYING attempts without a result (index on status). The rate is what the
-    gate finished over the last 60 s when it was busy enough to measure (≥ 5 results), else
-    the OCR speed of the latest OCR_SAMPLE results (their mean `seconds`, from the
-    created_at index) times RENDERHUB_VERIFY_CONCURRENCY processes; None with no history."""
+    queue's gate finished over the last 60 s when it was busy enough to measure (≥ 5 results),
+    else the OCR speed of the latest OCR_SAMPLE results (their mean `seconds`, from the
+    created_at index) times the queue's processes (RENDERHUB_VERIFY_CONCURRENCY, or
+    RENDERHUB_VERIFY_PREVIEW_CONCURRENCY); None with no history."""
     from apps.verification.models import VerificationResult
 
-    depth = RenderAttempt.objects.filter(status=AttemptStatus.VERIFYING, verification__isnull=True).count()
+    waiting = RenderAttempt.objects.filter(status=AttemptStatus.VERIFYING, verification__isnull=True)
+    on_queue = Q(stage=Stage.PREVIEW, job__auto_final=False)
+    depth = (waiting.filter(on_queue) if previews_at_rest else waiting.exclude(on_queue)).count()
     if depth == 0:
         return 0, None
     now = timezone.now()
-    recent = VerificationResult.objects.filter(created_at__gte=now - timezone.timedelta(seconds=60)).aggregate(
-        n=Count("pk"), first=Min("created_at")
-    )
+    results = VerificationResult.objects.filter(created_at__gte=now - timezone.timedelta(seconds=60))
+    done = Q(attempt__stage=Stage.PREVIEW, attempt__job__auto_final=False)
+    results = results.filter(done) if previews_at_rest else results.exclude(done)
+    recent = results.aggregate(n=Count("pk"), first=Min("created_at"))
     if recent["n"] >= 5:
         return depth, recent["n"] / max((now - recent["first"]).total_seconds(), 1.0)
     seconds = list(VerificationResult.objects.order_by("-created_at").values_list("seconds", flat=True)[:OCR_SAMPLE])
     mean = sum(seconds) / len(seconds) if seconds else 0.0
     if mean <= 0:
         return depth, None
-    return depth, settings.RENDERHUB_VERIFY_CONCURRENCY / mean
+    processes = (
+        settings.RENDERHUB_VERIFY_PREVIEW_CONCURRENCY if previews_at_rest else settings.RENDERHUB_VERIFY_CONCURRENCY
+    )
+    return depth, processes / mean
 
 
 def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]:
@@ -237,7 +246,9 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
     depth, rate = loads[first]
     inputs: dict[str, Any] = {"queue_depth": depth, "throughput_per_s": rate}
     if tier.verify_ocr:
-        inputs["verify_queue_depth"], inputs["verify_throughput_per_s"] = verification_load()
+        inputs["verify_queue_depth"], inputs["verify_throughput_per_s"] = verification_load(
+            previews_at_rest=with_preview and not tier.auto_final
+        )
     if also_final:
         inputs["final_queue_depth"], inputs["final_throughput_per_s"] = loads[Stage.FINAL]
     return inputs
