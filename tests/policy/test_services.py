@@ -562,3 +562,12 @@ def test_job_submit_deferred_when_previews_cannot_be_verified_within_the_budget(
     client.force_login(editor)
     page = client.get(f"/renders/{job.public_id}/")
     assert "the verification queue 20 deep" in page.content.decode()
+
+
+def test_admission_deferred_by_the_queue_carries_the_real_estimate(production):
+    """A job deferred by the latency check will cost when it runs: never $0 (it showed "estimated $0.00")."""
+    decision = decide(production, queue_depth=100, throughput_per_s=2.0)
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert decision.estimate_usd == Decimal("0.1000")  # 0.04 preview + 1 × 0.06 final, as admitted
+    assert "estimated $0.10, held when it starts" in decision.reason
