@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.engines.adapter_support import engine_adapter_support
 from apps.policy.models import BudgetLedger, Reservation, ReservationState
-from apps.renders.models import SETTLED_STATUSES, AdapterUse, JobStatus, RenderAttempt, RenderJob
+from apps.renders.models import SETTLED_STATUSES, AdapterUse, AttemptStatus, JobStatus, RenderAttempt, RenderJob
 
 
 def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[RenderJob]:
@@ -81,6 +81,13 @@ def job_best_attempt(job: RenderJob) -> RenderAttempt | None:
 def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
     previews = [a for a in job.attempts.all() if a.image and a.stage == "preview"]
     return previews[-1] if previews else None
+
+
+def job_calls_in_flight(job: RenderJob) -> bool:
+    """Whether an attempt's engine call or verification is still running (from the prefetched
+    attempts): a cancel does not stop a call already sent, which is billed and shown when it
+    answers, so the page keeps polling for it."""
+    return any(a.status in (AttemptStatus.RUNNING, AttemptStatus.VERIFYING) for a in job.attempts.all())
 
 
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:

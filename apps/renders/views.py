@@ -99,7 +99,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "job": job,
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
-        "polling": job.status not in RESTING,
+        "polling": job.status not in RESTING or selectors.job_calls_in_flight(job),
         "fallbacks": selectors.job_fallbacks(job),
         "price_unknown": selectors.job_price_unknown(job),
         "adapter_notes": selectors.job_adapter_notes(job),
