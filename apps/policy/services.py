@@ -732,8 +732,13 @@ def escalation_next(
     """
     why = "; ".join(verdict_reasons[:3]) or "verification failed"
     if attempts_made >= tier.max_attempts:
+        # Say what was counted: the caller counts final attempts only, and a reviewer who sees
+        # a preview and two finals must not read "after 2 attempts" as a miscount.
+        plural = "" if attempts_made == 1 else "s"
         return EscalationStep(
-            step="review", reason=f"Still failing after {attempts_made} attempt(s) ({why}); sent to moderation."
+            step="review",
+            reason=f"Still failing after {attempts_made} final attempt{plural}, {tier.name}'s limit of "
+            f"{tier.max_attempts} (a preview is not counted) ({why}); sent to moderation.",
         )
     ladder = tier.escalation_ladder or DEFAULT_LADDER
     position = 0

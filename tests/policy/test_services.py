@@ -571,3 +571,17 @@ def test_admission_deferred_by_the_queue_carries_the_real_estimate(production):
     assert decision.outcome == policy.Outcome.DEFER
     assert decision.estimate_usd == Decimal("0.1000")  # 0.04 preview + 1 × 0.06 final, as admitted
     assert "estimated $0.10, held when it starts" in decision.reason
+
+
+def test_escalation_at_the_limit_says_it_counted_final_attempts(production):
+    """A preview and two finals read "after 2 attempt(s)" on the review page: say what was counted."""
+    production.max_attempts = 2
+    production.save()
+
+    step = policy.escalation_next(tier=production, attempts_made=2, last_guidance=0, verdict_reasons=["SALE read SAE"])
+
+    assert step.step == "review"
+    assert step.reason == (
+        "Still failing after 2 final attempts, Production's limit of 2 (a preview is not counted) "
+        "(SALE read SAE); sent to moderation."
+    )
