@@ -168,3 +168,29 @@ def test_job_page_of_a_job_cancelled_while_its_preview_rendered_shows_the_paid_p
     assert RenderJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     assert 'id="preview-image"' in preview
     assert "$0.04" in preview
+
+
+@pytest.mark.django_db(transaction=True)
+def test_right_to_left_titles_are_isolated_in_lists_and_job_pages_in_a_browser(live_server, demo, editor):
+    """A right-to-left title outside <bdi> reordered the quotes and text around it."""
+    title = "מבצע 50% הנחה"
+    job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
+        prompt="p", seed=1, width=768, height=512, tier=Tier.objects.get(slug="production"),
+        template=Template.objects.get(slug="editorial-cover"), texts={"title": title}, submitted_by=editor,
+    )
+    isolated = "el => [el.textContent, getComputedStyle(el).unicodeBidi]"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/renders/")
+        in_list = [page.eval_on_selector(f"bdi:text-is('{title}')", isolated)] if page.locator("bdi").count() else []
+        page.goto(f"{live_server.url}/renders/{job.public_id}/")
+        on_page = [page.eval_on_selector("#job-status dd bdi", isolated)] if page.locator("#job-status dd bdi").count() else []
+        browser.close()
+
+    assert in_list == [[title, "isolate"]]
+    assert on_page == [[title, "isolate"]]
