@@ -266,3 +266,22 @@ def test_tier_list_cost_preview_prices_each_class_at_its_templates_size(admin_cl
     assert "one Preview image on the Preview tier (512×512)" in page
     assert "one Editorial image on the Production tier (768×512)" in page
     assert page.count("(1024×1024)") == page.count("No active template uses this class: priced at 1024×1024.")
+
+
+def test_audit_log_rows_summarise_what_changed_before_to_after(admin_client, admin_user, production):
+    """Rows read only "tier preview" / "import (policy file)": each says briefly what changed."""
+    from apps.policy.editing import tier_save
+    from apps.policy.policy_file import policy_export, policy_import
+    from apps.policy.selectors import tier_snapshot
+
+    before = tier_snapshot(production)
+    production.daily_budget_usd = Decimal("150")
+    tier_save(tier=production, before=before, by=admin_user)
+    data = policy_export()
+    data["tiers"]["preview"]["max_attempts"] = 4
+    policy_import(data=data, by=admin_user)
+
+    page = admin_client.get(reverse("policy:audit-log")).content.decode()
+
+    rows = [row.split('<td class="changed">')[1].split("</td>")[0] for row in page.split("<tr>")[2:4]]
+    assert rows == ["tiers.preview.max_attempts: 2 → 4", "daily_budget_usd: &quot;200&quot; → &quot;150&quot;"]
