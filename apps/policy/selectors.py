@@ -131,8 +131,7 @@ def cost_preview_sentences(*, asset_class: AssetClass, sizes: list[tuple[int, in
     1024×1024 saying so (nothing else says what size it would be)."""
     if not sizes:
         return [
-            cost_preview_sentence(asset_class=asset_class)
-            + " No active template uses this class: priced at 1024×1024."
+            cost_preview_sentence(asset_class=asset_class) + " No active template uses this class: priced at 1024×1024."
         ]
     return [cost_preview_sentence(asset_class=asset_class, width=w, height=h) for w, h in sizes]
 

@@ -189,7 +189,8 @@ def test_right_to_left_titles_are_isolated_in_lists_and_job_pages_in_a_browser(l
         page.wait_for_url("**/renders/")
         in_list = [page.eval_on_selector(f"bdi:text-is('{title}')", isolated)] if page.locator("bdi").count() else []
         page.goto(f"{live_server.url}/renders/{job.public_id}/")
-        on_page = [page.eval_on_selector("#job-status dd bdi", isolated)] if page.locator("#job-status dd bdi").count() else []
+        found = page.locator("#job-status dd bdi").count()
+        on_page = [page.eval_on_selector("#job-status dd bdi", isolated)] if found else []
         browser.close()
 
     assert in_list == [[title, "isolate"]]

@@ -137,7 +137,7 @@ def test_template_switch_keeps_typed_text_with_javascript_off(live_server, demo,
 def test_template_switch_without_javascript_moves_a_title_with_no_slot_of_its_name_and_says_so(
     live_server, demo, editor
 ):
-    """"What you typed is kept" dropped the cover's title on a switch to the thumbnail (its slot is "overlay")."""
+    """ "What you typed is kept" dropped the cover's title on a switch to the thumbnail (its slot is "overlay")."""
     thumb = Template.objects.get(slug="product-thumbnail")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -232,7 +232,7 @@ def test_cjk_text_is_one_token_per_character_so_spacing_never_matters():
 
 
 def test_other_text_check_does_not_claim_no_other_text_beside_an_unexpected_word():
-    """"NEW SPRING SALE" for "SPRING SALE": the text check fails with "unexpected NEW"; other_text
+    """ "NEW SPRING SALE" for "SPRING SALE": the text check fails with "unexpected NEW"; other_text
     said "pass · No other text beside the expected words" next to it."""
     report = verify_image(
         image=card([("NEW SPRING SALE", (40, 300))], font_size=64), expected={"text": "SPRING SALE"}, regions={}
