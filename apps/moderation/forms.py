@@ -1,9 +1,12 @@
+import datetime
+
 from django import forms
+from django.db.models import Q, QuerySet
 
 from apps.catalog.models import Template
 from apps.engines.models import Engine
 from apps.moderation.selectors import REASON_LABELS
-from apps.renders.models import RenderJob
+from apps.renders.models import JobStatus, RenderAttempt, RenderJob
 from apps.renders.schemas import MAX_SLOT_CHARS
 
 STEPS = [
@@ -14,12 +17,30 @@ STEPS = [
 ]
 
 
+class EngineChoiceField(forms.ModelChoiceField):
+    """Engines by their label: "Built-in Ultra (simulation)", never a bare name for a simulation."""
+
+    def label_from_instance(self, obj: Engine) -> str:  # type: ignore[override]
+        return obj.label
+
+
+def engines_that_can_appear() -> QuerySet[Engine]:
+    """Engines a job in review can show: usable ones (enabled, not retired) and any engine an
+    attempt of a job waiting in review used (it may since have been disabled or retired)."""
+    today = datetime.date.today()
+    in_queue = RenderAttempt.objects.filter(job__status=JobStatus.NEEDS_REVIEW).values("engine_id")
+    usable = Q(enabled=True) & (Q(retired_on__isnull=True) | Q(retired_on__gt=today))
+    return Engine.objects.filter(usable | Q(pk__in=in_queue)).order_by("name")
+
+
 class QueueFilterForm(forms.Form):
     template = forms.ModelChoiceField(Template.objects.all(), required=False, empty_label="All templates")
-    engine = forms.ModelChoiceField(
-        Engine.objects.all(), required=False, empty_label="All engines", to_field_name="slug"
-    )
+    engine = EngineChoiceField(Engine.objects.none(), required=False, empty_label="All engines", to_field_name="slug")
     reason = forms.ChoiceField(choices=[("", "All reasons"), *REASON_LABELS.items()], required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["engine"].queryset = engines_that_can_appear()  # type: ignore[attr-defined]
 
 
 class ClaimNextForm(forms.Form):
@@ -73,7 +94,7 @@ class RejectForm(forms.Form):
 
 class RerenderForm(forms.Form):
     step = forms.ChoiceField(choices=STEPS, initial="composite")
-    engine = forms.ModelChoiceField(
+    engine = EngineChoiceField(
         Engine.objects.filter(enabled=True), required=False, empty_label="Job's engine", to_field_name="slug"
     )
     guidance = forms.IntegerField(min_value=0, max_value=3, initial=1, required=False)

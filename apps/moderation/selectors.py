@@ -102,7 +102,7 @@ def queue(*, template: Any = None, engine: Any = None, reason: str = "") -> Queu
         for job in jobs
     ]
     by_template = Counter(item.job.template.name if item.job.template else "(free prompt)" for item in items)
-    by_engine = Counter(item.attempt.engine.name if item.attempt else "–" for item in items)
+    by_engine = Counter(item.attempt.engine.label if item.attempt else "–" for item in items)
     by_reason = Counter(REASON_LABELS.get(r, r) for item in items for r in item.reasons)
     shown = [
         item

@@ -96,18 +96,44 @@ def budget_report(*, day: date | None = None) -> dict[str, object]:
     return {"day": day.isoformat(), "timezone": str(budget_timezone()), "tiers": tiers}
 
 
+def class_sizes() -> dict[str, list[tuple[int, int]]]:
+    """{asset class slug: [(width, height) px, …]}: the distinct sizes of the active templates
+    routed to each class, in order. One query. Catalog is a sibling layer that policy may not
+    import, so the model is looked up by name (read-only, as `verify` does)."""
+    from django.apps import apps
+
+    template = apps.get_model("catalog", "Template")
+    sizes: dict[str, list[tuple[int, int]]] = {}
+    rows = template.objects.filter(is_active=True).order_by("asset_class", "width", "height")
+    for slug, width, height in rows.values_list("asset_class", "width", "height").distinct():
+        sizes.setdefault(slug, []).append((width, height))
+    return sizes
+
+
 def cost_preview_sentence(*, asset_class: AssetClass, width: int = 1024, height: int = 1024, template: str = "") -> str:
-    """ "At today's prices a production editorial image (1024×1024) costs about $0.10 with
-    expected re-renders: 0.04 preview + 1 × 0.06 on Built-in Ultra (simulation)."."""
+    """ "At today's prices one Editorial image on the Production tier (768×512) costs about $0.10
+    with expected re-renders: $0.04 preview + 1 × $0.06 on Built-in Ultra (simulation)." (the
+    class and tier names as the admin wrote them, so "Preview" on "Preview" does not read
+    "a preview preview image")."""
     tier = asset_class.tier
     estimate = cost_estimate(tier=tier, engine=None, width=width, height=height, template=template)
     usd = estimate.total_usd.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return (
-        f"At today's prices a {tier.name.lower()} {asset_class.name.lower()} image ({width}×{height}) costs about "
+        f"At today's prices one {asset_class.name} image on the {tier.name} tier ({width}×{height}) costs about "
         f"${usd} with expected re-renders: ${plain(estimate.preview_usd)} preview + "
         f"{plain(estimate.expected_attempts)} × ${plain(estimate.final_usd)} on "
         f"{tier.final_engine.label}."
     )
+
+
+def cost_preview_sentences(*, asset_class: AssetClass, sizes: list[tuple[int, int]]) -> list[str]:
+    """One sentence per template size of the class; with no template routed to it, one at
+    1024×1024 saying so (nothing else says what size it would be)."""
+    if not sizes:
+        return [
+            cost_preview_sentence(asset_class=asset_class) + " No active template uses this class: priced at 1024×1024."
+        ]
+    return [cost_preview_sentence(asset_class=asset_class, width=w, height=h) for w, h in sizes]
 
 
 def _slug(engine: Engine | None) -> str | None:

@@ -589,11 +589,22 @@ def admission_decide(
         if not keep and wait > LATENCY_DEFER_FACTOR * tier.max_latency_ms:
             until = now + timedelta(milliseconds=wait)
             depth = " + ".join(str(d) for d in (queue_depth, final_queue_depth) if d) or "0"
+            # Nothing is held yet, but the job will cost when it runs: carry the estimate so
+            # the page never shows $0 for it (an unpriced engine leaves it unknown, said so).
+            later = cost_estimate(
+                tier=tier, engine=engine, width=width, height=height, template=template, with_preview=with_preview
+            )
+            priced = all(
+                engine_is_priced(e) for e in admission_engines(tier=tier, engine=engine, with_preview=with_preview)
+            )
+            cost = f"estimated {_usd(later.total_usd)}" if priced else "its cost is unknown (an engine has no price)"
             return AdmissionDecision(
                 outcome=Outcome.DEFER,
                 tier=tier,
+                estimate_usd=later.total_usd if priced else Decimal("0"),
                 reason=f"The {tier.name} queue is {depth} deep{verifying} (about {seconds:.0f} s of work, "
-                f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}.",
+                f"budget {tier.max_latency_ms / 1000:g} s); deferred until it drains, about {_when(until)}; "
+                f"{cost}, held when it starts.",
                 defer_until=until,
             )
         notes.append(
@@ -721,8 +732,13 @@ def escalation_next(
     """
     why = "; ".join(verdict_reasons[:3]) or "verification failed"
     if attempts_made >= tier.max_attempts:
+        # Say what was counted: the caller counts final attempts only, and a reviewer who sees
+        # a preview and two finals must not read "after 2 attempts" as a miscount.
+        plural = "" if attempts_made == 1 else "s"
         return EscalationStep(
-            step="review", reason=f"Still failing after {attempts_made} attempt(s) ({why}); sent to moderation."
+            step="review",
+            reason=f"Still failing after {attempts_made} final attempt{plural}, {tier.name}'s limit of "
+            f"{tier.max_attempts} (a preview is not counted) ({why}); sent to moderation.",
         )
     ladder = tier.escalation_ladder or DEFAULT_LADDER
     position = 0

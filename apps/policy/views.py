@@ -24,7 +24,10 @@ def tier_list(request: HttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.boosted and request.htmx.target == "budget-bars":
         return render(request, "policy/tier_list.html#budget-bars", context)
     classes = AssetClass.objects.select_related("tier__final_engine", "tier__preview_engine")
-    context["classes"] = [(c, selectors.cost_preview_sentence(asset_class=c)) for c in classes]
+    sizes = selectors.class_sizes()
+    context["classes"] = [
+        (c, selectors.cost_preview_sentences(asset_class=c, sizes=sizes.get(c.slug, []))) for c in classes
+    ]
     context["changes"] = selectors.policy_changes(limit=5)
     return render(request, "policy/tier_list.html", context)
 

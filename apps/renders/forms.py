@@ -77,6 +77,25 @@ class NewRenderForm(forms.Form):
         return [self[name] for name in self.fields if name.startswith("text_")]
 
 
+def texts_carry_over(*, typed: dict[str, str], slots: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Texts typed under one template, placed in another's `slots` (names, in order): a text
+    keeps its slot when the new template has one of that name; otherwise it moves to the first
+    slot still empty, and when none is left it is dropped. Returns ({slot: text}, notes saying
+    each move and each drop, for the page)."""
+    placed = {name: typed[name] for name in slots if typed.get(name, "").strip()}
+    notes: list[str] = []
+    for name, text in typed.items():
+        if name in slots or not text.strip():
+            continue
+        empty = next((slot for slot in slots if slot not in placed), None)
+        if empty is None:
+            notes.append(f"“{text}” (typed in {name}) was dropped: the new template has no slot left for it.")
+        else:
+            placed[empty] = text
+            notes.append(f"“{text}” (typed in {name}) was put in {empty}: the new template has no {name} slot.")
+    return placed, notes
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     template = forms.ModelChoiceField(queryset=Template.objects.all(), required=False, empty_label="Any template")

@@ -83,6 +83,13 @@ def job_preview_attempt(job: RenderJob) -> RenderAttempt | None:
     return previews[-1] if previews else None
 
 
+def job_calls_in_flight(job: RenderJob) -> bool:
+    """Whether an attempt's engine call or verification is still running (from the prefetched
+    attempts): a cancel does not stop a call already sent, which is billed and shown when it
+    answers, so the page keeps polling for it."""
+    return any(a.status in (AttemptStatus.RUNNING, AttemptStatus.VERIFYING) for a in job.attempts.all())
+
+
 def job_final_attempt(job: RenderJob) -> RenderAttempt | None:
     finals = [a for a in job.attempts.all() if a.image and a.stage == "final"]
     return finals[-1] if finals else None

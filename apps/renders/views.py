@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from apps.core.access import permission_required
 from apps.renders import downloads, selectors
-from apps.renders.forms import JobFilterForm, NewRenderForm
+from apps.renders.forms import JobFilterForm, NewRenderForm, texts_carry_over
 from apps.renders.models import SETTLED_STATUSES, JobStatus, RenderAttempt
 from apps.renders.pipeline.attempts import MAX_SEED
 from apps.renders.pipeline.decisions import (
@@ -50,8 +50,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
         # Without JavaScript the template is switched by a submit: the form comes back for the
         # new template with everything typed so far (slot texts of the same name included).
         keep = ("template", "seed", "size", "tier")
-        initial = {k: v for k, v in request.POST.items() if k in keep or k.startswith("text_")}
-        return render(request, "renders/job_new.html", {"form": NewRenderForm(initial=initial)})
+        initial = {k: v for k, v in request.POST.items() if k in keep}
+        slots = [name[5:] for name in NewRenderForm(initial=initial).fields if name.startswith("text_")]
+        typed = {k[5:]: v for k, v in request.POST.items() if k.startswith("text_")}
+        placed, notes = texts_carry_over(typed=typed, slots=slots)
+        initial.update({f"text_{name}": text for name, text in placed.items()})
+        form = NewRenderForm(initial=initial)
+        return render(request, "renders/job_new.html", {"form": form, "switch_notes": notes})
     form = NewRenderForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         size = form.cleaned_data["size"]
@@ -100,7 +105,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "job": job,
         "preview": selectors.job_preview_attempt(job),
         "final": selectors.job_final_attempt(job),
-        "polling": job.status not in RESTING,
+        "polling": job.status not in RESTING or selectors.job_calls_in_flight(job),
         "fallbacks": selectors.job_fallbacks(job),
         "price_unknown": selectors.job_price_unknown(job),
         "adapter_notes": selectors.job_adapter_notes(job),

@@ -527,7 +527,16 @@ def verify_image(
             )
         checks.extend(_geometry_checks(img, slot, slot_words, slot_boxes.get(slot), placed.get(slot), limits))
 
-    checks.append(_other_text_check(other_tokens, limits))
+    # Extra words on an expected line are the text check's to judge; name them here too, so
+    # other_text's "pass" never sits beside "unexpected NEW" claiming there was no other text.
+    in_line = [
+        str(reason)
+        for c in checks
+        if c.name.startswith("text:")
+        for reason in [*c.evidence.get("fail_reasons", []), *c.evidence.get("review_reasons", [])]  # type: ignore[misc]
+        if str(reason).startswith(("unexpected ", "unsure extra text "))
+    ]
+    checks.append(_other_text_check(other_tokens, limits, in_line=in_line))
     strays = [
         w
         for w in outside
@@ -618,8 +627,9 @@ def _second_opinion(img: Image.Image, result: SlotResult, ocr: Any) -> SlotResul
     return resolve_second_opinions(result, reads, first_engine=ocr.name)
 
 
-def _other_text_check(other: list[Token], limits: dict[str, Any]) -> Check:
-    """Lines that share nothing with the expected text: small print, labels, pseudo-text."""
+def _other_text_check(other: list[Token], limits: dict[str, Any], *, in_line: list[str] | None = None) -> Check:
+    """Lines that share nothing with the expected text: small print, labels, pseudo-text.
+    `in_line`: the text checks' reasons about extra words on the expected lines (judged there)."""
     shown = [
         t
         for t in other
@@ -630,7 +640,19 @@ def _other_text_check(other: list[Token], limits: dict[str, Any]) -> Check:
     for t in shown:
         lines.setdefault(t.line, []).append(t.raw)
     evidence: dict[str, object] = {"lines": [" ".join(words) for words in lines.values()]}
-    if not shown or limits["other_text"] == "ignore":
+    if shown and limits["other_text"] == "ignore":
+        listed = "; ".join(f"“{line}”" for line in evidence["lines"])  # type: ignore[attr-defined]
+        return Check("other_text", PASS, f"Other text ignored (other_text: ignore): {listed}", evidence)
+    if not shown and in_line:
+        return Check(
+            "other_text",
+            PASS,
+            "No separate line of other text; extra words on the expected lines are judged by the text check ("
+            + "; ".join(in_line)
+            + ").",
+            evidence,
+        )
+    if not shown:
         return Check("other_text", PASS, "No other text beside the expected words.", evidence)
     status = FAIL if limits["other_text"] == "fail" else REVIEW
     listed = "; ".join(f"“{line}”" for line in evidence["lines"])  # type: ignore[attr-defined]

@@ -102,7 +102,7 @@ def test_engine_edit_writes_before_and_after_to_the_audit_log(admin_client, admi
     )
     assert edited.after["price_usd"] == "0.0100"
     assert "engine sim-x" in page
-    assert "params: {&quot;typo_rate&quot;: 0.1} → {&quot;typo_rate&quot;: 0.2}" in page
+    assert "params.typo_rate: 0.1 → 0.2" in page
 
 
 @pytest.mark.django_db
@@ -184,7 +184,7 @@ def test_admin_fixes_a_typo_rate_and_finds_the_edit_in_the_audit_log_in_a_browse
         page.click("main button[type=submit]")
         page.wait_for_url("**/engines/sim-typo/")
         page.goto(f"{live_server.url}/policy/audit/")
-        expect(page.locator("table.audit")).to_contain_text('params: {"typo_rate": 0.17} → {"typo_rate": 0.05}')
+        expect(page.locator("table.audit")).to_contain_text("params.typo_rate: 0.17 → 0.05")
         page.screenshot(path=str(SHOTS / "audit-log-engine-edit.png"), full_page=True)
         browser.close()
 

@@ -42,3 +42,15 @@ def test_metrics_page_needs_the_view_all_permission(client, editor):
     client.force_login(editor)
 
     assert client.get(reverse("metrics:dashboard")).status_code == 403
+
+
+def test_metrics_page_labels_the_p95_chart_as_all_tiers_together(client, demo, moderator):
+    """The chart mixed tiers under "p95 time to preview and to final", so its top differed from the table's."""
+    client.force_login(moderator)
+
+    body = client.get(reverse("metrics:dashboard")).content.decode()
+
+    caption = body.split('<figure class="chart">')[1].split("</figcaption>")[0]
+    assert "per 1 h, all tiers&#x27; jobs together" in caption
+    assert "the per-tier p95 is in the table above" in caption
+    assert "p95 to preview, all tiers</span>" in caption

@@ -48,7 +48,7 @@ def test_queue_lists_jobs_with_counts(client, job, moderator, django_assert_num_
     assert str(job.public_id) in body
     assert "Editorial cover: <b>1</b>" in body
     assert "Wrong text: <b>1</b>" in body
-    assert "Always misspells: <b>1</b>" in body
+    assert "Always misspells (simulation): <b>1</b>" in body
 
 
 def test_queue_queries_do_not_grow_with_the_queue(
@@ -251,3 +251,25 @@ def test_reject_without_a_reason_returns_to_the_review_within_the_filtered_queue
     assert response.status_code == 400
     assert "This field is required." in body
     assert 'name="filters" value="reason=text"' in body
+
+
+def test_queue_and_review_label_simulations_and_filter_only_engines_that_can_appear(client, job, moderator):
+    """The filter listed disabled and retired engines, and built-in engines showed no "(simulation)"."""
+    import datetime
+
+    from apps.engines.models import Engine
+
+    Engine.objects.filter(slug="typo-always").update(enabled=False)  # disabled, but a queued job used it
+    retired = Engine.objects.get(slug="builtin-ultra")
+    Engine.objects.filter(pk=retired.pk).update(retired_on=datetime.date(2020, 1, 1))
+    client.force_login(moderator)
+
+    page = client.get(reverse("moderation:queue")).content.decode()
+    review = client.get(reverse("moderation:review", args=[job.public_id])).content.decode()
+
+    options = page.split('name="engine"')[1].split("</select>")[0]
+    assert "Always misspells (simulation)</option>" in options  # in the queue though disabled
+    assert 'value="builtin-ultra"' not in options  # retired, in no queued job
+    assert "Always misspells (simulation)</td>" in page
+    assert "Always misspells (simulation)" in review
+    assert "Always misspells</td>" not in review

@@ -562,3 +562,26 @@ def test_job_submit_deferred_when_previews_cannot_be_verified_within_the_budget(
     client.force_login(editor)
     page = client.get(f"/renders/{job.public_id}/")
     assert "the verification queue 20 deep" in page.content.decode()
+
+
+def test_admission_deferred_by_the_queue_carries_the_real_estimate(production):
+    """A job deferred by the latency check will cost when it runs: never $0 (it showed "estimated $0.00")."""
+    decision = decide(production, queue_depth=100, throughput_per_s=2.0)
+
+    assert decision.outcome == policy.Outcome.DEFER
+    assert decision.estimate_usd == Decimal("0.1000")  # 0.04 preview + 1 × 0.06 final, as admitted
+    assert "estimated $0.10, held when it starts" in decision.reason
+
+
+def test_escalation_at_the_limit_says_it_counted_final_attempts(production):
+    """A preview and two finals read "after 2 attempt(s)" on the review page: say what was counted."""
+    production.max_attempts = 2
+    production.save()
+
+    step = policy.escalation_next(tier=production, attempts_made=2, last_guidance=0, verdict_reasons=["SALE read SAE"])
+
+    assert step.step == "review"
+    assert step.reason == (
+        "Still failing after 2 final attempts, Production's limit of 2 (a preview is not counted) "
+        "(SALE read SAE); sent to moderation."
+    )

@@ -35,7 +35,7 @@ def test_tier_list_shows_live_budget_bars_and_cost_preview(admin_client, product
 
     assert 'class="spent" x="0" y="0" width="10.0"' in page
     assert "$20.00 spent" in page
-    assert "At today&#x27;s prices a production editorial image (1024×1024) costs about $0.10" in page
+    assert "At today&#x27;s prices one Editorial image on the Production tier (768×512) costs about $0.10" in page
     assert "style=" not in page  # CSP: no inline styles
 
 
@@ -252,3 +252,36 @@ def test_tier_edit_bad_team_budget_line_is_refused(admin_client, production):
 
     assert "the design team&#x27;s budget cannot be negative" in response.content.decode()
     assert not production.team_budgets.exists()
+
+
+def test_tier_list_cost_preview_prices_each_class_at_its_templates_size(admin_client, demo):
+    """It priced every class at 1024×1024 and read "a preview preview image"."""
+    from apps.catalog.models import Template
+
+    Template.objects.filter(asset_class="preview").update(width=512, height=512)
+
+    page = admin_client.get(reverse("policy:tier-list")).content.decode()
+
+    assert "preview preview" not in page.lower()
+    assert "one Preview image on the Preview tier (512×512)" in page
+    assert "one Editorial image on the Production tier (768×512)" in page
+    assert page.count("(1024×1024)") == page.count("No active template uses this class: priced at 1024×1024.")
+
+
+def test_audit_log_rows_summarise_what_changed_before_to_after(admin_client, admin_user, production):
+    """Rows read only "tier preview" / "import (policy file)": each says briefly what changed."""
+    from apps.policy.editing import tier_save
+    from apps.policy.policy_file import policy_export, policy_import
+    from apps.policy.selectors import tier_snapshot
+
+    before = tier_snapshot(production)
+    production.daily_budget_usd = Decimal("150")
+    tier_save(tier=production, before=before, by=admin_user)
+    data = policy_export()
+    data["tiers"]["preview"]["max_attempts"] = 4
+    policy_import(data=data, by=admin_user)
+
+    page = admin_client.get(reverse("policy:audit-log")).content.decode()
+
+    rows = [row.split('<td class="changed">')[1].split("</td>")[0] for row in page.split("<tr>")[2:4]]
+    assert rows == ["tiers.preview.max_attempts: 2 → 4", "daily_budget_usd: &quot;200&quot; → &quot;150&quot;"]

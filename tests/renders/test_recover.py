@@ -130,3 +130,68 @@ def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
 
     assert status == "cancelled"
     assert has_again == 1
+
+
+
+@pytest.mark.django_db
+def test_job_page_of_a_job_cancelled_while_its_preview_rendered_shows_the_paid_preview(
+    client, demo, editor, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Cancelled while the preview's engine call ran: the page (rendered right after the cancel)
+    said "No preview" and stopped polling, though the call answered, was billed and is in the zip.
+    It keeps polling while the call runs, then shows the preview with its cost."""
+    from apps.renders.pipeline import run
+    from apps.renders.pipeline.decisions import job_cancel
+
+    settings.RENDERHUB_BUILTIN_LATENCY_SCALE = 0
+    job = _submit(editor, django_capture_on_commit_callbacks)
+    client.force_login(editor)
+    url = reverse("renders:job-detail", args=[job.public_id])
+    real_generate = run.engine_generate
+    seen: list[str] = []
+
+    def cancel_then_generate(**kw):  # type: ignore[no-untyped-def]
+        job_cancel(RenderJob.objects.get(pk=job.pk), by=editor)
+        seen.append(client.get(url, headers={"HX-Request": "true"}).content.decode())
+        return real_generate(**kw)
+
+    monkeypatch.setattr(run, "engine_generate", cancel_then_generate)
+    with django_capture_on_commit_callbacks(execute=True):
+        run.attempt_run(attempt_id=job.attempts.get().pk)
+
+    body = client.get(url).content.decode()
+
+    during = seen[0].split('id="preview-figure">')[1].split("</figure>")[0]
+    assert "No preview" not in during
+    assert "hx-trigger" in seen[0]  # still polling: the call is billed whatever the cancel
+    preview = body.split('id="preview-figure">')[1].split("</figure>")[0]
+    assert RenderJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert 'id="preview-image"' in preview
+    assert "$0.04" in preview
+
+
+@pytest.mark.django_db(transaction=True)
+def test_right_to_left_titles_are_isolated_in_lists_and_job_pages_in_a_browser(live_server, demo, editor):
+    """A right-to-left title outside <bdi> reordered the quotes and text around it."""
+    title = "מבצע 50% הנחה"
+    job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
+        prompt="p", seed=1, width=768, height=512, tier=Tier.objects.get(slug="production"),
+        template=Template.objects.get(slug="editorial-cover"), texts={"title": title}, submitted_by=editor,
+    )
+    isolated = "el => [el.textContent, getComputedStyle(el).unicodeBidi]"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/renders/")
+        in_list = [page.eval_on_selector(f"bdi:text-is('{title}')", isolated)] if page.locator("bdi").count() else []
+        page.goto(f"{live_server.url}/renders/{job.public_id}/")
+        found = page.locator("#job-status dd bdi").count()
+        on_page = [page.eval_on_selector("#job-status dd bdi", isolated)] if found else []
+        browser.close()
+
+    assert in_list == [[title, "isolate"]]
+    assert on_page == [[title, "isolate"]]

@@ -130,3 +130,42 @@ def test_template_switch_keeps_typed_text_with_javascript_off(live_server, demo,
         browser.close()
 
     assert (overlay, seed) == (1, "42")
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_template_switch_without_javascript_moves_a_title_with_no_slot_of_its_name_and_says_so(
+    live_server, demo, editor
+):
+    """ "What you typed is kept" dropped the cover's title on a switch to the thumbnail (its slot is "overlay")."""
+    thumb = Template.objects.get(slug="product-thumbnail")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next=/renders/new/")
+        page.fill("#id_username", editor.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/renders/new/")
+        page.fill("#id_text_title", "Spring Sale")
+        page.select_option("#id_template", str(thumb.pk))
+        with page.expect_navigation():
+            page.click("#switch-template")
+        overlay = page.input_value("#id_text_overlay")
+        note = page.inner_text("#switch-notes") if page.locator("#switch-notes").count() else ""
+        browser.close()
+
+    assert overlay == "Spring Sale"
+    assert note == "“Spring Sale” (typed in title) was put in overlay: the new template has no title slot."
+
+
+def test_texts_carry_over_drops_what_has_no_slot_left_and_says_so():
+    from apps.renders.forms import texts_carry_over
+
+    placed, notes = texts_carry_over(typed={"title": "Spring", "subtitle": "Sale", "overlay": "New"}, slots=["overlay"])
+
+    assert placed == {"overlay": "New"}
+    assert notes == [
+        "“Spring” (typed in title) was dropped: the new template has no slot left for it.",
+        "“Sale” (typed in subtitle) was dropped: the new template has no slot left for it.",
+    ]

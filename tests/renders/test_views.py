@@ -250,3 +250,24 @@ def test_job_list_ignores_all_for_editors(client, job):
 
     assert b'id="all-renders"' not in response.content
     assert b"Pages" not in response.content
+
+
+def test_job_detail_of_a_job_deferred_by_the_queue_shows_its_estimate_not_zero(
+    client, demo, editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.renders.pipeline import submit
+
+    deep = {"queue_depth": 100, "throughput_per_s": 2.0}
+    monkeypatch.setattr(submit, "admission_inputs", lambda **kw: deep)
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_submit(
+            submitted_by=editor, template=Template.objects.get(slug="editorial-cover"), texts={"title": "Later"}
+        )
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-detail", args=[job.public_id])).content.decode()
+
+    assert job.status == JobStatus.DEFERRED
+    cost = body.split('id="job-cost">')[1].split("</dd>")[0]
+    assert "estimated $0.00" not in cost
+    assert cost.startswith("estimated $0.10")

@@ -229,3 +229,29 @@ def test_cjk_text_is_one_token_per_character_so_spacing_never_matters():
     assert [t.norm for t in tokens("東京 夏祭り")] == ["東", "京", "夏", "祭", "り"]
     assert [t.norm for t in tokens("東京夏祭り")] == ["東", "京", "夏", "祭", "り"]
     assert [t.norm for t in tokens("Tokyo東京 2026")] == ["tokyo", "東", "京", "2026"]
+
+
+def test_other_text_check_does_not_claim_no_other_text_beside_an_unexpected_word():
+    """ "NEW SPRING SALE" for "SPRING SALE": the text check fails with "unexpected NEW"; other_text
+    said "pass · No other text beside the expected words" next to it."""
+    report = verify_image(
+        image=card([("NEW SPRING SALE", (40, 300))], font_size=64), expected={"text": "SPRING SALE"}, regions={}
+    )
+
+    other = check(report, "other_text")
+    assert text_check(report).detail == "unexpected NEW"
+    assert other.status == "pass"
+    assert other.detail == (
+        "No separate line of other text; extra words on the expected lines are judged by the text check "
+        "(unexpected NEW)."
+    )
+
+
+def test_other_text_ignored_says_so_instead_of_no_other_text():
+    report = verify_image(
+        image=small_print_card(), expected={"text": "FRESH BREAD"}, regions={}, thresholds={"other_text": "ignore"}
+    )
+
+    other = check(report, "other_text")
+    assert other.status == "pass"
+    assert other.detail.startswith("Other text ignored (other_text: ignore): “Ingredients")
