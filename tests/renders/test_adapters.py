@@ -192,6 +192,10 @@ def test_metrics_page_shows_the_split_and_the_difference(cover, editor, moderato
     delta = page.split('class="delta"')[1].split("</tr>")[0]
     assert "+100 pts" in delta  # first-pass rate 0 % → 100 %
     assert "−$0.06" in delta  # cost per delivered image
+    without = page.split('data-arm="without"')[1].split("</tr>")[0]
+    # One escalation in one of the arm's renders (it read "1 in 1 render", and "0 in 0 renders"
+    # beside Renders 1 when none escalated).
+    assert "1 in 1 of 1 render<" in without
 
 
 def test_job_api_reports_each_attempts_adapter(cover, editor, client, django_capture_on_commit_callbacks):
