@@ -97,6 +97,9 @@ def roles_sync() -> None:
 
 
 def api_token_revoke(*, token: ApiToken) -> bool:
-    """Revoke `token` for good (it is refused from now on; the row stays for the record).
-    False when it was already revoked. The caller checks who may (views.tokens_revoke)."""
-    return ApiToken.objects.filter(pk=token.pk, revoked=False).update(revoked=True) == 1
+    """Revoke `token` for good (the row stays for the record): this process refuses it at
+    once, every other process within TOKEN_CACHE_S seconds (their caches). False when it was
+    already revoked. The caller checks who may (views.tokens_revoke)."""
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked=False).update(revoked=True) == 1
+    _tokens.clear()  # a queryset update sends no post_save: the signal receiver never runs
+    return revoked

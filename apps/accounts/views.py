@@ -49,7 +49,9 @@ def tokens_revoke(request: HttpRequest) -> HttpResponse:
         messages.error(request, "No such token among yours.")
     elif services.api_token_revoke(token=token):
         messages.success(
-            request, f"Revoked “{token.name or token.prefix}” ({token.prefix}…): it is refused from now on."
+            request,
+            f"Revoked “{token.name or token.prefix}” ({token.prefix}…): the API refuses it within "
+            f"{services.TOKEN_CACHE_S:g} s (each server process keeps a token it has seen for that long).",
         )
     else:
         messages.info(request, f"“{token.name or token.prefix}” was already revoked.")

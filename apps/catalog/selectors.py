@@ -48,7 +48,7 @@ def engine_adapter_rows(*, adapter: Adapter | None = None) -> list[EngineAdapter
     adapter, whether it runs the base model the adapter fits), appliers first."""
     rows = []
     for engine in Engine.objects.filter(enabled=True):
-        support = engine_adapter_support(engine=engine)
+        support = engine_adapter_support(engine=engine, reference=adapter.reference if adapter else None)
         rows.append(EngineAdapterRow(engine, support, _base_model_note(engine, support, adapter)))
     return sorted(rows, key=lambda r: (not r.support.supported, r.engine.slug))
 

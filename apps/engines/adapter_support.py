@@ -41,11 +41,29 @@ class AdapterSupport:
     how: str  # how it is applied, or why it cannot be
 
 
-def engine_adapter_support(*, engine: Engine) -> AdapterSupport:
-    """Whether `engine` applies adapters, and a sentence for the pages."""
+def simulation_adapter_references(engine: Engine) -> set[str]:
+    """The adapter references a built-in simulation knows (SIMULATED_ADAPTERS and its
+    `params.adapters`); any other reference has no effect on its typo rate."""
+    from apps.engines.adapters.builtin import SIMULATED_ADAPTERS
+
+    extra = (engine.params or {}).get("adapters")
+    return {*SIMULATED_ADAPTERS, *(extra if isinstance(extra, dict) else {})}
+
+
+def engine_adapter_support(*, engine: Engine, reference: str | None = None) -> AdapterSupport:
+    """Whether `engine` applies adapters (given `reference`, that adapter), and a sentence for
+    the pages. The built-in simulation applies only the references it knows: it ignores any
+    other (`BuiltinAdapter.adapter_factor`), so that one is not applied there."""
     how = APPLIES.get(engine.adapter)
     if how is None:
         return AdapterSupport(False, WHY_NOT.get(engine.adapter, f"Engines of kind {engine.adapter} take no adapter."))
     if (engine.capabilities or {}).get("adapters") is False:
         return AdapterSupport(False, f"{engine.name} is configured without adapter support (capabilities.adapters).")
+    if engine.adapter == AdapterKind.BUILTIN and reference is not None:
+        known = simulation_adapter_references(engine)
+        if reference not in known:
+            return AdapterSupport(
+                False,
+                f"The simulation knows only {', '.join(sorted(known))}; it ignores {reference!r}.",
+            )
     return AdapterSupport(True, how)

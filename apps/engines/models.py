@@ -86,9 +86,7 @@ class Engine(models.Model):
 
     @property
     def label(self) -> str:
-        if self.adapter == AdapterKind.NULL:
-            return f"{self.name} (benchmark engine)"
-        return f"{self.name} (simulation)" if self.is_simulation else self.name
+        return engine_label(name=self.name, adapter=self.adapter, is_simulation=self.is_simulation)
 
     def is_retired(self, today: datetime.date | None = None) -> bool:
         return self.retired_on is not None and self.retired_on <= (today or datetime.date.today())
@@ -133,3 +131,11 @@ class EngineCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine_id} {'ok' if self.ok else self.error_kind} {self.latency_ms:.0f} ms"
+
+
+def engine_label(*, name: str, adapter: str, is_simulation: bool) -> str:
+    """An engine's name as every page shows it: "(benchmark engine)" for the null adapter,
+    "(simulation)" for a simulation, else the bare name. For callers holding `.values()` rows."""
+    if adapter == AdapterKind.NULL:
+        return f"{name} (benchmark engine)"
+    return f"{name} (simulation)" if is_simulation else name

@@ -42,7 +42,7 @@ def adapter_trial_create(
     at submission (nothing is written then)."""
     if template.adapter is None:
         raise TrialError(f"{template.name} has no adapter to compare against.")
-    support = engine_adapter_support(engine=engine)
+    support = engine_adapter_support(engine=engine, reference=template.adapter.reference)
     if not support.supported:
         raise TrialError(f"{engine.label} cannot apply adapters: {support.how}")
     seeds = list(dict.fromkeys(seeds))

@@ -24,6 +24,12 @@ class ComparisonForm(forms.Form):
         help_text="Budget and verification settings the renders run under.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        engines = self.fields["engines"]
+        assert isinstance(engines, forms.ModelMultipleChoiceField)
+        engines.label_from_instance = lambda engine: engine.label  # "(simulation)", "(benchmark engine)"
+
     def clean_seeds(self) -> list[int]:
         try:
             seeds = [int(s) for s in self.cleaned_data["seeds"].replace(" ", "").split(",") if s]

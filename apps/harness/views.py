@@ -91,7 +91,8 @@ def cell_diff(request: HttpRequest, public_id: str, cell_id: int) -> HttpRespons
 
 
 def _trial_form_context(template: Template | None, form: AdapterTrialForm | None) -> dict[str, object]:
-    rows = [(e, engine_adapter_support(engine=e)) for e in Engine.objects.filter(enabled=True)]
+    reference = template.adapter.reference if template is not None and template.adapter is not None else None
+    rows = [(e, engine_adapter_support(engine=e, reference=reference)) for e in Engine.objects.filter(enabled=True)]
     return {
         "template": template,
         "form": form,
@@ -110,7 +111,11 @@ def adapter_trial_new(request: HttpRequest) -> HttpResponse:
     template = Template.objects.filter(slug=slug).select_related("adapter").first() if slug else None
     if template is None or template.adapter is None:
         return render(request, "harness/adapter_trial_new.html", _trial_form_context(None, None))
-    engines = [e for e in Engine.objects.filter(enabled=True) if engine_adapter_support(engine=e).supported]
+    engines = [
+        e
+        for e in Engine.objects.filter(enabled=True)
+        if engine_adapter_support(engine=e, reference=template.adapter.reference).supported
+    ]
     last = RenderJob.objects.filter(template=template).exclude(texts={}).order_by("-created_at").first()
     initial = {f"text_{k}": v for k, v in (last.texts if last else {}).items()}
     form = AdapterTrialForm(request.POST or None, template=template, engines=engines, initial=initial)

@@ -16,6 +16,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from apps.core.stats import NO_VALUES, Percentiles, percentiles
+from apps.engines.models import engine_label
 from apps.moderation.models import ModerationDecision
 from apps.policy.models import BudgetLedger
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
@@ -185,6 +186,7 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
             "timings_ms",
             "engine__name",
             "engine__is_simulation",
+            "engine__adapter",
             "verification__verdict",
         )
     )
@@ -270,8 +272,12 @@ def ops_metrics(*, range_: str = "day", source: str = "", now: datetime | None =
         buckets[index].spent += attempt["cost_usd"]
         engine_ms = (attempt["timings_ms"] or {}).get("engine")
         if engine_ms is not None and attempt["status"] != AttemptStatus.CANCELLED:
-            # Engine.label: a built-in engine says it is a simulation wherever it shows.
-            engine = attempt["engine__name"] + (" (simulation)" if attempt["engine__is_simulation"] else "")
+            # As Engine.label: a simulation or the null benchmark engine says so wherever it shows.
+            engine = engine_label(
+                name=attempt["engine__name"],
+                adapter=attempt["engine__adapter"],
+                is_simulation=attempt["engine__is_simulation"],
+            )
             engine_values[(engine, attempt["stage"])].append(float(engine_ms))
         key = (attempt["job_id"], attempt["stage"])
         verdict = attempt["verification__verdict"]

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken
 from apps.moderation.models import JobClaim, ModerationDecision
-from apps.renders.models import JobStatus, RenderJob
+from apps.renders.models import JobEvent, JobStatus, RenderJob
 from apps.renders.pipeline.decisions import job_reopen
 from apps.renders.pipeline.state import TransitionError
 
@@ -71,6 +71,20 @@ def _not_undone(decision: ModerationDecision, job: RenderJob, *, seconds: float)
     return sentence
 
 
+def _keep_queue_place(job: RenderJob, *, decided_at: datetime) -> None:
+    """Back to its place in the queue (oldest first by `updated_at`, shown as 'Waiting since'):
+    the time it last entered review before the decision, not the moment of the undo."""
+    entered = (
+        JobEvent.objects.filter(job=job, to_status=JobStatus.NEEDS_REVIEW, created_at__lt=decided_at)
+        .order_by("-created_at", "-pk")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if entered is not None:
+        RenderJob.objects.filter(pk=job.pk).update(updated_at=entered)
+        job.updated_at = entered
+
+
 def moderation_undo(*, decision: ModerationDecision, by: AbstractBaseUser, now: datetime | None = None) -> UndoOutcome:
     """Undo `decision` (an approval or rejection by `by`, at most UNDO_WINDOW old): the job
     goes back to NEEDS_REVIEW, unclaimed, in the queue (`job_reopen`); an UNDO row records
@@ -97,6 +111,7 @@ def moderation_undo(*, decision: ModerationDecision, by: AbstractBaseUser, now: 
         with transaction.atomic():
             if not job_reopen(job, by=by, reason=f"{verb} by {by}, undone after {age:.0f} s."):
                 raise UndoError(f"{job_label(job)} changed while the decision was being undone.")
+            _keep_queue_place(job, decided_at=decision.created_at)
             JobClaim.objects.filter(job=job).update(moderator=None, expires_at=None)
             undo = ModerationDecision.objects.create(
                 job=job,

@@ -137,7 +137,10 @@ class TierForm(forms.ModelForm):
             )
         engines = Engine.objects.filter(enabled=True)
         for name in ("preview_engine", "final_engine", "fallback_engine"):
-            self.fields[name].queryset = engines
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = engines
+            field.label_from_instance = lambda engine: engine.label  # "(simulation)", "(benchmark engine)"
         self.fields["fallback_engine"].required = False
         choices = [("", "Default for the stage")] + [(q, q) for q in sorted(engine_queues())]
         for name in ("preview_queue", "final_queue"):

@@ -57,7 +57,7 @@ from PIL import Image
 
 from apps.accounts.services import TokenExpired, api_token_authenticate
 from apps.core.json_body import BodyError, read_json_body
-from apps.engines.models import Engine
+from apps.engines.models import AdapterKind, Engine
 from apps.policy import services as policy
 from apps.policy.models import Tier
 from apps.renders import idempotency, selectors
@@ -560,9 +560,17 @@ def image_file(request: HttpRequest, token: str) -> HttpResponse:
 # --- Models and the rest of /v1 -----------------------------------------------------------
 
 
+def _owner(engine: Engine) -> str:
+    """OpenAI's `owned_by`, the one free-text field of a model object: it says what an engine is
+    (the null benchmark engine and the built-in simulations are not image models)."""
+    if engine.adapter == AdapterKind.NULL:
+        return "renderhub-benchmark"
+    return "renderhub-simulation" if engine.simulated else "renderhub-engine"
+
+
 def _model_entries() -> list[dict[str, Any]]:
     entries = [
-        {"id": e.slug, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": "renderhub-engine"}
+        {"id": e.slug, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": _owner(e)}
         for e in Engine.objects.filter(enabled=True).order_by("slug")
         if not e.is_retired(timezone.localdate())
     ]

@@ -214,8 +214,11 @@ def job_adapter_notes(job: RenderJob) -> list[AdapterNote]:
         if use == AdapterUse.APPLIED:
             text = f"{name} applied on {engine} at strength {first.adapter_strength:g}."
         elif use == AdapterUse.UNSUPPORTED:
-            why = engine_adapter_support(engine=first.engine).how
-            text = f"{name} was NOT applied on {engine}: the engine cannot use adapters ({why})"
+            why = engine_adapter_support(engine=first.engine, reference=first.adapter.reference).how
+            if engine_adapter_support(engine=first.engine).supported:  # adapters, but not this one
+                text = f"{name} was NOT applied on {engine}: {why}"
+            else:
+                text = f"{name} was NOT applied on {engine}: the engine cannot use adapters ({why})"
         else:
             text = f"{name} left off on purpose (rendered without the adapter for a before/after comparison)."
         notes.append(

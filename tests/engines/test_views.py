@@ -194,3 +194,15 @@ def test_engine_create_rejects_non_numeric_simulation_params(admin_client):
     assert response.status_code == 200
     assert "params.latency_p50_ms must be a non-negative number" in response.content.decode()
     assert not Engine.objects.filter(slug="my-sd").exists()
+
+
+def test_engine_detail_test_button_of_the_null_engine_says_benchmark_not_vendor_bill(admin_client):
+    """The null engine bills nobody and renders nothing: its test button said 'renders one
+    512×512 image, billed by the vendor' (the template looked at is_simulation only)."""
+    Engine.objects.create(slug="null-bench", name="Null bench", adapter="null", price_usd=Decimal("0"))
+
+    page = admin_client.get(reverse("engines:engine-detail", args=["null-bench"])).content.decode()
+
+    assert "Null bench (benchmark engine)" in page
+    assert "returns its cached 512×512 grey image, priced $0" in page
+    assert "billed by the vendor" not in page

@@ -88,4 +88,25 @@ def test_adapter_trial_page_offers_only_engines_that_apply_adapters(cover, admin
 
     engine_select = page.split('name="engine"')[1].split("</select>")[0]
     assert "Built-in Turbo" in engine_select and "Ideogram 3" not in engine_select
-    assert "Not offered (cannot apply adapters): Ideogram 3" in page
+    excluded = page.split('id="trial-excluded"')[1].split("</ul>")[0]
+    assert "Not offered (cannot apply Cover typography (simulated))" in excluded
+    assert "Ideogram 3: Ideogram&#x27;s API takes no LoRA" in excluded
+
+
+def test_adapter_trial_page_with_no_engine_for_the_adapter_offers_no_run_and_says_why(demo, admin_user, client):
+    """A LoRA file the simulation does not know: no enabled engine applies it. The page showed
+    an empty engine list under a live 'Run' button, and said the simulations 'cannot apply
+    adapters' (they can: only known references)."""
+    template = Template.objects.get(slug="editorial-cover")
+    lora = Adapter.objects.create(
+        slug="headline", name="Headline LoRA", base_model="sdxl", reference="headline.safetensors"
+    )
+    template_set_adapter(template=template, adapter=lora, strength=None, by=admin_user)
+    client.force_login(admin_user)
+
+    page = client.get(f"/harness/adapters/?template={template.slug}").content.decode()
+
+    assert 'id="start-trial"' not in page
+    assert "No enabled engine can apply Headline LoRA, so there is nothing to compare." in page
+    excluded = page.split('id="trial-excluded"')[1].split("</ul>")[0]
+    assert "Built-in Ultra (simulation): The simulation knows only renderhub-sim/typography-lora" in excluded

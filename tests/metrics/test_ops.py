@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.engines.models import Engine
 from apps.metrics.ops import ops_metrics, percentiles
 from apps.moderation.models import ModerationDecision
 from apps.policy.models import Tier
@@ -192,4 +193,25 @@ def test_ops_metrics_engine_rows_say_simulation_for_the_built_in_engines(demo, e
     assert [r.name for r in figures.engines] == [
         "Built-in Turbo (simulation) · preview",
         "Built-in Ultra (simulation) · final",
+    ]
+
+
+def test_ops_metrics_engine_rows_say_benchmark_engine_for_the_null_engine(demo, editor):
+    """The null engine is a benchmark wherever it shows (Engine.label), also in engine call
+    times: it read 'Null (simulation)' there, or its bare name when not flagged a simulation."""
+    null = Engine.objects.create(slug="bench-null", name="Null", adapter="null", price_usd=Decimal("0"))
+    Tier.objects.filter(slug="production").update(preview_engine=null)
+    _job(
+        user=editor,
+        tier_slug="production",
+        preview_ms=10,
+        final_ms=2000,
+        attempts=[(Stage.PREVIEW, "initial", "0", "pass", 1), (Stage.FINAL, "initial", "0.04", "pass", 1400)],
+    )
+
+    figures = ops_metrics(range_="day")
+
+    assert [r.name for r in figures.engines] == [
+        "Built-in Ultra (simulation) · final",
+        "Null (benchmark engine) · preview",
     ]

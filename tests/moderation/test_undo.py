@@ -260,3 +260,23 @@ def test_moderator_undoes_a_bulk_rejection_without_javascript(
         browser.close()
 
     assert [RenderJob.objects.get(pk=j.pk).status for j in jobs] == [JobStatus.NEEDS_REVIEW] * 2
+
+
+@pytest.mark.django_db
+def test_moderation_undo_puts_the_job_back_where_it_waited_not_at_the_end(
+    demo, editor, moderator, django_capture_on_commit_callbacks
+):
+    """The queue is oldest first by the time a job has waited; an undone approval moved the
+    job to the end of the queue and its 'Waiting since' to the moment of the undo."""
+    from apps.moderation.undo import moderation_undo
+
+    first = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
+    second = review_job(editor=editor, captured=django_capture_on_commit_callbacks)
+    entered = JobEvent.objects.filter(job=first, to_status=JobStatus.NEEDS_REVIEW).latest("created_at").created_at
+    decision = services.moderation_approve(job=first, by=moderator)
+
+    moderation_undo(decision=decision, by=moderator)
+
+    first.refresh_from_db()
+    assert [item.job.pk for item in selectors.queue().items] == [first.pk, second.pk]
+    assert first.updated_at == entered

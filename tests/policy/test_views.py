@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from apps.engines.models import Engine
 from apps.policy import services as policy
 from apps.policy.models import AssetClass, PolicyChange, Tier
 
@@ -285,3 +286,16 @@ def test_audit_log_rows_summarise_what_changed_before_to_after(admin_client, adm
 
     rows = [row.split('<td class="changed">')[1].split("</td>")[0] for row in page.split("<tr>")[2:4]]
     assert rows == ["tiers.preview.max_attempts: 2 → 4", "daily_budget_usd: &quot;200&quot; → &quot;150&quot;"]
+
+
+def test_tier_and_harness_engine_choices_say_simulation_and_benchmark_engine(admin_client):
+    """Choosing an engine for a tier or a comparison shows what it is: the choices read
+    'Built-in Turbo', 'Null bench' (bare names) while every other page labels them."""
+    Engine.objects.create(slug="null-bench", name="Null bench", adapter="null", price_usd=Decimal("0"))
+
+    tier_page = admin_client.get(reverse("policy:tier-edit", args=["production"])).content.decode()
+    harness_page = admin_client.get(reverse("harness:comparison-list")).content.decode()
+
+    for page in (tier_page, harness_page):
+        assert "Built-in Turbo (simulation)" in page
+        assert "Null bench (benchmark engine)" in page

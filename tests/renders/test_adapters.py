@@ -192,6 +192,10 @@ def test_metrics_page_shows_the_split_and_the_difference(cover, editor, moderato
     delta = page.split('class="delta"')[1].split("</tr>")[0]
     assert "+100 pts" in delta  # first-pass rate 0 % → 100 %
     assert "−$0.06" in delta  # cost per delivered image
+    without = page.split('data-arm="without"')[1].split("</tr>")[0]
+    # One escalation in one of the arm's renders (it read "1 in 1 render", and "0 in 0 renders"
+    # beside Renders 1 when none escalated).
+    assert "1 in 1 of 1 render<" in without
 
 
 def test_job_api_reports_each_attempts_adapter(cover, editor, client, django_capture_on_commit_callbacks):
@@ -203,3 +207,33 @@ def test_job_api_reports_each_attempts_adapter(cover, editor, client, django_cap
     body = client.get(f"/api/v1/renders/{job.public_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
 
     assert body["attempts"][0]["adapter"] == {"slug": "cover-typography-sim", "use": "applied", "strength": 1.0}
+
+
+def test_attempt_on_the_simulation_with_a_reference_it_does_not_know_records_not_applied(
+    demo, editor, admin_user, client, django_capture_on_commit_callbacks
+):
+    """The simulation ignores an adapter reference it does not know (its typo rate stays):
+    the attempt, the job page and the template page said 'applied' / 'yes' all the same."""
+    template = Template.objects.get(slug="editorial-cover")
+    lora = Adapter.objects.create(
+        slug="headline", name="Headline LoRA", base_model="sdxl-1.0", reference="headline_v2.safetensors"
+    )
+    template_set_adapter(template=template, adapter=lora, strength=None, by=admin_user)
+    job = _submit(template, editor, typo_engine(), django_capture_on_commit_callbacks)
+    job = run_pending(job, django_capture_on_commit_callbacks)
+    client.force_login(admin_user)
+
+    first = job.attempts.order_by("number").first()
+    job_page = client.get(f"/renders/{job.public_id}/").content.decode()
+    template_page = client.get(f"/templates/{template.slug}/").content.decode()
+
+    assert (first.adapter_use, first.adapter_strength, first.sent["simulation"]["typo_rate"]) == (
+        "unsupported",
+        None,
+        1.0,
+    )
+    note = job_page.split('id="job-adapter"')[1].split("</dd>")[0]
+    assert "Headline LoRA was NOT applied on Always misspells (simulation)" in note
+    assert "it ignores &#x27;headline_v2.safetensors&#x27;" in note
+    banner = template_page.split('id="adapter-not-applied"')[1].split("</p>")[0]
+    assert "Built-in Ultra (simulation)" in banner

@@ -40,7 +40,7 @@ def attempt_adapter(job: RenderJob, *, engine: Engine) -> tuple[Adapter | None, 
         return None, None, AdapterUse.NONE
     if job.adapter_off:
         return adapter, None, AdapterUse.OFF
-    if not engine_adapter_support(engine=engine).supported:
+    if not engine_adapter_support(engine=engine, reference=adapter.reference).supported:
         return adapter, None, AdapterUse.UNSUPPORTED
     return adapter, template.effective_adapter_strength, AdapterUse.APPLIED
 
