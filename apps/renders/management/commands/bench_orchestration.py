@@ -118,6 +118,19 @@ def bench_fixtures(*, engine_kind: str) -> dict[str, str]:
     return classes
 
 
+def bench_fixtures_retire() -> None:
+    """After a run: the bench asset classes go, the bench engines are disabled and the bench
+    user's tokens revoked, so editors and the API no longer offer them. The tiers stay (the
+    bench's jobs refer to them)."""
+    from apps.accounts.models import ApiToken
+    from apps.accounts.services import api_token_revoke
+
+    AssetClass.objects.filter(slug__in=["bench-production", "bench-preview"]).delete()
+    Engine.objects.filter(slug__startswith="bench-").update(enabled=False)
+    for token in ApiToken.objects.filter(user__username="bench", revoked=False):
+        api_token_revoke(token=token)
+
+
 def bench_token() -> str:
     roles_sync()
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"email": "bench@example.invalid"})
@@ -379,6 +392,12 @@ class Command(BaseCommand):
             raise CommandError("Set DATABASE_URL to PostgreSQL and CELERY_BROKER_URL to Redis.")
         classes = bench_fixtures(engine_kind=opts["engine"])
         token = bench_token()
+        try:
+            self.run_bench(classes=classes, token=token, opts=opts)
+        finally:
+            bench_fixtures_retire()
+
+    def run_bench(self, *, classes: dict[str, str], token: str, opts: dict[str, Any]) -> None:
         kinds = [k for k in opts["tiers"].split(",") if k]
         result: dict[str, Any] = {"engine": opts["engine"], "jobs": opts["jobs"], "statements": {}, "timed": {}}
         for kind in kinds:
