@@ -46,9 +46,10 @@ def test_editor_logs_in_submits_and_watches_the_preview_appear(live_server, cele
 
     # Choosing a template swaps in its slot fields (htmx), without a page load.
     page.select_option("#id_template", label="Product thumbnail")
-    expect(page.locator("#id_text_overlay")).to_be_visible()
+    # A wait, not a timing: on a loaded CI machine the live server answered the swap in over 5 s.
+    expect(page.locator("#id_text_overlay")).to_be_visible(timeout=20_000)
     page.select_option("#id_template", label="Editorial cover")
-    expect(page.locator("#id_text_title")).to_be_visible()
+    expect(page.locator("#id_text_title")).to_be_visible(timeout=20_000)
     page.fill("#id_text_title", "Harbour Lights")
     page.fill("#id_seed", "21")
     page.click("#new-render button[type=submit]")
