@@ -27,3 +27,14 @@ def percentiles(values: list[float]) -> Percentiles:
         return ordered[int(index)]
 
     return Percentiles(len(ordered), rank(50), rank(95), rank(99))
+
+
+def percentile_interpolated(values: list[float], q: float) -> float:
+    """The `q` quantile (0–1) of `values`, interpolated between ranks (numpy's "linear");
+    NaN with no values. For benchmark reports, where a few samples should not jump a rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

@@ -14,6 +14,7 @@ from apps.catalog.models import Template
 from apps.engines.adapter_support import engine_adapter_support
 from apps.engines.models import Engine
 from apps.harness.models import AdapterTrial, AdapterTrialCell
+from apps.harness.services import attempt_verdict
 from apps.policy.models import Tier
 from apps.renders.adapter_metrics import AdapterArm, ArmDelta, adapter_arms, arm_delta
 from apps.renders.models import SETTLED_STATUSES, RenderAttempt, RenderJob, Stage
@@ -87,11 +88,7 @@ class TrialCell:
 
     @property
     def verdict(self) -> str:
-        if self.attempt is None:
-            return ""
-        if self.attempt.verification is not None:
-            return self.attempt.verification.verdict
-        return "error" if self.attempt.status == "error" else ""
+        return attempt_verdict(self.attempt)
 
 
 @dataclass

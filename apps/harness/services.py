@@ -106,6 +106,15 @@ def cell_attempt(cell) -> RenderAttempt | None:  # type: ignore[no-untyped-def]
     return None
 
 
+def attempt_verdict(attempt: RenderAttempt | None) -> str:
+    """pass | review | fail from the gate, "error" when the engine call failed, "" while running."""
+    if attempt is None:
+        return ""
+    if attempt.verification is not None:
+        return attempt.verification.verdict
+    return "error" if attempt.status == "error" else ""
+
+
 @dataclass
 class CellView:
     cell_id: int
@@ -117,12 +126,7 @@ class CellView:
 
     @property
     def verdict(self) -> str:
-        """pass | review | fail from the gate, "error" when the engine call failed, "" while running."""
-        if self.attempt is None:
-            return ""
-        if self.attempt.verification is not None:
-            return self.attempt.verification.verdict
-        return "error" if self.attempt.status == "error" else ""
+        return attempt_verdict(self.attempt)
 
 
 @dataclass

@@ -50,6 +50,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.roles import EDITOR
 from apps.accounts.services import api_token_create, roles_sync
 from apps.core import procstat
+from apps.core.stats import percentile_interpolated as percentile
 from apps.engines.models import Engine
 from apps.policy.models import AssetClass, Tier
 from apps.renders.models import JobStatus, RenderAttempt, RenderJob
@@ -57,15 +58,6 @@ from apps.renders.pipeline import enqueue
 
 QUEUES = {"preview": "bench.preview", "final": "bench.final"}
 PROMPT = 'Harbour poster at dusk with the words "Harbour Lights" in bold letters'
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -16,19 +16,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from apps.catalog.models import Template
+from apps.core.stats import percentile_interpolated as percentile
 from apps.renders.models import TERMINAL_STATUSES, JobStatus, RenderJob
 from apps.renders.pipeline.submit import job_submit
 
 WORDS = ["Harbour", "Lights", "Spring", "Market", "Opens", "Today", "Mama's", "Kitchen", "Night", "Train"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def summary(values: list[float]) -> dict[str, float]:
