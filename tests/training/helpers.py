@@ -23,7 +23,13 @@ def exact_engine() -> Engine:
             "name": "Never misspells",
             "adapter": AdapterKind.BUILTIN,
             "model_id": "builtin-exact-sim",
-            "params": {"latency_p50_ms": 1, "latency_sigma": 0.0, "typo_rate": 0.0},
+            # The simulation applies only adapters it knows: the demo LoRA's reference is one.
+            "params": {
+                "latency_p50_ms": 1,
+                "latency_sigma": 0.0,
+                "typo_rate": 0.0,
+                "adapters": {"cover_v1.safetensors": 1.0},
+            },
             "is_simulation": True,
             "enabled": True,
             "capabilities": {"seed": True, "guidance": True},
@@ -66,7 +72,9 @@ def template_history(*, editor, moderator, captured) -> History:  # type: ignore
     """Eleven jobs of the demo's editorial cover, with an adapter attached (and one job of another
     template), each taking a different road through the gate and the review queue."""
     exact, typo = exact_engine(), typo_engine()
-    # An adapter the simulation does not know (no effect on its typo rate), applied at 0.8.
+    # An adapter both simulations know at factor 1.0 (applied, no effect on their typo rates), at 0.8.
+    typo.params = {**typo.params, "adapters": {"cover_v1.safetensors": 1.0}}
+    typo.save(update_fields=["params"])
     adapter = Adapter.objects.create(
         slug="cover-lora", name="Cover LoRA", base_model="sd_xl_base_1.0", reference="cover_v1.safetensors"
     )
