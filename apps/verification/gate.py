@@ -304,7 +304,9 @@ def glyph_height(img: Image.Image, box: tuple[int, int, int, int]) -> int:
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return max(0, y1 - y0)
-    lum = relative_luminance(np.asarray(img.crop((x0, y0, x1, y1)).convert("RGB"), dtype=np.float64))
+    pixels = np.asarray(img.crop((x0, y0, x1, y1)).convert("RGB"), dtype=np.uint8)
+    # The lookup-table luminance text_contrast uses (the same figures as the float64 formula).
+    lum = _luminance_u8(np.moveaxis(pixels, -1, 0).astype(np.intp))
     cut = _otsu_cut(lum)
     dark = lum < cut
     glyphs = dark if dark.sum() < dark.size / 2 else ~dark

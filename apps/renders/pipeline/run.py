@@ -113,12 +113,7 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
     attempt.image.save(name, ContentFile(image), save=False)
     timings["store"] = ms_since(started)
     # Booked at what the adapter sent and the vendor billed, not at the canvas and the tier.
-    # An unknown price is booked at $0 and flagged (price_source), never passed off as free.
-    price = pricing.price_attempt(attempt.engine, result.billing)
-    attempt.cost_usd = price.usd if price.usd is not None else Decimal("0")
-    attempt.price_source = price.source
-    if price.source == "unknown":
-        log.warning("attempt %s: %s delivered an image that could not be priced", attempt.pk, attempt.engine.slug)
+    _attempt_price(attempt, result.billing)
     attempt.image_mime = result.mime_type
     attempt.sent = result.sent
     attempt.seed_honoured = result.seed_used is not None and result.seed_used == attempt.seed
@@ -159,15 +154,21 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
         transaction.on_commit(lambda: enqueue.attempt_verify(attempt), robust=True)
 
 
-def _attempt_book_failed_call(attempt: RenderAttempt, billing: Billing) -> None:
-    """A call that failed after the vendor billed it (Ideogram's unsafe image, an image URL
-    that could not be downloaded, bytes that are not an image) costs what it billed: priced
-    like a delivered image and booked on the job and the ledger; never shown as $0."""
+def _attempt_price(attempt: RenderAttempt, billing: Billing | None) -> None:
+    """Set the attempt's cost_usd and price_source from what the vendor billed. An unknown
+    price is booked at $0 and flagged (price_source "unknown"), never passed off as free."""
     price = pricing.price_attempt(attempt.engine, billing)
     attempt.cost_usd = price.usd if price.usd is not None else Decimal("0")
     attempt.price_source = price.source
     if price.source == "unknown":
-        log.warning("attempt %s: %s billed a failed call that could not be priced", attempt.pk, attempt.engine.slug)
+        log.warning("attempt %s: %s billed a call that could not be priced", attempt.pk, attempt.engine.slug)
+
+
+def _attempt_book_failed_call(attempt: RenderAttempt, billing: Billing) -> None:
+    """A call that failed after the vendor billed it (Ideogram's unsafe image, an image URL
+    that could not be downloaded, bytes that are not an image) costs what it billed: priced
+    like a delivered image and booked on the job and the ledger; never shown as $0."""
+    _attempt_price(attempt, billing)
     with transaction.atomic():
         if RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).update(
             cost_usd=attempt.cost_usd, price_source=attempt.price_source
