@@ -10,10 +10,12 @@ submissions, never a worker, and reports whether every worker is still the one i
 
 `kill-preview` / `kill-final` SIGKILL that worker mid-load and start a new one two seconds
 later, as systemd's Restart=always would (counted in supervisor_restarts); the killed
-worker's attempts are recovered by their leases. Prints one JSON row per fault: {"fault",
-"jobs", "settled", "stuck", "by_status", "supervisor_restarts", "manual_restarts",
-"workers_alive", "submit_retries", "seconds"}. Exit status 1 when a row has stuck jobs or a
-worker died. Needs root (PostgreSQL runs as the `postgres` OS user).
+worker's attempts are recovered by their leases. After each fault has settled, `manage.py
+budget reconcile` checks the ledger against the attempts on the private database. Prints one
+JSON row per fault: {"fault", "jobs", "settled", "stuck", "by_status", "supervisor_restarts",
+"manual_restarts", "workers_alive", "submit_retries", "reconcile", "seconds"}; "reconcile" is
+"clean" or the command's list of differences. Exit status 1 when a row has stuck jobs, a
+worker died or the ledger differs. Needs root (PostgreSQL runs as the `postgres` OS user).
 """
 
 from __future__ import annotations
@@ -188,6 +190,14 @@ class Deployment:
                     raise RuntimeError(f"{name} did not start:\n{self.log_tail(name)}")
                 time.sleep(0.2)
 
+    def reconcile(self) -> str:
+        """`manage.py budget reconcile` on this deployment's database: "clean", else its output
+        (one line per difference between the ledger and the attempts)."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "budget", "reconcile"], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        return "clean" if done.returncode == 0 else (done.stdout + done.stderr).strip()
+
     def log_tail(self, name: str, chars: int = 3000) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")[-chars:]
 
@@ -276,6 +286,7 @@ def run_fault(
     if not report:
         raise RuntimeError(f"the load driver gave no report:\n{(deployment.log_dir / f'load-{fault}.log').read_text()}")
     alive = deployment.alive()
+    reconcile = deployment.reconcile()
     return {
         "fault": f"{fault} restart"
         if fault in ("postgres", "redis")
@@ -291,6 +302,7 @@ def run_fault(
         # worker that died on its own shows in workers_alive and fails the row.
         "supervisor_restarts": supervisor_restarts,
         "manual_restarts": 0,
+        "reconcile": reconcile,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -384,7 +396,10 @@ def main() -> int:
     )
     for row in rows:
         print(json.dumps(row))
-    bad = any(row["stuck"] or not all(row["workers_alive"].values()) for row in rows)  # type: ignore[union-attr]
+    bad = any(
+        row["stuck"] or not all(row["workers_alive"].values()) or row["reconcile"] != "clean"  # type: ignore[union-attr]
+        for row in rows
+    )
     return 1 if bad else 0
 
 

@@ -11,6 +11,10 @@
 - Body byte cap counted on decoded bytes (`iter_bytes`), so a gzip bomb trips it. (httpx
   decodes one network read at a time, so the peak before the check is one read's expansion,
   at most ~1000 × 64 KiB; the bomb is refused, not held.)
+- A POST to a paid engine that reached the vendor and got no answer (read timeout, dropped
+  connection, 2xx body cut at the deadline) is "possibly billed" and is not sent again: a
+  second request could be billed a second time. The error says so (`possibly_billed`) and
+  the pipeline records the attempt's price as unknown.
 - Retries only for retryable errors: exponential backoff with full jitter, or the server's
   `retry-after-ms` / `Retry-After` header or a `google.rpc.RetryInfo.retryDelay` in the
   error body when given, up to a cap; a longer wait is not retried
@@ -41,6 +45,7 @@ import httpx
 from django.conf import settings
 
 from apps.core.images import ImageLoadError, open_image
+from apps.engines.pricing import zero_price_allowed
 from apps.engines.types import BadResponseError, EngineError, MisconfiguredError, RetryableError
 from apps.engines.urlcheck import url_problem
 
@@ -88,11 +93,13 @@ class CallPolicy:
     retry_after_cap_s: float = 30.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_pixels: int = 0  # 0: settings.RENDERHUB_MAX_PIXELS
+    paid: bool = False  # a vendor that bills per call: a possibly billed POST is not sent again
 
     @classmethod
     def for_engine(cls, engine: Any) -> "CallPolicy":
         params = engine.params or {}
         return cls(
+            paid=not zero_price_allowed(engine),
             connect_timeout_s=float(engine.connect_timeout_s),
             read_timeout_s=float(engine.read_timeout_s),
             deadline_s=float(engine.deadline_s),
@@ -273,10 +280,12 @@ def _send_once(
 
     started = time.perf_counter()
     body = bytearray()
+    answered: int | None = None  # the status, once the headers came back
     try:
         with client().stream(
             method, url, timeout=_timeout(policy, left), extensions={"trace": trace}, **kwargs
         ) as resp:
+            answered = resp.status_code
             first_byte = time.perf_counter()
             cap = max_bytes if 200 <= resp.status_code < 300 else ERROR_BODY_BYTES
             declared = resp.headers.get("content-length", "")
@@ -302,14 +311,23 @@ def _send_once(
             done = time.perf_counter()
     except httpx.TimeoutException as exc:
         if deadline.remaining() <= 0.05:  # the timeout was the deadline's share, not the vendor's
-            raise RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.") from exc
-        raise RetryableError(f"The engine timed out ({type(exc).__name__}).") from exc
+            error = RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.")
+        else:
+            error = RetryableError(f"The engine timed out ({type(exc).__name__}).")
+        error.possibly_billed = _possibly_billed(method, marks, answered)
+        raise error from exc
     except httpx.DecodingError as exc:
         raise BadResponseError(f"The engine's answer could not be decoded: {exc}") from exc
     except httpx.TransportError as exc:
         if deadline.remaining() <= 0.05:  # the watchdog cut the socket
-            raise RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.") from exc
-        raise RetryableError(f"Network error talking to the engine: {type(exc).__name__}: {exc}") from exc
+            error = RetryableError(f"The engine call passed its {deadline.seconds:g} s deadline.")
+        else:
+            error = RetryableError(f"Network error talking to the engine: {type(exc).__name__}: {exc}")
+        error.possibly_billed = _possibly_billed(method, marks, answered)
+        raise error from exc
+    except RetryableError as exc:  # the deadline passed while the answer was read
+        exc.possibly_billed = _possibly_billed(method, marks, answered)
+        raise
     connect_ms = 0.0
     if "connection.connect_tcp.started" in marks and "connection.connect_tcp.complete" in marks:
         connect_ms = (marks["connection.connect_tcp.complete"] - marks["connection.connect_tcp.started"]) * 1000
@@ -325,6 +343,14 @@ def _send_once(
             status=resp.status_code,
         )
     return Response(status=resp.status_code, headers=resp.headers, body=bytes(body), url=url, timings_ms=timings)
+
+
+def _possibly_billed(method: str, marks: dict[str, float], status: int | None) -> bool:
+    """Whether a failed request may have been billed: a POST (the call that asks for the work)
+    whose body went out in full, with no answer or a success answer we could not read. An
+    error status (429, 5xx …) is the vendor declining the work; nothing sent is nothing billed."""
+    sent = any(name.endswith("send_request_body.complete") for name in marks)
+    return method.upper() == "POST" and sent and (status is None or 200 <= status < 300)
 
 
 def send(
@@ -343,6 +369,9 @@ def send(
 
     `check` turns a vendor's non-success answer into an EngineError (it is where each
     adapter reads its vendor's error format); it returns normally for a usable answer.
+    A possibly billed POST to a paid engine (`policy.paid`) is not retried: the error is
+    raised with `possibly_billed` set, so the attempt is priced unknown rather than billed
+    twice and booked once.
     """
     attempt = 0
     while True:
@@ -361,7 +390,7 @@ def send(
             check(response)
             return response
         except EngineError as exc:
-            if not exc.retryable or attempt >= policy.max_retries:
+            if not exc.retryable or attempt >= policy.max_retries or (exc.possibly_billed and policy.paid):
                 raise
             delay = backoff_delay(attempt, exc, policy)
             if delay is None or delay >= deadline.remaining():

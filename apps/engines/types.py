@@ -134,6 +134,10 @@ class EngineError(Exception):
         self.status = status
         # Set when the vendor bills the failed call anyway (Ideogram's `is_image_safe: false`).
         self.billing = billing
+        # Set by the transport when a POST reached the vendor in full and no answer came back
+        # (a read timeout, a dropped connection, a 2xx body cut at the deadline): the vendor
+        # may have done, and billed, the work. Such a call is priced "unknown", never $0.
+        self.possibly_billed = False
 
 
 @contextlib.contextmanager

@@ -235,7 +235,9 @@ def job_adapter_notes(job: RenderJob) -> list[AdapterNote]:
 
 
 def job_price_unknown(job: RenderJob) -> bool:
-    """Whether an attempt delivered an image that could not be priced (booked at $0)."""
+    """Whether an attempt could not be priced (booked at $0, flagged): it delivered an image
+    that neither usage nor a price table prices, or its call reached a paid vendor and timed
+    out, so the vendor may have billed it."""
     return any(a.price_source == "unknown" for a in job.attempts.all())
 
 

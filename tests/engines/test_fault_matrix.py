@@ -126,10 +126,11 @@ def test_adapter_fails_retryable_on_a_long_5xx_storm(vendor):
     engine, fake = vendor
     fake.faults = ["500"] * 5
 
-    with pytest.raises(RetryableError):
+    with pytest.raises(RetryableError) as info:
         engine_generate(engine=engine, request=REQUEST)
 
     assert len(fake.generation_requests()) == 3
+    assert not info.value.possibly_billed  # a 5xx is the vendor declining the work: nothing billed
 
 
 @pytest.mark.parametrize("fault", ["drip", "drip_then_stall"])
@@ -222,3 +223,23 @@ def test_adapter_reports_what_it_billed(vendor):
     assert result.billing.n == 1
     assert result.billing.size
     assert "x" in result.billing.pixels
+
+
+def test_adapter_paid_call_that_timed_out_after_sending_is_not_sent_again(vendor):
+    """A POST that reached the vendor and got no answer may have been billed: sending it
+    again could bill twice and book once. Paid vendors raise at once, flagged "possibly
+    billed"; ComfyUI (our own hardware, nothing billed per call) is retried as before."""
+    engine, fake = vendor
+    engine.read_timeout_s, engine.max_retries = 0.5, 2
+    fake.faults = ["slow_headers"] * 3
+
+    with pytest.raises(RetryableError) as info:
+        engine_generate(engine=engine, request=REQUEST)
+
+    assert "timed out" in info.value.message
+    if engine.adapter == "comfyui":
+        assert len(fake.generation_requests()) == 3
+    else:
+        assert info.value.possibly_billed
+        assert len(fake.generation_requests()) == 1
+

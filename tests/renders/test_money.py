@@ -214,6 +214,30 @@ def test_image_bytes_that_do_not_decode_are_still_booked(openai_fake, demo, edit
     assert job.actual_cost_usd == Decimal("0.0400")
 
 
+def test_call_that_timed_out_after_reaching_the_vendor_is_flagged_possibly_billed_not_zero(
+    openai_fake, client, demo, editor, django_capture_on_commit_callbacks
+):
+    # The vendor got the whole request and never answered within the read timeout: it may have
+    # generated, and billed, the image. Not sent again (it could bill twice), not shown as $0.
+    openai_fake.faults = ["slow_headers"] * 3
+    engine = openai_engine(openai_fake, model="dall-e-3", table=DALLE_TABLE)
+    Engine.objects.filter(pk=engine.pk).update(read_timeout_s=0.5)
+    engine.refresh_from_db()
+    job = render_final(tier=vendor_tier(engine), editor=editor, capture=django_capture_on_commit_callbacks)
+
+    attempt = job.attempts.get()
+    assert len(openai_fake.generation_requests()) == 1
+    assert (attempt.status, attempt.error_kind) == (AttemptStatus.ERROR, "retryable")
+    assert (attempt.cost_usd, attempt.price_source) == (Decimal("0"), "unknown")
+    assert "may have billed it: its cost is unknown" in attempt.error
+    token = api_token_create(user=editor)
+    body = client.get(f"/api/v1/renders/{job.public_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert body["price_unknown"] is True
+    client.force_login(editor)
+    assert 'id="price-unknown"' in client.get(f"/renders/{job.public_id}/").content.decode()
+    call_command("budget", "reconcile")  # nothing known was booked, nothing differs
+
+
 # --- 2. One truth for spend ------------------------------------------------------------------
 
 

@@ -72,11 +72,13 @@ def attempt_run(*, attempt_id: int) -> None:
             result = engine_generate(engine=attempt.engine, request=request)
     except EngineError as exc:
         timings["engine"] = ms_since(started)
+        message = exc.message
         if exc.billing is not None:
             _attempt_book_failed_call(attempt, exc.billing)
-        attempt_fail(
-            attempt, kind=exc.kind, message=exc.message, timings=timings, refused=isinstance(exc, RefusedError)
-        )
+        elif exc.possibly_billed and not pricing.zero_price_allowed(attempt.engine):
+            _attempt_flag_possibly_billed(attempt)
+            message += f" The request reached {attempt.engine.name}, which may have billed it: its cost is unknown."
+        attempt_fail(attempt, kind=exc.kind, message=message, timings=timings, refused=isinstance(exc, RefusedError))
         return
     timings["engine"] = ms_since(started)
     try:
@@ -174,6 +176,14 @@ def _attempt_book_failed_call(attempt: RenderAttempt, billing: Billing) -> None:
             cost_usd=attempt.cost_usd, price_source=attempt.price_source
         ):
             attempt_book(attempt)
+
+
+def _attempt_flag_possibly_billed(attempt: RenderAttempt) -> None:
+    """A paid call that reached the vendor and never answered (a read timeout, a dropped
+    connection) may have been billed: its price is unknown (price_source "unknown", shown on
+    the job page and in the API), not $0. Nothing is booked, since nothing is known."""
+    attempt.price_source = "unknown"
+    RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING).update(price_source="unknown")
 
 
 def attempt_book(attempt: RenderAttempt) -> None:
