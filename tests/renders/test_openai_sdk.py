@@ -13,6 +13,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from django.core.management import call_command
 from django.db.models import F
 from PIL import Image
 
@@ -30,9 +31,34 @@ PROMPT = "a quiet harbour at dawn, wide shot"  # no quoted text: nothing for OCR
 
 
 @pytest.fixture
-def client(live_server, celery_workers, demo, editor):  # type: ignore[no-untyped-def]
-    """The official SDK with its default retries, pointed at RenderHub."""
-    return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=api_token_create(user=editor))
+def sent() -> list[httpx.Request]:
+    """Every HTTP request the SDK sent (its own retries included)."""
+    return []
+
+
+@pytest.fixture
+def client(live_server, celery_workers, demo, editor, sent):  # type: ignore[no-untyped-def]
+    """The official SDK with its default retries, pointed at RenderHub; `sent` records its requests."""
+    return openai.OpenAI(
+        base_url=f"{live_server.url}/v1",
+        api_key=api_token_create(user=editor),
+        http_client=httpx.Client(event_hooks={"request": [sent.append]}),
+    )
+
+
+def money_line(name: str, sent: list[httpx.Request]) -> str:
+    """What one SDK call cost: HTTP requests, jobs, vendor-billed attempts, ledger; reconciled."""
+    call_command("budget", "reconcile")  # raises CommandError on any difference
+    charged = RenderAttempt.objects.filter(cost_usd__gt=0)
+    spent = sum((row.spent_usd for row in BudgetLedger.objects.all()), Decimal("0"))
+    held = sum((row.reserved_usd for row in BudgetLedger.objects.all()), Decimal("0"))
+    line = (
+        f"{name}: sdk_requests={len(sent)} jobs={RenderJob.objects.count()} charges={charged.count()} "
+        f"charged_usd={sum((a.cost_usd for a in charged), Decimal('0'))} ledger_spent_usd={spent} "
+        f"ledger_held_usd={held} reconcile=clean"
+    )
+    print("\n" + line)
+    return line
 
 
 @pytest.fixture
@@ -42,7 +68,7 @@ def openai_fake():  # type: ignore[no-untyped-def]
     fake.close()
 
 
-def test_sdk_content_refusal_is_one_job_one_vendor_call_and_a_typed_400(client, openai_fake):
+def test_sdk_content_refusal_is_one_job_one_vendor_call_and_a_typed_400(client, openai_fake, sent):
     engine_for("openai", openai_fake.url + "/v1", slug="openai-dalle", model_id="dall-e-3")
     openai_fake.faults = ["refuse", "refuse", "refuse"]
 
@@ -51,12 +77,15 @@ def test_sdk_content_refusal_is_one_job_one_vendor_call_and_a_typed_400(client, 
 
     assert raised.value.code == "content_policy_violation"
     assert "safety system" in raised.value.message
+    assert len(sent) == 1  # a 400 is not retried by the SDK
     assert len(openai_fake.generation_requests()) == 1
     assert RenderJob.objects.count() == 1
     assert RenderJob.objects.get().status == JobStatus.FAILED
+    # A refused prompt is not billed: no charge, and the job's hold is released.
+    assert "charges=0 charged_usd=0 ledger_spent_usd=0.0000 ledger_held_usd=0.0000" in money_line("refusal", sent)
 
 
-def test_sdk_budget_refusal_leaves_no_job_and_no_hold(client):
+def test_sdk_budget_refusal_leaves_no_job_and_no_hold(client, sent):
     tier = Tier.objects.get(slug="preview")
     ledger = policy.ledger_for(tier=tier)
     BudgetLedger.objects.filter(pk=ledger.pk).update(spent_usd=F("limit_usd"))
@@ -66,11 +95,17 @@ def test_sdk_budget_refusal_leaves_no_job_and_no_hold(client):
 
     assert raised.value.code == "insufficient_quota"
     assert "budget" in raised.value.message
+    assert len(sent) == 1  # a 403 is not retried by the SDK
     assert RenderJob.objects.count() == 0  # not one deferred job per SDK retry
     assert BudgetLedger.objects.get(pk=ledger.pk).reserved_usd == Decimal("0")
+    assert RenderAttempt.objects.count() == 0
+    # Only the spend set by hand above (the limit) is on the ledger, and it reconciles: it
+    # has no reservation and no attempts, so the check compares nothing with nothing.
+    BudgetLedger.objects.filter(pk=ledger.pk).update(spent_usd=0)
+    assert "jobs=0 charges=0" in money_line("budget refusal", sent)
 
 
-def test_sdk_slow_render_is_retried_onto_the_same_job_and_charged_once(client, settings):
+def test_sdk_slow_render_is_retried_onto_the_same_job_and_charged_once(client, settings, sent):
     settings.RENDERHUB_OPENAI_WAIT_S = 2.0
     # 15 s at the workers' latency scale of 0.2: about 3 s, longer than one wait.
     Engine.objects.create(
@@ -88,11 +123,13 @@ def test_sdk_slow_render_is_retried_onto_the_same_job_and_charged_once(client, s
     result = raw.parse()
 
     assert raw.retries_taken >= 1  # the first answer came before the render finished
+    assert len(sent) == raw.retries_taken + 1
     assert base64.b64decode(result.data[0].b64_json).startswith(b"\x89PNG")
     job = RenderJob.objects.get()
     charged = RenderAttempt.objects.filter(job=job, cost_usd__gt=0)
     assert charged.count() == 1
     assert job.actual_cost_usd == charged.get().cost_usd == Decimal("0.04")
+    assert "jobs=1 charges=1 charged_usd=0.0400 ledger_spent_usd=0.0400" in money_line("slow render", sent)
 
 
 def test_sdk_lists_models_engines_and_tiers(client):
