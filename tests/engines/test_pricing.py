@@ -217,3 +217,141 @@ def test_price_generic_http_adapter_reports_the_size_it_sent(db, generic_fake):
     result = engine_generate(engine=engine, request=request(width=640, height=480))
 
     assert (result.billing.size, result.billing.pixels) == ("640x480", "640x480")
+
+
+# --- one worked example per adapter (the closing note of issue 9 quotes these lines) --------
+
+VERTEX_BASE = "/v1/projects/p/locations/l"
+# id → (fake fixture, engine builder(fake url), canvas, fake faults,
+#       expected billing (model, size, quality, n), expected (USD, price source))
+WORKED: dict[str, tuple[str, Any, tuple[int, int], list[str], tuple[str, str, str, int], tuple[str, str]]] = {
+    "openai gpt-image-2 (usage)": (
+        "openai_fake",
+        lambda url: seeded("openai-gpt-image-2", base_url=url + "/v1"),
+        (1024, 1024),
+        [],
+        ("gpt-image-2", "1024x1024", "medium", 1),
+        ("0.031900", "usage"),
+    ),
+    "openai gpt-image-2 (proxy zero usage)": (
+        "openai_fake",
+        lambda url: seeded("openai-gpt-image-2", base_url=url + "/v1"),
+        (1024, 1024),
+        ["zero_usage"],
+        ("gpt-image-2", "1024x1024", "medium", 1),
+        ("0.053", "table"),
+    ),
+    "openai dall-e-3 (legacy)": (
+        "openai_fake",
+        lambda url: seeded("openai-dall-e-3", base_url=url + "/v1"),
+        (1600, 900),
+        [],
+        ("dall-e-3", "1792x1024", "standard", 1),
+        ("0.08", "table"),
+    ),
+    "openai gpt-image-1 (legacy)": (
+        "openai_fake",
+        lambda url: seeded("openai-gpt-image-1", base_url=url + "/v1"),
+        (1024, 1024),
+        [],
+        ("gpt-image-1", "1024x1024", "medium", 1),
+        ("0.042460", "usage"),
+    ),
+    "imagen 4 ultra on vertex": (
+        "imagen_fake",
+        lambda url: seeded("vertex-imagen4-ultra", base_url=url + VERTEX_BASE),
+        (1024, 1024),
+        [],
+        ("imagen-4.0-ultra-generate-001", "1:1", "1K", 1),
+        ("0.06", "table"),
+    ),
+    "gemini 3.1 flash image": (
+        "gemini_fake",
+        lambda url: seeded("gemini-3-1-flash-image", base_url=url),
+        (1024, 1024),
+        [],
+        ("gemini-3.1-flash-image", "1:1", "1K", 1),
+        ("0.067206", "usage"),
+    ),
+    "ideogram 3.0": (
+        "ideogram_fake",
+        lambda url: seeded("ideogram-v3", base_url=url),
+        (1024, 1024),
+        [],
+        ("V_3", "1x1", "DEFAULT", 1),
+        ("0.06", "table"),
+    ),
+    "ideogram 4.0 turbo": (
+        "ideogram_fake",
+        lambda url: seeded("ideogram-v4-turbo", base_url=url),
+        (1024, 1024),
+        [],
+        ("V_4", "2048x2048", "TURBO", 1),
+        ("0.03", "table"),
+    ),
+    "stability sd3.5 large turbo": (
+        "stability_fake",
+        lambda url: seeded("sd35-large-turbo", base_url=url),
+        (1024, 1024),
+        [],
+        ("sd3.5-large-turbo", "1:1", "", 1),
+        ("0.04", "table"),
+    ),
+    "comfyui (self-hosted, $0 configured)": (
+        "comfyui_fake",
+        lambda url: engine_for(
+            "comfyui",
+            url,
+            save=False,
+            model_id="sd_xl_base_1.0.safetensors",
+            api_key_env="",
+            price_usd=Decimal("0"),
+            params={"poll_interval_s": 0.02},
+        ),
+        (1024, 1024),
+        [],
+        ("sd_xl_base_1.0.safetensors", "1024x1024", "", 1),
+        ("0", "table"),
+    ),
+    "generic http": (
+        "generic_fake",
+        lambda url: engine_for("http", url + "/generate", save=False, model_id="house-model", api_key_env=""),
+        (640, 480),
+        [],
+        ("house-model", "640x480", "", 1),
+        ("0.04", "table"),
+    ),
+    "builtin simulation (builtin-turbo)": (
+        "",
+        lambda url: Engine(slug="builtin-turbo", adapter="builtin", model_id="builtin-turbo-sim", price_usd=Decimal("0.04")),
+        (512, 512),
+        [],
+        ("builtin-turbo-sim", "512x512", "", 1),
+        ("0.04", "table"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WORKED))
+def test_price_worked_example_per_adapter(db, request, settings, case):
+    """Each adapter against its vendor-exact fake (the builtin in-process): the units it sent
+    and the price booked for them, with its source."""
+    fixture, build, (width, height), faults, billed, (usd, source) = WORKED[case]
+    settings.RENDERHUB_BUILTIN_LATENCY_SCALE = 0
+    fake = request.getfixturevalue(fixture) if fixture else None
+    if fake is not None:
+        fake.faults = list(faults)
+    engine = build(fake.url if fake is not None else "")
+
+    result = engine_generate(engine=engine, request=request_for(width, height))
+    price = price_attempt(engine, result.billing)
+
+    billing = result.billing
+    assert (billing.model, billing.size, billing.quality, billing.n) == billed
+    assert (price.usd, price.source) == (Decimal(usd), source)
+    usage = billing.usage.as_json() if billing.usage else None
+    print(f"\n{case}: sent {billed} usage={usage} -> ${price.usd} [{price.source}: {price.detail}]")
+
+
+def request_for(width: int, height: int) -> EngineRequest:
+    return request(width=width, height=height, quality="")
