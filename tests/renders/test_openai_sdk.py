@@ -148,6 +148,29 @@ def test_sdk_size_auto_and_jpeg_output(client):
     assert (result.output_format, result.size) == ("jpeg", "1024x1024")
 
 
+def test_sdk_n_user_quality_background_and_webp_compression_are_honoured(client, sent):
+    result = client.images.generate(
+        model="builtin-turbo",
+        prompt=PROMPT,
+        n=2,
+        size="512x512",
+        quality="auto",
+        background="opaque",
+        output_format="webp",
+        output_compression=40,
+        user="editor-42",
+        extra_body={"seed": 11},
+    )
+
+    images = [base64.b64decode(item.b64_json) for item in result.data]
+    assert len(images) == 2 and images[0] != images[1]  # seeds 11 and 12
+    assert all(i[:4] == b"RIFF" and i[8:12] == b"WEBP" for i in images)
+    assert [Image.open(io.BytesIO(i)).size for i in images] == [(512, 512), (512, 512)]
+    assert (result.output_format, result.size) == ("webp", "512x512")
+    assert len(sent) == 1
+    assert "jobs=2 charges=2" in money_line("n=2", sent)
+
+
 def test_sdk_url_response_is_fetched_without_a_header(client):
     result = client.images.generate(model="builtin-turbo", prompt=PROMPT, size="512x512", response_format="url")
 
