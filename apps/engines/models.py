@@ -124,6 +124,10 @@ class EngineCall(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     retries = models.PositiveSmallIntegerField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.PIPELINE)
+    # Why the call's cost is unknown ("" when it was priced or billed nothing): a delivered or
+    # billed image that neither usage nor the price table prices, or a paid call that reached
+    # the vendor and timed out. The engine page counts these (issue 9: flagged, never $0).
+    price_unknown = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["-started_at"]

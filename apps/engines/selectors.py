@@ -23,6 +23,8 @@ class EngineHealth:
     last_error_kind: str
     last_error_at: object | None
     unhealthy: str = ""  # the vendor's message when the latest call found the engine misconfigured
+    unpriced_calls: int = 0  # calls in the window whose cost is unknown (booked $0, flagged)
+    last_unpriced: str = ""  # why the latest of them could not be priced
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -35,8 +37,13 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealth:
     """Success rate and latency percentiles over the engine's last `window` calls (successful
-    calls only for latency), and its most recent error."""
-    recent = list(EngineCall.objects.filter(engine=engine).order_by("-started_at").values("ok", "latency_ms")[:window])
+    calls only for latency), how many of them could not be priced, and its most recent error."""
+    recent = list(
+        EngineCall.objects.filter(engine=engine)
+        .order_by("-started_at")
+        .values("ok", "latency_ms", "price_unknown")[:window]
+    )
+    unpriced = [c["price_unknown"] for c in recent if c["price_unknown"]]
     latencies = sorted(c["latency_ms"] for c in recent if c["ok"])
     successes = sum(1 for c in recent if c["ok"])
     last = EngineCall.objects.filter(engine=engine, ok=False).order_by("-started_at").first()
@@ -54,6 +61,8 @@ def engine_health(*, engine: Engine, window: int = HEALTH_WINDOW) -> EngineHealt
         last_error_kind=last.error_kind if last else "",
         last_error_at=last.started_at if last else None,
         unhealthy=unhealthy,
+        unpriced_calls=len(unpriced),
+        last_unpriced=unpriced[0] if unpriced else "",
     )
 
 

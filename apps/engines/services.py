@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.audit import config_change_record, model_snapshot
+from apps.engines import pricing
 from apps.engines.adapters import adapter_for
 from apps.engines.models import Engine, EngineCall
 from apps.engines.types import AdapterCrashError, EngineError, EngineRequest, EngineResult, MisconfiguredError
@@ -47,10 +48,33 @@ def engine_generate(
             # of escaping the pipeline and leaving the attempt "running" for the sweeper.
             raise AdapterCrashError(f"{engine.name} raised {type(exc).__name__}: {exc}") from exc
     except EngineError as exc:
-        _record(engine, started_at, started, ok=False, error=exc, source=source)
+        _record(engine, started_at, started, ok=False, error=exc, source=source, price_unknown=_unpriced(engine, exc))
         raise
-    _record(engine, started_at, started, ok=True, retries=int(result.sent.get("retries", 0) or 0), source=source)
+    _record(
+        engine,
+        started_at,
+        started,
+        ok=True,
+        retries=int(result.sent.get("retries", 0) or 0),
+        source=source,
+        price_unknown=_unpriced(engine, result),
+    )
     return result
+
+
+def _unpriced(engine: Engine, outcome: EngineResult | EngineError) -> str:
+    """Why this call's cost is unknown, for the engine's health record ("" when it is known
+    or nothing was billed). Priced as the pipeline prices the attempt (pricing.price_attempt)."""
+    if isinstance(outcome, EngineError):
+        if outcome.billing is None:
+            if outcome.possibly_billed and not pricing.zero_price_allowed(engine):
+                return "The request reached the vendor and got no answer: the vendor may have billed it."
+            return ""
+        billing = outcome.billing
+    else:
+        billing = outcome.billing
+    price = pricing.price_attempt(engine, billing)
+    return price.detail[:300] if price.source == "unknown" else ""
 
 
 CALLS_KEPT_PER_ENGINE = 5000
@@ -84,6 +108,7 @@ def _record(
     source: str,
     error: EngineError | None = None,
     retries: int = 0,
+    price_unknown: str = "",
 ) -> None:
     if engine.pk is None:
         return
@@ -97,6 +122,7 @@ def _record(
         status_code=error.status if error and error.status and 0 < error.status < 1000 else None,
         retries=retries,
         source=source,
+        price_unknown=price_unknown,
     )
     if random.random() < PRUNE_PROBABILITY:
         engine_calls_prune(engine=engine)

@@ -242,4 +242,3 @@ def test_adapter_paid_call_that_timed_out_after_sending_is_not_sent_again(vendor
     else:
         assert info.value.possibly_billed
         assert len(fake.generation_requests()) == 1
-

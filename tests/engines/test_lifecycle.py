@@ -11,7 +11,7 @@ from apps.engines.models import Engine, EngineCall
 from apps.engines.services import engine_generate
 from apps.engines.types import EngineRequest, MisconfiguredError
 from apps.engines.vendor_seed import vendor_engines_seed
-from tests.engines.conftest import engine_for
+from tests.engines.conftest import KEY_ENV, engine_for
 
 pytestmark = pytest.mark.django_db
 REQUEST = EngineRequest(prompt="a fox", seed=1, width=1024, height=1024)
@@ -153,3 +153,21 @@ def test_engine_page_flags_an_unpriced_vendor_engine(client, admin_user):
 
     assert "priced unknown (flagged, never $0)" in unpriced
     assert "token usage" in token_priced
+
+
+def test_engine_page_counts_calls_whose_price_turned_out_unknown(client, admin_user, openai_fake):
+    # Priced by table and tokens, but this call came back through a proxy that zeroes the usage,
+    # at a size (gpt-image-2 accepts any WxH ÷ 16) the table does not list: unknown, not $0.
+    engine = Engine.objects.get(slug="openai-gpt-image-2")
+    Engine.objects.filter(pk=engine.pk).update(base_url=openai_fake.url + "/v1", api_key_env=KEY_ENV, enabled=True)
+    engine.refresh_from_db()
+    openai_fake.faults = ["zero_usage"]
+    engine_generate(engine=engine, request=EngineRequest(prompt="a fox", seed=1, width=2048, height=1152))
+    engine_generate(engine=engine, request=REQUEST)  # 1024x1024 is in the table: priced
+    client.force_login(admin_user)
+
+    page = client.get(reverse("engines:engine-detail", args=["openai-gpt-image-2"])).content.decode()
+
+    assert selectors.engine_health(engine=engine).unpriced_calls == 1
+    assert "1 of the last 2 calls could not be priced" in page
+    assert "price table has no entry for size 2048x1152" in page

@@ -323,7 +323,9 @@ WORKED: dict[str, tuple[str, Any, tuple[int, int], list[str], tuple[str, str, st
     ),
     "builtin simulation (builtin-turbo)": (
         "",
-        lambda url: Engine(slug="builtin-turbo", adapter="builtin", model_id="builtin-turbo-sim", price_usd=Decimal("0.04")),
+        lambda url: Engine(
+            slug="builtin-turbo", adapter="builtin", model_id="builtin-turbo-sim", price_usd=Decimal("0.04")
+        ),
         (512, 512),
         [],
         ("builtin-turbo-sim", "512x512", "", 1),

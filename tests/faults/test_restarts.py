@@ -22,4 +22,7 @@ def test_fault_table_database_and_broker_restarts_settle_every_job_without_a_wor
         assert (row["fault"], row["stuck"], row["settled"]) == (row["fault"], 0, row["jobs"]), row
         assert row["workers_alive"] == dict.fromkeys(WORKERS, True), row
         assert row["reconcile"] == "clean", row
-    print("\n" + "\n".join(f"{r['fault']}: jobs={r['jobs']} settled={r['settled']} reconcile={r['reconcile']}" for r in rows))
+    print(
+        "\n"
+        + "\n".join(f"{r['fault']}: jobs={r['jobs']} settled={r['settled']} reconcile={r['reconcile']}" for r in rows)
+    )
