@@ -143,3 +143,15 @@ def _on_task_prerun(task_id: str = "", task: Any = None, **_: Any) -> None:
 def _on_task_postrun(task_id: str = "", **_: Any) -> None:
     with _lock:
         _running.pop(task_id, None)
+
+
+def heartbeat_mark_crashed(*, pid: int, started_after: datetime) -> int:
+    """Record that the worker process `pid` (started after `started_after`) died without a
+    shutdown, for a supervisor that saw it exit (run_embedded): its row shows the crash at once
+    instead of after RENDERHUB_HEARTBEAT_DEAD_SECONDS of silence. A row already stopped (a clean
+    or recorded shutdown) is left alone. Returns the rows marked."""
+    from apps.core.models import WorkerHeartbeat
+
+    return WorkerHeartbeat.objects.filter(pid=pid, started_at__gte=started_after, stopped_at__isnull=True).update(
+        stopped_at=timezone.now(), exit_ok=False, current_tasks=[]
+    )

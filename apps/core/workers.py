@@ -40,14 +40,19 @@ def _crashed(row: WorkerHeartbeat, *, stale_before: datetime) -> bool:
     return row.exit_ok is False or (row.stopped_at is None and row.last_seen_at < stale_before)
 
 
-def _crashes(rows: list[WorkerHeartbeat], *, stale_before: datetime) -> int:
-    """Crashed processes, counting a main process and the prefork children that went with it
-    (their heartbeats stopped within the dead-after window of its own) as one crash."""
+def _crash_rows(rows: list[WorkerHeartbeat], *, stale_before: datetime) -> list[WorkerHeartbeat]:
+    """Crashed processes, a main process and the prefork children that went with it (their
+    heartbeats stopped within the dead-after window of its own) counted once."""
     crashed = [r for r in rows if _crashed(r, stale_before=stale_before)]
-    mains = [r.last_seen_at for r in crashed if r.role == "main"]
+    mains = [r for r in crashed if r.role == "main"]
+    mains_at = [r.last_seen_at for r in mains]
     window = timezone.timedelta(seconds=dead_after_s())
-    children = [r for r in crashed if r.role != "main" and not any(abs(r.last_seen_at - m) <= window for m in mains)]
-    return len(mains) + len(children)
+    children = [r for r in crashed if r.role != "main" and all(abs(r.last_seen_at - m) > window for m in mains_at)]
+    return [*mains, *children]
+
+
+def _crashes(rows: list[WorkerHeartbeat], *, stale_before: datetime) -> int:
+    return len(_crash_rows(rows, stale_before=stale_before))
 
 
 def worker_states(*, now: datetime | None = None) -> list[WorkerState]:
@@ -88,3 +93,28 @@ def live_queues(*, now: datetime | None = None) -> set[str]:
         Q(stopped_at__isnull=True), last_seen_at__gte=now - timezone.timedelta(seconds=dead_after_s())
     ).values_list("queues", flat=True)
     return {queue for queues in rows for queue in queues}
+
+
+@dataclass(frozen=True)
+class Crash:
+    node: str
+    pid: int
+    at: datetime  # its last heartbeat (or the moment run_embedded saw it exit)
+    replaced: bool  # a live process of the same node runs now (run_embedded started a new one)
+
+
+def recent_crashes(*, within_s: float, now: datetime | None = None) -> list[Crash]:
+    """Worker processes that crashed in the last `within_s` seconds, newest first: heartbeats
+    stopped without a shutdown (seen once they are RENDERHUB_HEARTBEAT_DEAD_SECONDS old), or a
+    shutdown on an error (run_embedded records one the moment its worker exits). A main process
+    and the prefork children that went with it count once. One query on `last_seen_at`."""
+    now = now or timezone.now()
+    stale_before = now - timezone.timedelta(seconds=dead_after_s())
+    since = now - timezone.timedelta(seconds=within_s)
+    rows = list(WorkerHeartbeat.objects.filter(last_seen_at__gte=since).order_by("-last_seen_at")[:500])
+    crashed = _crash_rows(rows, stale_before=stale_before)
+    live_nodes = {r.node for r in rows if r.stopped_at is None and r.last_seen_at >= stale_before}
+    return [
+        Crash(node=r.node, pid=r.pid, at=r.stopped_at or r.last_seen_at, replaced=r.node in live_nodes)
+        for r in sorted(crashed, key=lambda r: r.stopped_at or r.last_seen_at, reverse=True)
+    ]

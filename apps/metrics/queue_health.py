@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -75,6 +76,12 @@ def _in_flight() -> int:
 class WorkerAlert:
     stranded: list[tuple[str, int, float | None]]  # (queue, depth, oldest age s) with no live consumer
     in_flight: int  # attempts in progress while no worker at all is live
+    crashes: list[workers.Crash] = field(default_factory=list)  # worker processes that died lately
+
+    @property
+    def stuck(self) -> bool:
+        """Work will not move until someone starts a worker (else: a crash the system survives)."""
+        return bool(self.stranded or self.in_flight)
 
     @property
     def message(self) -> str:
@@ -84,12 +91,43 @@ class WorkerAlert:
                 for name, depth, age in self.stranded
             ]
             return f"No live worker consumes {', '.join(parts)}: those renders will not move until a worker runs."
-        return f"No worker is running: {self.in_flight} render attempts in progress will not move until one starts."
+        if self.in_flight:
+            return f"No worker is running: {self.in_flight} render attempts in progress will not move until one starts."
+        return self.crash_message
+
+    @property
+    def crash_message(self) -> str:
+        if not self.crashes:
+            return ""
+        crash = self.crashes[0]
+        n = len(self.crashes)
+        more = f" ({n} crashes in the last {crash_notice_s() // 60} minutes)" if n > 1 else ""
+        at = timezone.localtime(crash.at).strftime("%H:%M:%S")
+        then = "a new one is running" if crash.replaced else "no worker has taken its place yet"
+        return (
+            f"{crash.node} (pid {crash.pid}) at {at}{more}; {then}. Renders it was running "
+            f"continue when the sweeper recovers them, within about {recovery_s() // 60 + 1} minutes."
+        )
+
+
+def recovery_s() -> int:
+    """How long the sweeper may take to recover what a dead worker held: a QUEUED or VERIFYING
+    attempt is sent again RENDERHUB_REQUEUE_AFTER_S after it was, a RUNNING one when its lease
+    (RENDERHUB_LEASE_S) runs out; the sweeper runs every RENDERHUB_SWEEP_INTERVAL_S."""
+    longest = max(settings.RENDERHUB_REQUEUE_AFTER_S, settings.RENDERHUB_LEASE_S)
+    return int(longest + settings.RENDERHUB_SWEEP_INTERVAL_S)
+
+
+def crash_notice_s() -> int:
+    """A crash stays on every page while what it held may still wait for the sweeper; a crash
+    is seen up to RENDERHUB_HEARTBEAT_DEAD_SECONDS late (when no supervisor records it)."""
+    return int(recovery_s() + workers.dead_after_s() + 30)
 
 
 def worker_alert() -> WorkerAlert | None:
-    """Work that no live worker will pick up, or None. Cached for a few seconds per process,
-    so every page can ask: on a miss, one or two queries and one broker read."""
+    """Work that no live worker will pick up, or a worker that crashed lately, or None. Cached
+    for a few seconds per process, so every page can ask: on a miss, two or three queries and
+    one broker read."""
     cached = cache.get(ALERT_CACHE_KEY)
     if cached is not None:
         return cached or None
@@ -100,15 +138,13 @@ def worker_alert() -> WorkerAlert | None:
 
 def _worker_alert() -> WorkerAlert | None:
     live = workers.live_queues()
+    crashes = workers.recent_crashes(within_s=crash_notice_s())
     stranded = [
         (s.name, s.depth, s.oldest_age_s)
         for s in queues.queue_states(names=queues.queue_names())
         if s.depth and s.name not in live
     ]
-    if stranded:
-        return WorkerAlert(stranded=stranded, in_flight=0)
-    if not live:
-        in_flight = _in_flight()
-        if in_flight:
-            return WorkerAlert(stranded=[], in_flight=in_flight)
+    in_flight = _in_flight() if not stranded and not live else 0
+    if stranded or in_flight or crashes:
+        return WorkerAlert(stranded=stranded, in_flight=in_flight, crashes=crashes)
     return None

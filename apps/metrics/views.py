@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -63,14 +64,18 @@ def _charts(figures: ops.OpsMetrics) -> dict[str, charts.Chart | str]:
         f"p95 time to preview and to final per {per}, all tiers' jobs together (a fast and a slow tier "
         "mixed: the per-tier p95 is in the table above)"
     )
-    return {"latency_chart": latency, "spend_chart": spend, "latency_title": title}
+    spend_title = f"Spend per {per} of submission (US$: every attempt of the jobs submitted then)"
+    return {"latency_chart": latency, "spend_chart": spend, "latency_title": title, "spend_title": spend_title}
 
 
 @permission_required("core.view_operations")
 @require_GET
 @vary_on_headers("HX-Request")
 def queues(request: HttpRequest) -> HttpResponse:
-    context = {"overview": queue_health.operations_overview()}
+    context = {
+        "overview": queue_health.operations_overview(),
+        "sweep_interval_s": f"{settings.RENDERHUB_SWEEP_INTERVAL_S:g}",
+    }
     if request.htmx:
         return render(request, "metrics/queues.html#queues-live", context)
     return render(request, "metrics/queues.html", context)

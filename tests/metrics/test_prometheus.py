@@ -1,9 +1,15 @@
-"""/metrics: scraped and parsed with prometheus_client's own text parser, values from seeded rows."""
+"""/metrics: scraped and parsed with prometheus_client's own text parser, values from seeded rows,
+from a real worker process's heartbeats, and the same figures from another process."""
 
+import os
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,6 +19,8 @@ from apps.engines.models import Engine
 from apps.policy.models import Tier
 from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob
 from apps.verification.models import VerificationResult
+from tests.conftest import ROOT, _test_database_url, start_worker, wait_for
+from tests.metrics.helpers import publish
 
 TOKEN = "scrape-secret"
 
@@ -147,3 +155,78 @@ def test_metrics_with_no_token_and_no_allowlist_says_how_to_open_it(client, sett
 
     assert response.status_code == 403
     assert b"METRICS_TOKEN" in response.content
+
+
+# Families whose every sample must be the same whichever process answers the scrape.
+SHARED_FAMILIES = (
+    "renderhub_time_to_preview_seconds",
+    "renderhub_time_to_final_seconds",
+    "renderhub_render_attempts_total",
+    "renderhub_cost_usd_total",
+    "renderhub_jobs",
+    "renderhub_worker_up",
+    "renderhub_worker_crashes",
+)
+
+
+def _shared(samples: dict) -> dict:  # type: ignore[type-arg]
+    return {key: value for key, value in samples.items() if key[0].startswith(SHARED_FAMILIES)}
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_metrics_scrape_sees_other_processes_work_and_answers_the_same_in_every_process(
+    client, demo, own_queues, tmp_path
+):
+    """With several gunicorn and Celery processes, an in-memory registry would answer what its
+    own process saw. Here a real Celery worker process's heartbeat shows in this process's
+    scrape, the broker's depth of a queue is exact, and a second process (`manage.py shell`, the
+    same code a second gunicorn worker runs) parses to the same histograms and counters."""
+    a = _job(tier="production", source="web", status=JobStatus.DELIVERED, preview_s=0.6, final_s=2.0, seed=11)
+    _attempt(a, 1, stage="preview", engine="builtin-turbo", verdict="pass", cost="0.04")
+    _attempt(a, 2, stage="final", engine="builtin-ultra", verdict="fail", cost="0.06")
+    _attempt(a, 3, stage="final", engine="builtin-ultra", verdict="pass", cost="0.06")
+    publish(own_queues["verify"], 3)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "RENDERHUB_VAR_DIR": str(settings.VAR_DIR),
+    }
+    name = f"prom-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(name, [own_queues["preview"]], "threads", 1, env, tmp_path)
+    try:
+        node = wait_for(
+            lambda: WorkerHeartbeat.objects.filter(node__startswith=f"{name}@").values_list("node", flat=True).first()
+        )
+        here = _scrape(client)
+        script = "from apps.metrics.prometheus import exposition; print(exposition()[0].decode())"
+        other = subprocess.run(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    there = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(other.stdout)
+        for sample in family.samples
+    }
+
+    assert here[("renderhub_worker_up", (("worker", node),))] == 1
+    assert here[("renderhub_worker_heartbeat_age_seconds", (("worker", node),))] < 60
+    assert here[("renderhub_worker_running_tasks", (("worker", node),))] == 0
+    assert here[("renderhub_queue_depth", (("queue", own_queues["verify"]),))] == 3
+    assert here[("renderhub_queue_depth", (("queue", own_queues["preview"]),))] == 0
+    verdicts = (("engine", "builtin-ultra"), ("stage", "final"))
+    assert here[("renderhub_render_attempts_total", (*verdicts, ("verdict", "fail")))] == 1
+    ultra_production = (("engine", "builtin-ultra"), ("tier", "production"))
+    assert here[("renderhub_cost_usd_total", ultra_production)] == pytest.approx(0.12)
+    assert _shared(there) == _shared(here)
+    assert ("renderhub_worker_up", (("worker", node),)) in there

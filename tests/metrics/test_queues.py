@@ -4,7 +4,7 @@ records they read (heartbeats, sweep runs)."""
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core import sweep_runs, workers
+from apps.core import heartbeats, sweep_runs, workers
 from apps.core.models import SweepRun, WorkerHeartbeat
 from apps.renders import tasks
 from tests.metrics.helpers import heartbeat, publish
@@ -102,3 +102,43 @@ def test_sweep_task_records_each_run(demo):
     assert run.result == result == {"requeued": 0, "lost": 0, "reverified": 0}
     assert run.recovered == 0
     assert sweep_runs.sweep_runs_recovering(task="renders.sweep_stuck") == []
+
+
+def test_banner_on_every_page_when_a_worker_crashed_and_a_new_one_runs(client, editor, own_queues):
+    """run_embedded restarts a dead worker at once, so nothing is stranded; the renders the dead
+    one held still wait for the sweeper, and the page must say so (issue 10, point 1)."""
+    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=150, pid=41)  # stale, no shutdown
+    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=1, pid=42, restarts=1)
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-new")).content.decode()
+
+    alert = body.split('id="worker-alert"')[1].split("</div>")[0]
+    assert '<p class="banner-warn" role="alert"><strong>A worker crashed:</strong> celery@embedded (pid 41)' in alert
+    assert "a new one is running. Renders it was running continue when the sweeper recovers them" in alert
+    assert "Renders are stuck" not in alert
+
+
+def test_banner_forgets_a_crash_once_the_sweeper_has_had_time(client, editor, own_queues):
+    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=900, pid=41)
+    heartbeat("celery@embedded", queues=[own_queues["preview"]], age_s=1, pid=42)
+    client.force_login(editor)
+
+    body = client.get(reverse("renders:job-new")).content.decode()
+
+    assert 'role="alert"' not in body.split('id="worker-alert"')[1].split("</div>")[0]
+
+
+def test_heartbeat_mark_crashed_records_a_supervisor_seen_exit_at_once():
+    """run_embedded sees its worker exit within 2 s; the row shows the crash without waiting
+    for the heartbeat to go stale (RENDERHUB_HEARTBEAT_DEAD_SECONDS)."""
+    since = timezone.now() - timezone.timedelta(minutes=10)
+    heartbeat("celery@x", queues=["q"], age_s=1, pid=51)
+    heartbeat("celery@x", queues=["q"], age_s=60, pid=51, stopped=True)  # an earlier clean stop, same pid
+
+    marked = heartbeats.heartbeat_mark_crashed(pid=51, started_after=since)
+
+    [crash] = [c for c in workers.recent_crashes(within_s=120) if c.node == "celery@x"]
+    assert marked == 1
+    assert (crash.pid, crash.replaced) == (51, False)
+    assert WorkerHeartbeat.objects.filter(pid=51, exit_ok=True).count() == 1

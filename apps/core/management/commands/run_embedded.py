@@ -11,12 +11,31 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connection
+from django.utils import timezone
 
-from apps.core.heartbeats import RESTARTS_ENV
+from apps.core.heartbeats import RESTARTS_ENV, heartbeat_mark_crashed
+
+
+def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The worker in a process group of its own (the same session, so the same CPU autogroup:
+    apps/core/priority.py), which its embedded beat process (`-B`) joins."""
+    return subprocess.Popen(command, env=env, process_group=0)
+
+
+def _stop_group(pgid: int) -> None:
+    """Stop what is left of a worker's process group. A worker killed outright (SIGKILL, the
+    OOM killer) leaves its beat process running as an orphan: it went on sending the sweeper
+    and the other periodic tasks beside the new worker's own beat, and outlived run_embedded."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Command(BaseCommand):
@@ -48,7 +67,7 @@ class Command(BaseCommand):
             "-s",
             str(settings.VAR_DIR / "celerybeat-schedule"),
         ]
-        state = {"worker": subprocess.Popen(command), "stopping": False, "restarts": 0}
+        state = {"worker": _start(command), "stopping": False, "restarts": 0, "since": timezone.now()}
         self.stdout.write(f"Worker started (pid {state['worker'].pid}) on queues {queues}.")
         self.stdout.write(f"RenderHub is at http://{host}:{port}/ (Ctrl-C stops web and worker).")
 
@@ -59,10 +78,13 @@ class Command(BaseCommand):
                 time.sleep(2)
                 if state["worker"].poll() is not None and not state["stopping"]:
                     self.stderr.write(f"Worker exited ({state['worker'].returncode}); starting a new one.")
+                    self._record_crash(pid=state["worker"].pid, started_after=state["since"])
+                    _stop_group(state["worker"].pid)
                     state["restarts"] += 1
+                    state["since"] = timezone.now()
                     # The new worker's heartbeat carries the count (the queues page shows it).
                     env = {**os.environ, RESTARTS_ENV: str(state["restarts"])}
-                    state["worker"] = subprocess.Popen(command, env=env)
+                    state["worker"] = _start(command, env=env)
 
         threading.Thread(target=watch, daemon=True).start()
         # `kill PID` sends SIGTERM, whose default action ends the process without running the
@@ -78,3 +100,13 @@ class Command(BaseCommand):
                 worker.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 worker.kill()
+            _stop_group(worker.pid)
+
+    def _record_crash(self, *, pid: int, started_after: datetime) -> None:
+        """Every page's banner shows the crash within seconds (apps/metrics/queue_health.py)."""
+        try:
+            heartbeat_mark_crashed(pid=pid, started_after=started_after)
+        except Exception as exc:  # the database may be away; the heartbeat goes stale anyway
+            self.stderr.write(f"Could not record the worker's crash: {exc!r}")
+        finally:
+            connection.close()
