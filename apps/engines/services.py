@@ -18,12 +18,19 @@ TEST_PROMPT = 'A clean poster test card with the word "RenderHub" in bold letter
 
 
 def engine_generate(
-    *, engine: Engine, request: EngineRequest, source: str = EngineCall.Source.PIPELINE
+    *,
+    engine: Engine,
+    request: EngineRequest,
+    source: str = EngineCall.Source.PIPELINE,
+    record_success: bool = True,
 ) -> EngineResult:
     """Generate one image with `engine`. Raises an EngineError subclass on failure.
 
     Writes one EngineCall row (success, latency, error) for the engine's health, whatever
     the outcome; an unsaved engine (the engine server's ad-hoc built-in) records nothing.
+    `record_success=False`: a successful call's row is left unsaved on the result
+    (`health_record`) for the caller to save with `engine_call_save` in the transaction that
+    stores the image (one commit fewer per call); a failed call's row is written at once.
     A retired engine (`retired_on` reached) raises MisconfiguredError with the vendor's date
     and note, without calling the vendor.
     """
@@ -49,7 +56,17 @@ def engine_generate(
     except EngineError as exc:
         _record(engine, started_at, started, ok=False, error=exc, source=source)
         raise
-    _record(engine, started_at, started, ok=True, retries=int(result.sent.get("retries", 0) or 0), source=source)
+    call = _record(
+        engine,
+        started_at,
+        started,
+        ok=True,
+        retries=int(result.sent.get("retries", 0) or 0),
+        source=source,
+        save=record_success,
+    )
+    if not record_success:
+        result.health_record = call
     return result
 
 
@@ -84,10 +101,11 @@ def _record(
     source: str,
     error: EngineError | None = None,
     retries: int = 0,
-) -> None:
+    save: bool = True,
+) -> EngineCall | None:
     if engine.pk is None:
-        return
-    EngineCall.objects.create(
+        return None
+    call = EngineCall(
         engine=engine,
         started_at=started_at,
         ok=ok,
@@ -98,8 +116,19 @@ def _record(
         retries=retries,
         source=source,
     )
+    if save:
+        engine_call_save(call)
+    return call
+
+
+def engine_call_save(call: EngineCall | None) -> None:
+    """Write a call's health record (once: a saved one is left alone); now and then trim the
+    engine's history (`engine_calls_prune`)."""
+    if call is None or call.pk is not None:
+        return
+    call.save(force_insert=True)
     if random.random() < PRUNE_PROBABILITY:
-        engine_calls_prune(engine=engine)
+        engine_calls_prune(engine=call.engine)
 
 
 @dataclass(kw_only=True)

@@ -2,6 +2,7 @@
 refuse) from the policy and the queues' load, create the job and start its first attempt."""
 
 import secrets
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +17,10 @@ from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
 from apps.policy.models import Tier
-from apps.renders.models import AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage, job_typed_text
-from apps.renders.pipeline.attempts import MAX_SEED, attempt_start
-from apps.renders.pipeline.state import job_transition
+from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage, job_typed_text
+from apps.renders.pipeline import enqueue
+from apps.renders.pipeline.attempts import MAX_SEED, attempt_build, attempt_start
+from apps.renders.pipeline.state import job_create
 from apps.renders.text_checks import texts_problems
 
 
@@ -105,44 +107,42 @@ def job_submit(
     assert tier is not None and width is not None and height is not None
     inputs = admission_inputs(tier=tier, with_preview=with_preview)
 
+    job = RenderJob(
+        template=template,
+        texts=job_texts,
+        typed_text=job_typed_text(job_texts),
+        prompt=job_prompt,
+        negative_prompt=negative,
+        regions=regions,
+        seed=seed,
+        width=width,
+        height=height,
+        tier=tier,
+        requested_tier=tier,
+        asset_class=asset_class,
+        engine=engine,
+        source=source,
+        with_preview=with_preview,
+        adapter_off=adapter_off,
+        submitted_by=submitted_by,
+    )
     # No savepoint of its own: nothing catches an error of this block inside an enclosing
     # transaction (the API's idempotency claim, the OpenAI facade's all-or-none block).
+    # Admission is decided before the job is written (its reservation is keyed by the
+    # job's public id, set already), so the job is inserted once, at the status it ends at.
     with transaction.atomic(savepoint=False):
-        job = RenderJob.objects.create(
-            template=template,
-            texts=job_texts,
-            typed_text=job_typed_text(job_texts),
-            prompt=job_prompt,
-            negative_prompt=negative,
-            regions=regions,
-            seed=seed,
-            width=width,
-            height=height,
-            tier=tier,
-            requested_tier=tier,
-            asset_class=asset_class,
-            engine=engine,
-            source=source,
-            with_preview=with_preview,
-            adapter_off=adapter_off,
-            submitted_by=submitted_by,
-        )
-        decision = job_admission_decide(job, tier=tier, inputs=inputs)
+        decision = job_admission_decide(job, tier=tier, inputs=inputs, new_ref=True)
         job.admission, job.admission_reason = decision.outcome, decision.reason
         job.estimated_cost_usd = decision.estimate_usd
         job.tier = decision.tier or tier
         job.auto_final = job.tier.auto_final or not with_preview
         job.defer_until = decision.defer_until
-        job.save(
-            update_fields=["admission", "admission_reason", "estimated_cost_usd", "tier", "auto_final", "defer_until"]
-        )
-        JobEvent.objects.create(job=job, to_status=JobStatus.QUEUED, reason=decision.reason, actor=submitted_by)
         if decision.outcome == policy.Outcome.REFUSE:
-            job_transition(job, to=JobStatus.REFUSED, reason=decision.reason)
+            job_create(job, reason=decision.reason, by=submitted_by, moves=[(JobStatus.REFUSED, decision.reason)])
         elif decision.outcome == policy.Outcome.DEFER:
-            job_transition(job, to=JobStatus.DEFERRED, reason=decision.reason)
+            job_create(job, reason=decision.reason, by=submitted_by, moves=[(JobStatus.DEFERRED, decision.reason)])
         else:
-            job_start(job)
+            job_start_new(job, reason=decision.reason, by=submitted_by)
     return job
 
 
@@ -182,8 +182,11 @@ def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float
     return loads
 
 
-def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) -> policy.AdmissionDecision:
-    """Admission for `job` on `tier` (at submission, and again when a deferred job's time comes)."""
+def job_admission_decide(
+    job: RenderJob, *, tier: Tier, inputs: dict[str, Any], new_ref: bool = False
+) -> policy.AdmissionDecision:
+    """Admission for `job` on `tier` (at submission, and again when a deferred job's time
+    comes). `new_ref`: the job is new (not yet saved), so no reservation holds its id yet."""
     return policy.admission_decide(
         tier=tier,
         engine=job.engine,
@@ -194,6 +197,7 @@ def job_admission_decide(job: RenderJob, *, tier: Tier, inputs: dict[str, Any]) 
         template=job.template.slug if job.template else "",
         with_preview=job.with_preview,
         team=policy.team_for_user(user=job.submitted_by),
+        new_ref=new_ref,
         **inputs,
     )
 
@@ -254,6 +258,40 @@ def admission_inputs(*, tier: Tier, with_preview: bool = True) -> dict[str, Any]
     return inputs
 
 
+def _first_attempts(job: RenderJob) -> list[tuple[str, Engine, str, bool]]:
+    """The attempts an admitted job starts with: [(stage, engine, reason, move_job)]."""
+    if not job.with_preview:
+        return [(Stage.FINAL, job.engine or job.tier.final_engine, "", True)]
+    first = [(Stage.PREVIEW, job.engine or job.tier.preview_engine, "", True)]
+    if job.auto_final and job.tier.final_with_preview:
+        reason = "Final render started beside the preview for this tier."
+        first.append((Stage.FINAL, job.engine or job.tier.final_engine, reason, False))
+    return first
+
+
+def job_start_new(job: RenderJob, *, reason: str, by: AbstractBaseUser | None) -> RenderAttempt:
+    """`job_start` for a job admitted at submission and not yet saved: the job is inserted
+    already moved to its first stage's status (`job_create`, `reason` and `by` on its QUEUED
+    event) and its first attempts (`_first_attempts`, numbered from 1) with one INSERT; each
+    engine call is enqueued after the commit. Returns the first attempt."""
+    plan = _first_attempts(job)
+    attempts = [
+        attempt_build(job, number=number, stage=stage, engine=engine, reason=why)
+        for number, (stage, engine, why, _) in enumerate(plan, start=1)
+    ]
+    stage = plan[0][0]
+    target = JobStatus.PREVIEWING if stage == Stage.PREVIEW else JobStatus.RENDERING
+    job_create(job, reason=reason, by=by, moves=[(target, f"{stage.title()} attempt 1 queued.")])
+    for attempt in attempts:
+        attempt.job = job
+    RenderAttempt.objects.bulk_create(attempts)
+    for attempt in attempts:
+        queue = enqueue.stage_queue(tier=job.tier, stage=attempt.stage)
+        # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
+        transaction.on_commit(partial(enqueue.attempt_run, attempt, queue=queue), robust=True)
+    return attempts[0]
+
+
 def job_start(job: RenderJob) -> RenderAttempt:
     """Create and enqueue the first attempt of an admitted job (QUEUED → PREVIEWING|RENDERING).
 
@@ -261,15 +299,8 @@ def job_start(job: RenderJob) -> RenderAttempt:
     preview is not a gate there (the final renders whatever its verdict), the tier's latency
     budget covers submission → final, and the final no longer waits for the preview and its
     verification (about 0.5 s with the built-in engines). Returns the first attempt."""
-    if not job.with_preview:
-        return attempt_start(job, stage=Stage.FINAL, engine=job.engine or job.tier.final_engine)
-    preview = attempt_start(job, stage=Stage.PREVIEW, engine=job.engine or job.tier.preview_engine)
-    if job.auto_final and job.tier.final_with_preview:
-        attempt_start(
-            job,
-            stage=Stage.FINAL,
-            engine=job.engine or job.tier.final_engine,
-            reason="Final render started beside the preview for this tier.",
-            move_job=False,
-        )
-    return preview
+    started = [
+        attempt_start(job, stage=stage, engine=engine, reason=why, move_job=move)
+        for stage, engine, why, move in _first_attempts(job)
+    ]
+    return started[0]
