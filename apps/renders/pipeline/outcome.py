@@ -20,6 +20,18 @@ from apps.verification.services import verification_record
 
 log = logging.getLogger(__name__)
 
+# What may change on a job while one of its attempts calls an engine or is verified.
+JOB_MOVING_FIELDS = [
+    "status",
+    "status_reason",
+    "updated_at",
+    "preview_ready_at",
+    "finished_at",
+    "actual_cost_usd",
+    "prompt",
+    "texts",
+]
+
 
 def attempt_verify(*, attempt_id: int) -> None:
     """Run the verification gate on a VERIFYING attempt, record the result, conclude it."""
@@ -68,7 +80,10 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str, recorded: bool = Fa
         if not recorded:
             RenderAttempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=timezone.now())
         attempt.status = status
-        job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
+        # The job as it is now, re-read where the pipeline may have moved it meanwhile; its
+        # tier and template stay those read with the attempt (`attempt_run`, `attempt_verify`).
+        job = attempt.job
+        job.refresh_from_db(fields=JOB_MOVING_FIELDS)
         if attempt.stage == Stage.PREVIEW:
             # The transition is the race: of two previews concluding at once only one moves the
             # job on; the other lost, even though it saw PREVIEWING when it read the job.

@@ -2,14 +2,16 @@
 refuse) from the policy and the queues' load, create the job and start its first attempt."""
 
 import secrets
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.catalog.models import Template
 from apps.catalog.services import ResolvedPrompt, template_resolve
@@ -152,27 +154,39 @@ def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float
 
     One statement for all the stages, whatever the history: only QUEUED attempts and those
     finished in the last 60 s are read, each through an index ((status, created_at) and
-    (stage, finished_at)), and joined to their jobs for the tier."""
+    (stage, finished_at)), and joined to their jobs for the tier. Written in SQL: the same
+    query through the ORM (three filtered aggregates per stage) took about 7 ms of CPU to
+    build at every submission, a sixth of the request (issue 13)."""
     now = timezone.now()
-    since = now - timezone.timedelta(seconds=60)
+    since = connection.ops.adapt_datetimefield_value(now - timezone.timedelta(seconds=60))
     queues = policy.tier_queues()
-    aggregates: dict[str, Any] = {}
+    columns: list[str] = []
+    params: list[Any] = []
     for stage in stages:
         key = "preview" if stage == Stage.PREVIEW else "final"
         default = settings.RENDERHUB_QUEUES[key]
         mine = (tier.preview_queue if stage == Stage.PREVIEW else tier.final_queue) or default
         tier_ids = [t.pk for t in queues if (getattr(t, f"{key}_queue") or default) == mine]
-        on_queue = Q(stage=stage, job__tier_id__in=tier_ids)
-        recent = on_queue & Q(finished_at__gte=since)
-        aggregates[f"{stage}_depth"] = Count("pk", filter=on_queue & Q(status=AttemptStatus.QUEUED))
-        aggregates[f"{stage}_n"] = Count("pk", filter=recent)
-        aggregates[f"{stage}_first"] = Min("finished_at", filter=recent)
-    row = RenderAttempt.objects.filter(
-        Q(status=AttemptStatus.QUEUED, stage__in=stages) | Q(stage__in=stages, finished_at__gte=since)
-    ).aggregate(**aggregates)
+        on_queue = f"a.stage = %s AND j.tier_id IN ({', '.join(['%s'] * len(tier_ids)) or 'NULL'})"
+        columns += [
+            f"SUM(CASE WHEN {on_queue} AND a.status = %s THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {on_queue} AND a.finished_at >= %s THEN 1 ELSE 0 END)",
+            f"MIN(CASE WHEN {on_queue} AND a.finished_at >= %s THEN a.finished_at END)",
+        ]
+        params += [stage, *tier_ids, AttemptStatus.QUEUED, stage, *tier_ids, since, stage, *tier_ids, since]
+    in_stages = ", ".join(["%s"] * len(stages))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {RenderAttempt._meta.db_table} a "
+        f"JOIN {RenderJob._meta.db_table} j ON j.id = a.job_id "
+        f"WHERE (a.status = %s AND a.stage IN ({in_stages})) OR (a.stage IN ({in_stages}) AND a.finished_at >= %s)"
+    )
+    params += [AttemptStatus.QUEUED, *stages, *stages, since]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
     loads: dict[str, tuple[int, float | None]] = {}
-    for stage in stages:
-        depth, n, first = row[f"{stage}_depth"], row[f"{stage}_n"], row[f"{stage}_first"]
+    for i, stage in enumerate(stages):
+        depth, n, first = int(row[3 * i] or 0), int(row[3 * i + 1] or 0), _aware(row[3 * i + 2])
         if n < 5 or first is None:  # too few to measure a rate
             loads[stage] = (depth, None)
         else:
@@ -180,6 +194,15 @@ def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float
             # window, so a burst's first seconds are not mistaken for a slow queue.
             loads[stage] = (depth, n / max((now - first).total_seconds(), 1.0))
     return loads
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A timestamp column read by hand: PostgreSQL gives an aware datetime, SQLite (the
+    embedded default) the text Django stored, naive UTC."""
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        return None if parsed is None else (parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC))
+    return value
 
 
 def job_admission_decide(
