@@ -19,12 +19,19 @@ TEST_PROMPT = 'A clean poster test card with the word "RenderHub" in bold letter
 
 
 def engine_generate(
-    *, engine: Engine, request: EngineRequest, source: str = EngineCall.Source.PIPELINE
+    *,
+    engine: Engine,
+    request: EngineRequest,
+    source: str = EngineCall.Source.PIPELINE,
+    record_success: bool = True,
 ) -> EngineResult:
     """Generate one image with `engine`. Raises an EngineError subclass on failure.
 
     Writes one EngineCall row (success, latency, error) for the engine's health, whatever
     the outcome; an unsaved engine (the engine server's ad-hoc built-in) records nothing.
+    `record_success=False`: a successful call's row is left unsaved on the result
+    (`health_record`) for the caller to save with `engine_call_save` in the transaction that
+    stores the image (one commit fewer per call); a failed call's row is written at once.
     A retired engine (`retired_on` reached) raises MisconfiguredError with the vendor's date
     and note, without calling the vendor.
     """
@@ -50,7 +57,7 @@ def engine_generate(
     except EngineError as exc:
         _record(engine, started_at, started, ok=False, error=exc, source=source, price_unknown=_unpriced(engine, exc))
         raise
-    _record(
+    call = _record(
         engine,
         started_at,
         started,
@@ -58,7 +65,10 @@ def engine_generate(
         retries=int(result.sent.get("retries", 0) or 0),
         source=source,
         price_unknown=_unpriced(engine, result),
+        save=record_success,
     )
+    if not record_success:
+        result.health_record = call
     return result
 
 
@@ -109,10 +119,11 @@ def _record(
     error: EngineError | None = None,
     retries: int = 0,
     price_unknown: str = "",
-) -> None:
+    save: bool = True,
+) -> EngineCall | None:
     if engine.pk is None:
-        return
-    EngineCall.objects.create(
+        return None
+    call = EngineCall(
         engine=engine,
         started_at=started_at,
         ok=ok,
@@ -124,8 +135,19 @@ def _record(
         source=source,
         price_unknown=price_unknown,
     )
+    if save:
+        engine_call_save(call)
+    return call
+
+
+def engine_call_save(call: EngineCall | None) -> None:
+    """Write a call's health record (once: a saved one is left alone); now and then trim the
+    engine's history (`engine_calls_prune`)."""
+    if call is None or call.pk is not None:
+        return
+    call.save(force_insert=True)
     if random.random() < PRUNE_PROBABILITY:
-        engine_calls_prune(engine=engine)
+        engine_calls_prune(engine=call.engine)
 
 
 @dataclass(kw_only=True)

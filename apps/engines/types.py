@@ -112,6 +112,9 @@ class EngineResult:
     billed_units: float = 1.0  # superseded by `billing` + pricing.price_attempt
     sent: dict[str, Any] = field(default_factory=dict)  # what was actually sent: size, model …
     billing: Billing | None = None  # None only where nothing is billed per call (simulation)
+    # The call's health record (an unsaved EngineCall) when the caller saves it itself, inside
+    # its own transaction (`engine_generate(record_success=False)`, `engine_call_save`).
+    health_record: Any = None
 
 
 class EngineError(Exception):

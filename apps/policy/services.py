@@ -327,29 +327,40 @@ def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
 
 def _hold(*, ledger_ids: list[int], amount: Decimal) -> bool:
     """Hold `amount` on every row (the tier's, then the team's: always this order), or on
-    none: the caller's savepoint is rolled back when one row cannot fit it."""
-    for ledger_id in ledger_ids:
+    none: when a row after the first cannot fit it, the caller's savepoint is rolled back
+    (a first row that cannot fit it has changed nothing, so there is nothing to undo)."""
+    for done, ledger_id in enumerate(ledger_ids):
         if not _ledger_add(ledger_id=ledger_id, amount=amount):
-            transaction.set_rollback(True)
+            if done:
+                transaction.set_rollback(True)
             return False
     return True
 
 
 def budget_reserve(
-    *, tier: Tier, ref: str, amount_usd: Decimal, team: str = "", ledger: BudgetLedger | None = None
+    *,
+    tier: Tier,
+    ref: str,
+    amount_usd: Decimal,
+    team: str = "",
+    ledger: BudgetLedger | None = None,
+    new_ref: bool = False,
 ) -> bool:
     """Hold `amount_usd` on the tier's ledger for today under `ref` (and on the team's row
     when the team has a budget on this tier); False, and nothing held, if it does not fit.
 
-    Idempotent by ref: a ref that already holds a reservation is not charged again. `ledger`:
-    the tier's row for today when the caller has it already (saves reading it again).
+    Idempotent by ref: a ref that already holds a reservation is not charged again (`new_ref`:
+    the caller made the ref just now, a new job's public id, so that check is skipped).
+    `ledger`: the tier's row for today when the caller has it already (saves reading it again).
     """
-    if Reservation.objects.filter(ref=ref).exists():
+    if not new_ref and Reservation.objects.filter(ref=ref).exists():
         return True
     ledger = ledger if ledger is not None and ledger.tier_id == tier.pk else ledger_for(tier=tier)
     team_ledger = ledger_for(tier=tier, team=team) if team_has_budget(tier=tier, team=team) else None
     ids = [ledger.pk] + ([team_ledger.pk] if team_ledger else [])
-    with transaction.atomic():
+    # A savepoint only when there are two rows to hold on: one row that cannot fit the
+    # amount is left as it was (`_hold`), so there is nothing to roll back then.
+    with transaction.atomic(savepoint=len(ids) > 1):
         if not _hold(ledger_ids=ids, amount=amount_usd):
             return False
         Reservation.objects.create(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)
@@ -551,6 +562,7 @@ def admission_decide(
     verify_queue_depth: int = 0,
     verify_throughput_per_s: float | None = None,
     team: str = "",
+    new_ref: bool = False,
 ) -> AdmissionDecision:
     """Decide admit | degrade | defer | refuse before any money is spent.
 
@@ -563,7 +575,8 @@ def admission_decide(
     or full; otherwise the estimate is reserved with one conditional update. A job that does
     not fit is deferred to the next budget day (or refused when the tier says so, or when it
     costs more than a whole day's budget). A `team` with a TeamBudget on the tier must fit
-    its own row too. Writes: a Reservation and its ledger row(s).
+    its own row too. `new_ref`: `ref` was made for this job just now (`budget_reserve`).
+    Writes: a Reservation and its ledger row(s).
     """
     klass = asset_class_get(slug=asset_class)
     keep = bool(klass and klass.must_not_degrade)
@@ -634,7 +647,7 @@ def admission_decide(
             low = cost_estimate(
                 tier=cheaper, engine=None, width=width, height=height, template=template, with_preview=with_preview
             )
-            if budget_reserve(tier=cheaper, ref=ref, amount_usd=low.total_usd, team=team):
+            if budget_reserve(tier=cheaper, ref=ref, amount_usd=low.total_usd, team=team, new_ref=new_ref):
                 return AdmissionDecision(
                     outcome=Outcome.DEGRADE,
                     tier=cheaper,
@@ -653,7 +666,7 @@ def admission_decide(
             reason=f"Refused: {over} New work is refused until the budget resets at "
             f"{_when(budget_reset_at(now=now))} or an admin raises the limit.",
         )
-    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team, ledger=ledger):
+    if budget_reserve(tier=tier, ref=ref, amount_usd=estimate.total_usd, team=team, ledger=ledger, new_ref=new_ref):
         return AdmissionDecision(
             outcome=Outcome.ADMIT,
             tier=tier,

@@ -64,5 +64,7 @@ def lease_kept(*, attempt_id: int) -> Iterator[None]:
     try:
         yield
     finally:
+        # Not joined: the thread ends by itself once it sees `stop` (a renewal already on its
+        # way matches only a RUNNING attempt, and the store's update clears the lease), so
+        # the engine call's worker goes on at once instead of waiting for it to be scheduled.
         stop.set()
-        thread.join(timeout=5)

@@ -45,6 +45,37 @@ def attempt_adapter(job: RenderJob, *, engine: Engine) -> tuple[Adapter | None, 
     return adapter, template.effective_adapter_strength, AdapterUse.APPLIED
 
 
+def attempt_build(
+    job: RenderJob,
+    *,
+    number: int,
+    stage: str,
+    engine: Engine,
+    guidance: int = 0,
+    step: str = "initial",
+    reason: str = "",
+    seed: int | None = None,
+) -> RenderAttempt:
+    """The job's attempt `number`, not yet saved: its prompt for the guidance level, the
+    job's seed unless `seed` is given, and the template's adapter (`attempt_adapter`)."""
+    adapter, strength, use = attempt_adapter(job, engine=engine)
+    return RenderAttempt(
+        job=job,
+        number=number,
+        stage=stage,
+        engine=engine,
+        guidance=guidance,
+        step=step,
+        reason=reason,
+        prompt=attempt_prompt(job, guidance=guidance),
+        seed=job.seed if seed is None else seed,
+        requested_size=f"{job.width}x{job.height}",
+        adapter=adapter,
+        adapter_strength=strength,
+        adapter_use=use,
+    )
+
+
 def attempt_start(
     job: RenderJob,
     *,
@@ -74,22 +105,11 @@ def attempt_start(
         if locked.status != job.status:
             raise TransitionError("The job changed while the attempt was being queued.")
         number = (locked.last or 0) + 1
-        adapter, strength, use = attempt_adapter(job, engine=engine)
-        attempt = RenderAttempt.objects.create(
-            job=locked,
-            number=number,
-            stage=stage,
-            engine=engine,
-            guidance=guidance,
-            step=step,
-            reason=reason,
-            prompt=attempt_prompt(locked, guidance=guidance),
-            seed=job.seed if seed is None else seed,
-            requested_size=f"{job.width}x{job.height}",
-            adapter=adapter,
-            adapter_strength=strength,
-            adapter_use=use,
+        attempt = attempt_build(
+            job, number=number, stage=stage, engine=engine, guidance=guidance, step=step, reason=reason, seed=seed
         )
+        attempt.job = locked
+        attempt.save(force_insert=True)
         note = reason or f"{stage.title()} attempt {number} queued."
         if move_job and job.status != target and not job_transition(job, to=target, reason=note, by=by):
             raise TransitionError("The job changed while the attempt was being queued.")

@@ -20,6 +20,18 @@ from apps.verification.services import verification_record
 
 log = logging.getLogger(__name__)
 
+# What may change on a job while one of its attempts calls an engine or is verified.
+JOB_MOVING_FIELDS = [
+    "status",
+    "status_reason",
+    "updated_at",
+    "preview_ready_at",
+    "finished_at",
+    "actual_cost_usd",
+    "prompt",
+    "texts",
+]
+
 
 def attempt_verify(*, attempt_id: int) -> None:
     """Run the verification gate on a VERIFYING attempt, record the result, conclude it."""
@@ -68,27 +80,32 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str, recorded: bool = Fa
         if not recorded:
             RenderAttempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=timezone.now())
         attempt.status = status
-        job = RenderJob.objects.select_related("tier", "template").get(pk=attempt.job_id)
+        # The job as it is now, re-read where the pipeline may have moved it meanwhile; its
+        # tier and template stay those read with the attempt (`attempt_run`, `attempt_verify`).
+        job = attempt.job
+        job.refresh_from_db(fields=JOB_MOVING_FIELDS)
         if attempt.stage == Stage.PREVIEW:
             # The transition is the race: of two previews concluding at once only one moves the
             # job on; the other lost, even though it saw PREVIEWING when it read the job.
+            # A final started beside the preview and still on its way: the job goes on to
+            # RENDERING in the same update (two moves, two events).
+            beside = job.status == JobStatus.PREVIEWING and job.auto_final and final_in_flight(job)
+            then = (JobStatus.RENDERING, "Preview ready; the final, started beside it, is rendering.")
             won = job.status == JobStatus.PREVIEWING and job_transition(
-                job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt)
+                job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt), then=then if beside else None
             )
             if won:
                 if job.tier.hedge_previews or attempt.step == "hedge":  # else no rival can exist
                     preview_hedge_won(attempt)
-                if job.auto_final and final_in_flight(job):
-                    job_to_final_stage(job, reason="Preview ready; the final, started beside it, is rendering.")
-                elif job.auto_final:
+                if not job.auto_final:
+                    _book_resting_preview(job)
+                elif not beside:  # (beside: RENDERING already, the final decides the job)
                     attempt_start(
                         job,
                         stage=Stage.FINAL,
                         engine=job.engine or job.tier.final_engine,
                         reason="Final render queued automatically for this tier.",
                     )
-                else:
-                    _book_resting_preview(job)
             elif job.attempts.filter(stage=Stage.PREVIEW).exclude(pk=attempt.pk).exists():
                 preview_hedge_lost(attempt)
                 if job.status == JobStatus.PREVIEW_READY and not job.auto_final:

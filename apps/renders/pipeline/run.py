@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.engines import pricing
-from apps.engines.services import engine_generate
+from apps.engines.services import engine_call_save, engine_generate
 from apps.engines.types import Billing, EngineError, EngineRequest, EngineResult, MisconfiguredError, RefusedError
 from apps.policy import services as policy
 from apps.renders.compositor import composite_text
@@ -69,7 +69,8 @@ def attempt_run(*, attempt_id: int) -> None:
     started = time.perf_counter()
     try:
         with lease_kept(attempt_id=attempt.pk):
-            result = engine_generate(engine=attempt.engine, request=request)
+            # The call's health record is written with the image, in one transaction.
+            result = engine_generate(engine=attempt.engine, request=request, record_success=False)
     except EngineError as exc:
         timings["engine"] = ms_since(started)
         message = exc.message
@@ -87,6 +88,7 @@ def attempt_run(*, attempt_id: int) -> None:
         raise  # the database went away: the task is retried, the lease recovers the attempt
     except Exception as exc:
         log.exception("attempt %s: storing the engine's image failed", attempt.pk)
+        engine_call_save(result.health_record)  # the engine answered; storing failed
         attempt_fail(attempt, kind="internal_error", message=f"{type(exc).__name__}: {exc}", timings=timings)
 
 
@@ -137,6 +139,7 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
         # store (one UPDATE and one commit instead of VERIFYING, then PASSED, then the verdict).
         fields.update(status=AttemptStatus.PASSED, finished_at=timezone.now())
     with transaction.atomic():
+        engine_call_save(result.health_record)
         running = RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING)
         if verify:
             fields["status"] = AttemptStatus.VERIFYING

@@ -49,32 +49,79 @@ class TransitionError(Exception):
 
 
 def job_transition(
-    job: RenderJob, *, to: str, reason: str = "", by: AbstractBaseUser | None = None, reopen: bool = False
+    job: RenderJob,
+    *,
+    to: str,
+    reason: str = "",
+    by: AbstractBaseUser | None = None,
+    reopen: bool = False,
+    then: tuple[str, str] | None = None,
 ) -> bool:
     """Move `job` to `to` if that move is allowed from its current status (`reopen`: the
     undo of a moderator's decision, DELIVERED | REJECTED → NEEDS_REVIEW, which nothing else may ask).
+    `then` = (status, reason): move on from `to` to that status at once, in the same update,
+    each move checked and recorded with its own JobEvent (a preview ready while the final
+    started beside it renders: PREVIEWING → PREVIEW_READY → RENDERING).
 
     The update is conditional on the status the caller saw, so of two racing callers
-    only one wins; the loser gets False and changes nothing. Writes a JobEvent.
+    only one wins; the loser gets False and changes nothing. Writes a JobEvent per move.
     """
     current = job.status
     reopening = reopen and current in REOPENABLE and to == JobStatus.NEEDS_REVIEW
     if to not in ALLOWED_TRANSITIONS[current] and not reopening:
         raise TransitionError(f"A job cannot go from {current} to {to}.")
+    if then is not None and then[0] not in ALLOWED_TRANSITIONS[to]:
+        raise TransitionError(f"A job cannot go from {to} to {then[0]}.")
     now = timezone.now()
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
     if reopening:
         fields["finished_at"] = None
-    if to == JobStatus.PREVIEW_READY:
-        fields["preview_ready_at"] = now
-    if to in TERMINAL_STATUSES:
-        fields["finished_at"] = now
+    events = [JobEvent(job=job, from_status=current, to_status=to, reason=reason, actor=by)]
+    for status, why in [(to, reason)] + ([then] if then is not None else []):
+        fields.update(status=status, status_reason=why)
+        if status == JobStatus.PREVIEW_READY:
+            fields["preview_ready_at"] = now
+        if status in TERMINAL_STATUSES:
+            fields["finished_at"] = now
+    if then is not None:
+        events.append(JobEvent(job=job, from_status=to, to_status=then[0], reason=then[1], actor=by))
     if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
         return False
     for name, value in fields.items():
         setattr(job, name, value)
-    JobEvent.objects.create(job=job, from_status=current, to_status=to, reason=reason, actor=by)
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        JobEvent.objects.bulk_create(events)
     return True
+
+
+def job_create(
+    job: RenderJob, *, reason: str, by: AbstractBaseUser | None = None, moves: list[tuple[str, str]] | None = None
+) -> None:
+    """Insert a new job (not yet saved) as QUEUED with `reason` (its admission) and `by` on
+    its first JobEvent, already moved on through `moves` ([(to, reason)], each checked and
+    recorded as `job_transition` does, with no actor). One INSERT for the job at the status
+    it ends at and one for all its events, instead of an INSERT, then an UPDATE and an event
+    per move: nobody else can see the job before the caller's transaction commits, so there
+    is no race for the conditional update to settle."""
+    now = timezone.now()
+    events = [JobEvent(from_status="", to_status=JobStatus.QUEUED, reason=reason, actor=by)]
+    job.status = current = JobStatus.QUEUED
+    for to, why in moves or []:
+        if to not in ALLOWED_TRANSITIONS[current]:
+            raise TransitionError(f"A job cannot go from {current} to {to}.")
+        job.status, job.status_reason = to, why
+        if to == JobStatus.PREVIEW_READY:
+            job.preview_ready_at = now
+        if to in TERMINAL_STATUSES:
+            job.finished_at = now
+        events.append(JobEvent(from_status=current, to_status=to, reason=why))
+        current = to
+    job.save(force_insert=True)
+    for event in events:
+        event.job = job
+    JobEvent.objects.bulk_create(events)
 
 
 def final_in_flight(job: RenderJob) -> bool:
