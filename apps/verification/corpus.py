@@ -15,8 +15,9 @@ Layouts, for correct and hallucinated samples alike (`meta["layout"]`): ``plain`
 (the title turned 90° either way in a side column); ``repeated`` (the title printed twice, as on
 two T-shirts; no region, like a free prompt); ``small_print`` (a line of small real words beside
 the title; no region — the gate sends it to REVIEW by default, never a spelling FAIL). About one
-correct title in six carries a correct amount. Not generated here: transparency, EXIF
-orientation, 16-bit and non-Latin samples (see `apps/core/images.py` and `scripts.py`).
+correct title in six carries a correct amount. Image encodings (transparency, EXIF orientation,
+16-bit grey, palette, CMYK) and Chinese and Japanese titles are variants drawn after the split's
+samples from a stream of their own (`corpus_variants`, ``generate(variants=…)``).
 
 Variety: many open fonts (DejaVu, Liberation, Noto; whatever of them is installed, see
 `.ci/system-packages.sh`), sizes 26–84 px, one or two lines, strokes, shadows, mild blur, and
@@ -272,13 +273,19 @@ def _luminance(rgb: tuple[int, ...]) -> float:
 
 
 def _layout(
-    draw: ImageDraw.ImageDraw, text: str, font_path: Path, size: int, box: tuple[int, int, int, int]
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font_path: Path,
+    size: int,
+    box: tuple[int, int, int, int],
+    index: int = 0,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
-    """The largest size ≤ `size` at which `text` fits in `box` on one or two lines."""
+    """The largest size ≤ `size` at which `text` fits in `box` on one or two lines (`index`: the
+    face in a .ttc collection)."""
     words = text.split()
     bw, bh = box[2] - box[0], box[3] - box[1]
     while True:
-        font = ImageFont.truetype(str(font_path), size)
+        font = ImageFont.truetype(str(font_path), size, index=index)
         options = [[text]]
         if len(words) > 1:
             cut = math.ceil(len(words) / 2)
@@ -289,15 +296,27 @@ def _layout(
                 return font, lines
         size -= 2
         if size < 16:
-            return ImageFont.truetype(str(font_path), 16), options[-1]
+            return ImageFont.truetype(str(font_path), 16, index=index), options[-1]
 
 
-def render_title(rng: random.Random, text: str, band: list[float], font_path: Path) -> tuple[Image.Image, dict]:
+def render_title(
+    rng: random.Random,
+    text: str,
+    band: list[float],
+    font_path: Path,
+    *,
+    index: int = 0,
+    transparent: bool = False,
+) -> tuple[Image.Image, dict]:
+    """The title on a background (RGB), or with `transparent` only the title on a transparent
+    ground (RGBA) whose hidden colour is the text's own (dark text over transparent black, light
+    over transparent white: what engines asked for a transparent background return, and what a
+    reader that drops the alpha channel sees as nothing). The same draws from `rng` either way."""
     img, style = _background(rng)
     w, h = SIZE
     box = (int(band[0] * w), int(band[1] * h), int(band[2] * w), int(band[3] * h))
     draw = ImageDraw.Draw(img)
-    font, lines = _layout(draw, text, font_path, rng.randint(26, 84), box)
+    font, lines = _layout(draw, text, font_path, rng.randint(26, 84), box, index)
     size = font.size
     mean = img.crop(box).resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
     light = _luminance(mean) < 128  # type: ignore[arg-type]
@@ -325,7 +344,12 @@ def render_title(rng: random.Random, text: str, band: list[float], font_path: Pa
     blur = rng.random() < 0.25
     if blur:
         layer = layer.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 0.9)))
-    img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    if transparent:
+        hidden = (255, 255, 255) if light else (0, 0, 0)
+        img = Image.alpha_composite(Image.new("RGBA", SIZE, (*hidden, 0)), layer)
+        style = "transparent"
+    else:
+        img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
     meta = {"font": font_path.name, "size": size, "lines": len(lines), "background": style}
     meta.update({"stroke": stroke, "shadow": shadow, "blur": blur})
     return img, meta
@@ -421,8 +445,20 @@ def _builtin_sample(rng: random.Random, index: int, split: str) -> Sample:
     )
 
 
-def generate(*, split: str = "dev", n: int = 200, builtin_share: float = 0.15) -> Iterator[Sample]:
-    """Yield `n` labelled samples of a split; the same split and n always give the same images."""
+def generate(
+    *, split: str = "dev", n: int = 200, builtin_share: float = 0.15, variants: float = 0.0
+) -> Iterator[Sample]:
+    """Yield `n` labelled samples of a split, then ``round(n * variants)`` variants (image
+    encodings and CJK titles, `corpus_variants`) from a random stream of their own: the same
+    split and n always give the same first n images, whatever `variants` is."""
+    yield from _base_samples(split=split, n=n, builtin_share=builtin_share)
+    if variants > 0:
+        from apps.verification.corpus_variants import variant_samples
+
+        yield from variant_samples(split=split, count=round(n * variants), start=n)
+
+
+def _base_samples(*, split: str, n: int, builtin_share: float) -> Iterator[Sample]:
     rng = random.Random(SPLIT_SEEDS[split])
     font_paths = fonts()
     for index in range(n):

@@ -88,15 +88,6 @@ class EvalReport:
         for kind in sorted({r["kind"] for r in bad}):
             rows = [r for r in bad if r["kind"] == kind]
             kinds[kind] = Rate(sum(r["verdict"] != PASS for r in rows), len(rows)).as_dict()
-        layouts: dict[str, dict[str, Any]] = {}
-        for layout in sorted({r.get("layout", "plain") for r in self.rows}):
-            l_bad = [r for r in bad if r.get("layout", "plain") == layout]
-            l_ok = [r for r in ok if r.get("layout", "plain") == layout]
-            layouts[layout] = {
-                "catch": Rate(sum(r["verdict"] != PASS for r in l_bad), len(l_bad)).as_dict(),
-                "false_fail": Rate(sum(r["verdict"] == FAIL for r in l_ok), len(l_ok)).as_dict(),
-                "review_correct": Rate(sum(r["verdict"] == REVIEW for r in l_ok), len(l_ok)).as_dict(),
-            }
         sources: dict[str, dict[str, Any]] = {}
         for source in sorted({r["source"] for r in self.rows}):
             s_bad = [r for r in bad if r["source"] == source]
@@ -117,7 +108,9 @@ class EvalReport:
             "review_share_correct": Rate(sum(r["verdict"] == REVIEW for r in ok), len(ok)).as_dict(),
             "review_share_all": Rate(sum(r["verdict"] == REVIEW for r in self.rows), len(self.rows)).as_dict(),
             "per_kind_recall": kinds,
-            "per_layout": layouts,
+            "per_layout": _breakdown(self.rows, "layout", "plain"),
+            "per_encoding": _breakdown(self.rows, "encoding", "none"),
+            "per_script": _breakdown(self.rows, "script", "Latin"),
             "per_source": sources,
             "cpu_seconds": {
                 "p50": round(percentile(cpu, 0.5), 4),
@@ -134,6 +127,21 @@ class EvalReport:
                 "mean": round(statistics.fmean(seconds), 4) if seconds else 0.0,
             },
         }
+
+
+def _breakdown(rows: list[dict[str, Any]], key: str, default: str) -> dict[str, dict[str, Any]]:
+    """Catch, false fail and review of correct images per value of ``row[key]`` (`default`
+    where the row has none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in sorted({r.get(key) or default for r in rows}):
+        bad = [r for r in rows if (r.get(key) or default) == value and r["label"] == "hallucinated"]
+        ok = [r for r in rows if (r.get(key) or default) == value and r["label"] == "ok"]
+        out[value] = {
+            "catch": Rate(sum(r["verdict"] != PASS for r in bad), len(bad)).as_dict(),
+            "false_fail": Rate(sum(r["verdict"] == FAIL for r in ok), len(ok)).as_dict(),
+            "review_correct": Rate(sum(r["verdict"] == REVIEW for r in ok), len(ok)).as_dict(),
+        }
+    return out
 
 
 def evaluate(
@@ -171,10 +179,37 @@ def evaluate(
                 "seconds": gate.seconds,
                 "cpu_seconds": cpu_seconds,
                 "layout": sample.meta.get("layout", "plain"),
+                "encoding": sample.meta.get("encoding") or _encoding_of(sample.image),
+                "script": sample.meta.get("script") or _script_of(sample.expected),
                 "meta": sample.meta,
             }
         )
     return report
+
+
+def _encoding_of(data: bytes) -> str:
+    """ "none" for the plain RGB PNG the generator writes; otherwise what the bytes hold as
+    ``FORMAT mode`` ("JPEG RGB", "PNG RGBA"), read from the header (a manifest's images)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            label = f"{img.format} {img.mode}"
+            exif = img.getexif().get(0x0112, 1) if img.format in ("JPEG", "WEBP", "PNG") else 1
+    except (OSError, ValueError, SyntaxError):  # the gate reports undecodable bytes itself
+        return "undecodable"
+    if label == "PNG RGB" and exif in (0, 1):
+        return "none"
+    return label + (f" EXIF {exif}" if exif not in (0, 1) else "")
+
+
+def _script_of(expected: dict[str, str]) -> str:
+    """The scripts of the expected text's letters joined by "+" ("Latin", "Han+Hiragana")."""
+    from apps.core.scripts import scripts_in
+
+    return "+".join(sorted(set(scripts_in(" ".join(expected.values()))))) or "none"
 
 
 LABELS = {"ok": "ok", "correct": "ok", "halluc": "hallucinated", "hallucinated": "hallucinated"}

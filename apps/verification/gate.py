@@ -65,6 +65,11 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     # "fail" | "review" | "ignore": lines that share nothing with the expected text (small print,
     # labels) on a slot without a region (free prompts) or inside a slot's region.
     "other_text": "review",
+    # A slot with text set vertically is read again with angle classification unless every word
+    # on its vertical lines was read at least this confidently: a line read upside down comes back
+    # as fragments (dev split: ≤ 0.84 for the least sure word), one read the right way up as
+    # words (≥ 0.92). A wrong skip can only leave a REVIEW, never a FAIL (vertical words never fail).
+    "upright_min_conf": 0.9,
     # A misspelling, missing or extra word is a FAIL only when read at least this confidently;
     # below it the word gets a second opinion or goes to REVIEW.
     "fail_min_conf": 0.8,
@@ -503,7 +508,11 @@ def verify_image(
         texts.append(line)
         slot_limits = limits if slot in expected else {**limits, "word_order": "ignore"}
         result = compare_slot(want, read_tokens(slot_words), slot_limits)
-        if result.status != PASS and _worth_upright_read(result, slot_words) and hasattr(ocr, "read_upright"):
+        if (
+            result.status != PASS
+            and _worth_upright_read(result, slot_words, limits["upright_min_conf"])
+            and hasattr(ocr, "read_upright")
+        ):
             upright = _upright_slot_words(ocr, img, slot, placed, slot_boxes, grown, bool(loose), slot_words)
             again = compare_slot(want, read_tokens(upright), slot_limits)
             if again.status == PASS or again.evidence["edit_distance"] < result.evidence["edit_distance"]:  # type: ignore[operator]
@@ -580,10 +589,16 @@ def verify_image(
     )
 
 
-def _worth_upright_read(result: SlotResult, words: list[OcrWord]) -> bool:
-    """Vertical boxes, or text the recogniser could not read: a read with angle
-    classification may find the orientation the text is set in."""
-    return bool(result.evidence.get("unreadable")) or bool(vertical_lines(words))
+def _worth_upright_read(result: SlotResult, words: list[OcrWord], min_conf: float) -> bool:
+    """Text the recogniser could not read, or vertical lines with a word read with confidence
+    under `min_conf`: a read with angle classification may find the orientation the text is set
+    in. Vertical lines read confidently were read the right way up (the recogniser turns tall
+    lines a quarter turn; only text turned the other way comes back upside down, as fragments),
+    and reading them again costs as much as the first read."""
+    if result.evidence.get("unreadable"):
+        return True
+    vertical = vertical_lines(words)
+    return any(w.conf < min_conf for w in words if w.line in vertical)
 
 
 def _upright_slot_words(

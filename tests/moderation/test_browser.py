@@ -87,3 +87,37 @@ def test_moderator_clears_the_queue_in_a_browser(
     ]
     assert decided[1].reason == "Misspelled title"
     assert errors == []
+
+
+def test_review_page_shows_the_gates_evidence_in_a_browser(
+    live_server, demo, editor, moderator, browser_page, monkeypatch, django_capture_on_commit_callbacks, tmp_path
+):
+    from apps.moderation import services
+    from apps.verification.gate import verify_image
+    from tests.verification.images import card
+
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_run", lambda attempt, **kwargs: None)
+    monkeypatch.setattr("apps.renders.pipeline.enqueue.attempt_verify", lambda attempt, **kwargs: None)
+    job = review_job(editor=editor, captured=django_capture_on_commit_callbacks, title="Wild Garden", seed=3)
+    reports = [
+        verify_image(image=card([("SALE $9.99", (70, 300))], font_size=64), expected={"t": "SALE €9.99"}, regions={}),
+        verify_image(image=card([("Wi1d Garden", (70, 300))], font_size=72), expected={"t": "Wild Garden"}, regions={}),
+        verify_image(image=card([], font_size=64), expected={"t": "Harbour Lights"}, regions={}),
+    ]
+    attempt = job.attempts.exclude(verification=None).order_by("-number").first()
+    attempt.verification.checks = [c for r in reports for c in r.checks_as_dicts() if c["name"] == "text:t"]
+    attempt.verification.save(update_fields=["checks"])
+    services.claim_take(job=job, by=moderator)
+    page, errors = browser_page
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/moderation/{job.public_id}/")
+    page.fill("input[name=username]", moderator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+    checks = page.locator("#checks")
+    expect(checks.locator(".evidence-symbol")).to_contain_text("Price reads $9.99, expected €9.99 (currency)")
+    expect(checks.locator(".evidence-second-opinion")).to_contain_text("Second opinion on “wild” (first read “wi1d”")
+    expect(checks.locator(".evidence-unreadable")).to_contain_text("Could not read this text")
+    page.locator("#checks").screenshot(path=str(tmp_path / "review-evidence.png"))
+    assert errors == []

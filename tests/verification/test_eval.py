@@ -1,8 +1,10 @@
+import io
 import json
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from PIL import Image
 
 from apps.verification.corpus import ALL_KINDS, AMOUNT_KINDS, generate, hallucinate
 from apps.verification.evaluation import evaluate, percentile_ci, wilson
@@ -115,3 +117,53 @@ def test_verifier_eval_refuses_a_manifest_line_without_a_label(tmp_path):
 
     with pytest.raises(CommandError, match="line 1: needs"):
         call_command("verifier_eval", manifest=str(manifest), stdout=StringIO())
+
+
+def test_corpus_variants_leave_the_splits_samples_as_they_were():
+    plain = list(generate(split="test", n=6))
+    with_variants = list(generate(split="test", n=6, variants=3.0))
+
+    assert [s.image for s in with_variants[:6]] == [s.image for s in plain]
+    assert len(with_variants) == 24
+    assert len({s.id for s in with_variants}) == 24
+
+
+def test_corpus_variants_store_each_encoding_as_named_and_decode_to_the_drawn_title():
+    from apps.core.images import load_image, open_image
+    from apps.verification.corpus_variants import ENCODINGS
+
+    samples = list(generate(split="dev", n=4, variants=3.5))[4:]  # the 7 groups, correct and hallucinated
+    by_encoding = {s.meta["encoding"]: s for s in samples if s.meta.get("encoding") and s.label == "ok"}
+
+    assert set(by_encoding) == set(ENCODINGS)
+    stored = {name: open_image(s.image) for name, s in by_encoding.items()}
+    assert stored["rgba-transparent"].mode == "RGBA"
+    assert stored["rgba-transparent"].getchannel("A").getextrema()[0] == 0
+    assert stored["16-bit"].mode == "I;16"
+    assert stored["palette"].mode == "P"
+    assert stored["cmyk"].mode == "CMYK"
+    raw = Image.open(io.BytesIO(by_encoding["exif-rotated"].image))
+    assert raw.getexif()[0x0112] == by_encoding["exif-rotated"].meta["orientation"]
+    assert all(load_image(s.image).size == (768, 512) for s in by_encoding.values())
+
+
+def test_corpus_variants_draw_chinese_and_japanese_titles_with_character_hallucinations():
+    from apps.core.scripts import scripts_in
+
+    samples = [s for s in list(generate(split="dev", n=2, variants=14.0))[2:] if s.meta.get("script")]
+
+    assert {s.meta["script"] for s in samples} == {"Chinese", "Japanese"}
+    assert all(set(scripts_in(s.expected["title"])) <= {"Han", "Hiragana", "Katakana"} for s in samples)
+    bad = [s for s in samples if s.label == "hallucinated"]
+    assert bad and all(normalise(s.drawn) != normalise(s.expected["title"]) for s in bad)
+
+
+def test_evaluate_reports_catch_and_false_fails_per_encoding_and_script():
+    samples = list(generate(split="dev", n=2, variants=7.0))[2:]  # every group, correct and hallucinated
+
+    summary = evaluate(samples, split="dev").summary()
+
+    assert set(summary["per_encoding"]) == {"none", "rgba-transparent", "exif-rotated", "16-bit", "palette", "cmyk"}
+    assert set(summary["per_script"]) == {"Latin", "Chinese", "Japanese"}
+    for rates in summary["per_encoding"].values():
+        assert rates["false_fail"]["hits"] == 0, summary["per_encoding"]

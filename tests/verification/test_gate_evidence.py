@@ -174,6 +174,41 @@ def test_verify_image_still_fails_a_misspelled_vertical_title():
     assert report.verdict in ("fail", "review"), report.reasons
 
 
+def _count_upright_reads(monkeypatch):  # type: ignore[no-untyped-def]
+    from apps.verification.ocr import ocr_backend
+
+    engine = ocr_backend()
+    calls: list[object] = []
+    original = engine.read_upright  # type: ignore[attr-defined]
+    monkeypatch.setattr(engine, "read_upright", lambda image: calls.append(image) or original(image))
+    return calls
+
+
+def test_a_vertical_title_read_confidently_is_not_read_again_upright(monkeypatch):
+    # Turned clockwise, the recogniser's own quarter turn sets it upright: the misspelling is read
+    # as a word with full confidence, and an upright re-read could only read the same.
+    calls = _count_upright_reads(monkeypatch)
+
+    report = verify_image(
+        image=vertical_card("SUMMER SLAE", clockwise=True), expected={"text": "SUMMER SALE"}, regions={}
+    )
+
+    assert report.verdict in ("fail", "review"), report.reasons
+    assert calls == []
+
+
+def test_a_vertical_title_read_upside_down_is_read_again_upright(monkeypatch):
+    calls = _count_upright_reads(monkeypatch)
+
+    report = verify_image(
+        image=vertical_card("SUMMER SALE", clockwise=False), expected={"text": "SUMMER SALE"}, regions={}
+    )
+
+    assert len(calls) == 1
+    assert report.verdict == "pass", report.reasons
+    assert text_check(report).evidence["read_upright"] is True
+
+
 def test_verify_image_asks_a_second_opinion_on_look_alike_glyphs():
     # A one for the letter l: look-alike glyphs, so the first read alone is not evidence.
     report = verify_image(

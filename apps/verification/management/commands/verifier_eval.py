@@ -2,6 +2,11 @@
 
     python manage.py verifier_eval --split test --n 400 --cpu 0 --json var/eval/test.json
 
+The n samples of the split come first and stay the same; ``--variants 0.5`` (the default) adds
+n/2 samples of image encodings (transparent, EXIF-rotated, 16-bit, palette, CMYK) and Chinese
+and Japanese titles from a random stream of their own (`corpus_variants`). The report gives
+every rate per hallucination kind, layout, encoding and script.
+
 Tune thresholds on ``--split dev`` only; report ``--split test``. ``--cpu 0`` pins the process
 to one core (like `taskset -c 0`) so the timings mean "one core". ``--write DIR`` also writes
 the images and a manifest (the `verify --manifest` format plus labels) for outside tools.
@@ -38,6 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--n", type=int, default=400, help="images in the split")
         parser.add_argument("--backend", choices=backend_names(), default=None)
         parser.add_argument("--builtin-share", type=float, default=0.15)
+        parser.add_argument(
+            "--variants",
+            type=float,
+            default=0.5,
+            help="add round(n × this) samples of image encodings and CJK titles after the n "
+            "(their own random stream: the first n are the same with any value; 0 for none)",
+        )
         parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (one core)")
         parser.add_argument("--json", dest="json_path", default="", help="write summary + rows here")
         parser.add_argument("--write", default="", help="write images and manifest.jsonl to this folder")
@@ -55,7 +67,9 @@ class Command(BaseCommand):
                 raise CommandError(f"{opts['manifest']}: {exc}") from exc
             split = f"manifest {opts['manifest']}"
         else:
-            samples = list(generate(split=split, n=opts["n"], builtin_share=opts["builtin_share"]))
+            samples = list(
+                generate(split=split, n=opts["n"], builtin_share=opts["builtin_share"], variants=opts["variants"])
+            )
         if opts["write"]:
             self._write(samples, Path(opts["write"]))
         report = evaluate(samples, split=split, backend=opts["backend"])
@@ -70,11 +84,12 @@ class Command(BaseCommand):
         out(f"review (all)      {_fmt(summary['review_share_all'])}")
         for kind, rate in summary["per_kind_recall"].items():
             out(f"  recall {kind:<13} {_fmt(rate)}")
-        for layout, rates in summary["per_layout"].items():
-            out(
-                f"  layout {layout:<12} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}"
-                f" · review (correct) {_fmt(rates['review_correct'])}"
-            )
+        for key in ("layout", "encoding", "script"):
+            for value, rates in summary[f"per_{key}"].items():
+                out(
+                    f"  {key} {value:<16} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}"
+                    f" · review (correct) {_fmt(rates['review_correct'])}"
+                )
         for source, rates in summary["per_source"].items():
             out(f"  {source:<10} catch {_fmt(rates['catch'])} · false fail {_fmt(rates['false_fail'])}")
         s = summary["seconds"]
