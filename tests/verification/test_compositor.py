@@ -92,3 +92,35 @@ def test_composite_text_places_a_logo():
     img = Image.open(io.BytesIO(out)).convert("RGB")
     assert img.getpixel((700, 60)) == (255, 0, 0)
     assert img.getpixel((100, 300)) == (0, 0, 0)
+
+
+def test_composite_text_sets_the_title_on_an_exif_rotated_engine_image_as_a_viewer_shows_it():
+    # A 768×512 picture stored sideways (Orientation 6): composited on the stored pixels, the
+    # title would land across a 512×768 image and the result would be the wrong shape.
+    upright = Image.new("RGB", (768, 512), (40, 90, 150))
+    upright.paste((240, 200, 60), (0, 0, 384, 512))  # left half yellow: shows which way is up
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(buf, format="JPEG", quality=92, exif=exif)
+
+    out = composite_text(image=buf.getvalue(), texts={"title": "Harbour Lights"}, regions=REGIONS, palette=[])
+
+    img = Image.open(io.BytesIO(out)).convert("RGB")
+    assert img.size == (768, 512)
+    assert img.getpixel((20, 20))[2] < 120  # yellow top-left, as shown upright
+    report = verify_image(image=out, expected={"title": "Harbour Lights"}, regions=REGIONS, size=(768, 512))
+    assert report.verdict == "pass", report.reasons
+
+
+def test_composite_text_on_a_transparent_engine_image_keeps_dark_text_readable():
+    # Engines asked for a transparent background return it with pure black under the clear
+    # pixels; dropping the alpha channel would paint the whole ground black.
+    img = Image.new("RGBA", (768, 512), (0, 0, 0, 0))
+    img.paste((20, 30, 60, 255), (40, 40, 300, 200))
+
+    out = composite_text(image=png(img), texts={"title": "Harbour Lights"}, regions=REGIONS, palette=[])
+
+    report = verify_image(image=out, expected={"title": "Harbour Lights"}, regions=REGIONS)
+    assert report.verdict == "pass", report.reasons
+    assert Image.open(io.BytesIO(out)).convert("RGB").getpixel((700, 20)) == (255, 255, 255)

@@ -70,8 +70,12 @@ def test_verifier_eval_command_prints_and_writes_the_report(tmp_path):
 
     text = out.getvalue()
     assert "catch rate" in text and "false-fail rate" in text and "95% CI" in text
-    assert json.loads(path.read_text())["summary"]["images"] == 6
-    assert len((tmp_path / "set" / "manifest.jsonl").read_text().splitlines()) == 6
+    assert "encoding rgba-transparent" in text and "encoding exif-rotated" in text
+    assert json.loads(path.read_text())["summary"]["images"] == 9  # 6 and, by default, 3 variants
+    lines = [json.loads(line) for line in (tmp_path / "set" / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 9
+    assert lines[8]["image"].endswith(".jpg")  # the EXIF-rotated variant is a JPEG
+    assert Image.open(tmp_path / "set" / lines[8]["image"]).format == "JPEG"
 
 
 def test_corpus_has_the_new_layouts_and_amount_kinds():

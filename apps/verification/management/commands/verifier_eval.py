@@ -124,7 +124,7 @@ class Command(BaseCommand):
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / "manifest.jsonl").open("w") as manifest:
             for sample in samples:
-                name = f"{sample.id}.png"
+                name = f"{sample.id}.{'jpg' if sample.image[:2] == b'\xff\xd8' else 'png'}"
                 (folder / name).write_bytes(sample.image)
                 line = {
                     "image": name,
