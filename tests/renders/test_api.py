@@ -3,6 +3,7 @@ import hashlib
 import pytest
 
 from apps.accounts.services import api_token_create
+from apps.policy.models import AssetClass
 from apps.renders.models import RenderJob
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,11 @@ def test_api_other_users_job_is_404(client, token, demo, moderator):
 def test_api_models_render_answers_png_and_same_request_same_bytes(client, celery_workers, demo, editor):
     token = api_token_create(user=editor)
     body = {"prompt": 'a bakery window with the word "OPEN"', "seed": 1234, "size": "512x512", "asset_class": "preview"}
+    # The answer is the PNG only within the tier's latency budget; a loaded CI machine can miss
+    # 800 ms, and this test is about the bytes, not the budget (202 is covered elsewhere).
+    tier = AssetClass.objects.select_related("tier").get(slug="preview").tier
+    tier.max_latency_ms = 60_000
+    tier.save()  # save, not update(): the per-process tier cache is cleared on save
 
     first = _post(client, "/api/models/render", body, token)
     second = _post(client, "/api/models/render", body, token)
