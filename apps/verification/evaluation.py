@@ -88,14 +88,6 @@ class EvalReport:
         for kind in sorted({r["kind"] for r in bad}):
             rows = [r for r in bad if r["kind"] == kind]
             kinds[kind] = Rate(sum(r["verdict"] != PASS for r in rows), len(rows)).as_dict()
-        sources: dict[str, dict[str, Any]] = {}
-        for source in sorted({r["source"] for r in self.rows}):
-            s_bad = [r for r in bad if r["source"] == source]
-            s_ok = [r for r in ok if r["source"] == source]
-            sources[source] = {
-                "catch": Rate(sum(r["verdict"] != PASS for r in s_bad), len(s_bad)).as_dict(),
-                "false_fail": Rate(sum(r["verdict"] == FAIL for r in s_ok), len(s_ok)).as_dict(),
-            }
         return {
             "split": self.split,
             "backend": self.backend,
@@ -111,7 +103,7 @@ class EvalReport:
             "per_layout": _breakdown(self.rows, "layout", "plain"),
             "per_encoding": _breakdown(self.rows, "encoding", "none"),
             "per_script": _breakdown(self.rows, "script", "Latin"),
-            "per_source": sources,
+            "per_source": _breakdown(self.rows, "source", "synthetic"),
             "cpu_seconds": {
                 "p50": round(percentile(cpu, 0.5), 4),
                 "p95": round(percentile(cpu, 0.95), 4),
