@@ -103,18 +103,21 @@ class Crash:
     replaced: bool  # a live process of the same node runs now (run_embedded started a new one)
 
 
-def recent_crashes(*, within_s: float, now: datetime | None = None) -> list[Crash]:
-    """Worker processes that crashed in the last `within_s` seconds, newest first: heartbeats
-    stopped without a shutdown (seen once they are RENDERHUB_HEARTBEAT_DEAD_SECONDS old), or a
-    shutdown on an error (run_embedded records one the moment its worker exits). A main process
-    and the prefork children that went with it count once. One query on `last_seen_at`."""
+def recent_crashes(*, within_s: float, now: datetime | None = None) -> tuple[set[str], list[Crash]]:
+    """Live queues (as `live_queues`) and the worker processes that crashed in the last
+    `within_s` seconds (at least the dead-after window), newest first, from one query on
+    `last_seen_at`. A crash: heartbeats stopped without a shutdown (seen once they are
+    RENDERHUB_HEARTBEAT_DEAD_SECONDS old), or a shutdown on an error (run_embedded records one
+    the moment its worker exits). A main process and the prefork children that went with it
+    count once."""
     now = now or timezone.now()
     stale_before = now - timezone.timedelta(seconds=dead_after_s())
-    since = now - timezone.timedelta(seconds=within_s)
-    rows = list(WorkerHeartbeat.objects.filter(last_seen_at__gte=since).order_by("-last_seen_at")[:500])
-    crashed = _crash_rows(rows, stale_before=stale_before)
-    live_nodes = {r.node for r in rows if r.stopped_at is None and r.last_seen_at >= stale_before}
-    return [
+    since = now - timezone.timedelta(seconds=max(within_s, dead_after_s()))
+    rows = list(WorkerHeartbeat.objects.filter(last_seen_at__gte=since).order_by("-last_seen_at"))
+    live = [r for r in rows if r.stopped_at is None and r.last_seen_at >= stale_before]
+    live_nodes = {r.node for r in live}
+    crashes = [
         Crash(node=r.node, pid=r.pid, at=r.stopped_at or r.last_seen_at, replaced=r.node in live_nodes)
-        for r in sorted(crashed, key=lambda r: r.stopped_at or r.last_seen_at, reverse=True)
+        for r in sorted(_crash_rows(rows, stale_before=stale_before), key=lambda r: r.stopped_at or r.last_seen_at)
     ]
+    return {queue for r in live for queue in r.queues}, crashes[::-1]

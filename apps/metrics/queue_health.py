@@ -126,7 +126,7 @@ def crash_notice_s() -> int:
 
 def worker_alert() -> WorkerAlert | None:
     """Work that no live worker will pick up, or a worker that crashed lately, or None. Cached
-    for a few seconds per process, so every page can ask: on a miss, two or three queries and
+    for a few seconds per process, so every page can ask: on a miss, one or two queries and
     one broker read."""
     cached = cache.get(ALERT_CACHE_KEY)
     if cached is not None:
@@ -137,8 +137,7 @@ def worker_alert() -> WorkerAlert | None:
 
 
 def _worker_alert() -> WorkerAlert | None:
-    live = workers.live_queues()
-    crashes = workers.recent_crashes(within_s=crash_notice_s())
+    live, crashes = workers.recent_crashes(within_s=crash_notice_s())
     stranded = [
         (s.name, s.depth, s.oldest_age_s)
         for s in queues.queue_states(names=queues.queue_names())

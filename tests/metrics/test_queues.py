@@ -138,7 +138,9 @@ def test_heartbeat_mark_crashed_records_a_supervisor_seen_exit_at_once():
 
     marked = heartbeats.heartbeat_mark_crashed(pid=51, started_after=since)
 
-    [crash] = [c for c in workers.recent_crashes(within_s=120) if c.node == "celery@x"]
+    live, crashes = workers.recent_crashes(within_s=120)
+    [crash] = [c for c in crashes if c.node == "celery@x"]
     assert marked == 1
     assert (crash.pid, crash.replaced) == (51, False)
+    assert "q" not in live  # its only live row is marked stopped
     assert WorkerHeartbeat.objects.filter(pid=51, exit_ok=True).count() == 1
