@@ -22,6 +22,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from PIL import Image
 
+from apps.verification.text import cjk_char
+
 # OpenMP oversubscription makes Tesseract crawl (and hang) with several workers per box.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -93,10 +95,11 @@ class RapidOcrBackend:
             parts = [(t, s, b) for t, s, b in line_words if str(t).strip()] if line_words else []
             if not parts:
                 parts = [(line_text, line_score, line_box)]
+            line: list[OcrWord] = []
             for text, score, box in parts:
                 xs = [int(p[0]) for p in box]
                 ys = [int(p[1]) for p in box]
-                words.append(
+                line.append(
                     OcrWord(
                         text=str(text).strip(),
                         box=(min(xs), min(ys), max(xs), max(ys)),
@@ -104,7 +107,65 @@ class RapidOcrBackend:
                         line=line_no,
                     )
                 )
+            words.extend(regroup_characters(line, str(line_text)))
         return words
+
+
+def regroup_characters(line: list[OcrWord], line_text: str, gap_ratio: float = 0.3) -> list[OcrWord]:
+    """One line's words with per-character output regrouped into words.
+
+    RapidOCR returns a line that contains Chinese or Japanese one character per word (and the
+    line's text often without its spaces), so "特価 ￥1,280" came back as 特 価 ￥ 1 , 2 8 0 and
+    the amount fell apart into single digits. When every word of the line is one character,
+    runs of characters that are not ideographs or kana (`cjk_char`) are joined into one word
+    (text concatenated, union box, lowest confidence); a run is cut where `line_text` has a
+    space between two characters (used only when it holds the same characters in the same
+    order) or where the gap between their boxes is wider than `gap_ratio` × the line's
+    tallest box (boxes in image pixels; the recogniser's character boxes are a few pixels
+    apart inside a word, two columns of ~9 px apart at a space). Ideographs and kana stay one
+    word each, as the text comparison expects. Lines read word by word are returned as-is.
+    """
+    if len(line) < 2 or any(len(w.text) != 1 for w in line):
+        return line
+    spaced = _space_after(line, line_text)
+    height = max(w.box[3] - w.box[1] for w in line)
+    out: list[OcrWord] = []
+    for i, word in enumerate(line):
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and not cjk_char(word.text)
+            and not cjk_char(prev.text[-1])
+            and not spaced[i - 1]
+            and word.box[0] - prev.box[2] <= gap_ratio * height
+        ):
+            out[-1] = OcrWord(
+                text=prev.text + word.text,
+                box=(
+                    min(prev.box[0], word.box[0]),
+                    min(prev.box[1], word.box[1]),
+                    max(prev.box[2], word.box[2]),
+                    max(prev.box[3], word.box[3]),
+                ),
+                conf=min(prev.conf, word.conf),
+                line=prev.line,
+            )
+            continue
+        out.append(word)
+    return out
+
+
+def _space_after(line: list[OcrWord], line_text: str) -> list[bool]:
+    """For each one-character word, whether `line_text` has whitespace right after it; all
+    False when the text does not hold the same characters in the same order."""
+    if "".join(line_text.split()) != "".join(w.text for w in line):
+        return [False] * len(line)
+    out: list[bool] = []
+    pos = 0
+    for word in line:
+        pos = line_text.index(word.text, pos) + 1
+        out.append(pos < len(line_text) and line_text[pos].isspace())
+    return out
 
 
 def _tessdata() -> str:

@@ -52,6 +52,12 @@ _CONFUSABLE_CHARS = [set("Il1|!"), set("O0Q"), set("o0"), set("S5"), set("B8"), 
 _CONFUSABLE_SEQS = [("rn", "m"), ("cl", "d"), ("vv", "w"), ("VV", "W"), ("ri", "n"), ("li", "h")]
 
 
+def cjk_char(ch: str) -> bool:
+    """Whether `ch` (one character) is an ideograph or kana: Chinese and Japanese set no spaces
+    between words, so each is compared as a token of its own."""
+    return bool(_CJK.fullmatch(ch))
+
+
 def fold(token: str) -> str:
     decomposed = unicodedata.normalize("NFKD", token.translate(_STROKES))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_STROKES)
