@@ -585,3 +585,27 @@ def test_escalation_at_the_limit_says_it_counted_final_attempts(production):
         "Still failing after 2 final attempts, Production's limit of 2 (a preview is not counted) "
         "(SALE read SAE); sent to moderation."
     )
+
+
+def test_preview_hedge_that_loses_the_race_to_the_preview_holds_nothing_and_raises_nothing(
+    production, cover, editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_submit(submitted_by=editor, template=cover, texts={"title": "Photo finish"}, seed=8)
+    first = job.attempts.get()
+    long_ago = timezone.now() - timedelta(seconds=5)
+    RenderAttempt.objects.filter(pk=first.pk).update(status=AttemptStatus.RUNNING, started_at=long_ago)
+    held_before = Reservation.objects.get(ref=str(job.public_id)).amount_usd
+    extend = policy.budget_extend
+
+    def preview_concludes_meanwhile(**kw):  # type: ignore[no-untyped-def]
+        # The preview's own worker moves the job on between the hedge's check and its start.
+        type(job).objects.filter(pk=job.pk).update(status=JobStatus.PREVIEW_READY)
+        return extend(**kw)
+
+    monkeypatch.setattr(policy, "budget_extend", preview_concludes_meanwhile)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert preview_hedge(attempt_id=first.pk) is None
+
+    assert job.attempts.count() == 1
+    assert Reservation.objects.get(ref=str(job.public_id)).amount_usd == held_before

@@ -3,12 +3,14 @@ not answered within the tier's latency budget; the first answer wins, the other 
 
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, Stage
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.attempts import attempt_start
+from apps.renders.pipeline.state import TransitionError
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +50,26 @@ def preview_hedge(*, attempt_id: int) -> RenderAttempt | None:
         enqueue.preview_hedge(attempt, countdown=budget_s - running_s)
         return None
     price = policy.engine_price(engine=fallback, width=job.width, height=job.height, quality=tier.quality)
-    if not policy.budget_extend(ref=str(job.public_id), amount_usd=price):
-        log.info("no budget to hedge the preview of job %s", job.pk)
+    try:
+        # One transaction: a preview that concludes between the checks above and the start
+        # (its own worker moves the job on) leaves neither a hedge nor its budget hold behind.
+        with transaction.atomic():
+            if not policy.budget_extend(ref=str(job.public_id), amount_usd=price):
+                log.info("no budget to hedge the preview of job %s", job.pk)
+                return None
+            return attempt_start(
+                job,
+                stage=Stage.PREVIEW,
+                engine=fallback,
+                guidance=attempt.guidance,
+                step="hedge",
+                seed=attempt.seed,
+                reason=f"{attempt.engine.name} has not answered within {tier.max_latency_ms} ms; "
+                f"hedging the preview on {fallback.name} (first answer wins).",
+            )
+    except TransitionError:
+        log.info("the preview of job %s answered while its hedge was starting: no hedge", job.pk)
         return None
-    return attempt_start(
-        job,
-        stage=Stage.PREVIEW,
-        engine=fallback,
-        guidance=attempt.guidance,
-        step="hedge",
-        seed=attempt.seed,
-        reason=f"{attempt.engine.name} has not answered within {tier.max_latency_ms} ms; "
-        f"hedging the preview on {fallback.name} (first answer wins).",
-    )
 
 
 def hedge_allowed(attempt: RenderAttempt) -> bool:
