@@ -8,11 +8,25 @@ as a 400; here it becomes 413 Content Too Large (RFC 9110 §15.5.14), in every f
 """
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 OPENAI_PREFIX = "/v1/"
 API_PREFIX = "/api/"
+
+
+DATABASE_BUSY_RETRY_AFTER_S = 5
+DATABASE_BUSY_MESSAGE = (
+    f"The database was busy and this request did not complete. Retry in {DATABASE_BUSY_RETRY_AFTER_S} s "
+    "(with the same Idempotency-Key a retry never makes a second job)."
+)
+
+
+def database_busy(exception: BaseException) -> bool:
+    """SQLite's "database is locked": its 30 s busy timeout ran out (the embedded default past
+    its capacity). PostgreSQL waits on row locks instead, so this is SQLite's alone."""
+    return isinstance(exception, OperationalError) and "database is locked" in str(exception)
 
 
 def client_format(request: HttpRequest) -> str:

@@ -1,5 +1,6 @@
 """Middleware shared by every page."""
 
+import logging
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
@@ -7,6 +8,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+
+from apps.core.errors import DATABASE_BUSY_MESSAGE, DATABASE_BUSY_RETRY_AFTER_S, database_busy, error_response
+
+logger = logging.getLogger(__name__)
 
 
 class HtmxLoginRedirectMiddleware:
@@ -32,3 +37,22 @@ class HtmxLoginRedirectMiddleware:
         if not target.startswith("/") or target.startswith("//"):
             target = "/"
         return HttpResponseClientRedirect(f"{login}?{urlencode({'next': target})}")
+
+
+class DatabaseBusyMiddleware:
+    """SQLite's busy timeout running out (`errors.database_busy`) answers 503 with Retry-After in
+    the client's format, not a bare 500. The request's transaction was rolled back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_busy(exception):
+            return None
+        logger.warning("database busy on %s %s: answered 503", request.method, request.path)
+        response = error_response(request, 503, DATABASE_BUSY_MESSAGE, code="database_busy")
+        response["Retry-After"] = str(DATABASE_BUSY_RETRY_AFTER_S)
+        return response
