@@ -56,7 +56,7 @@ from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 
 from apps.accounts.services import TokenExpired, api_token_authenticate
-from apps.core.errors import DATABASE_BUSY_MESSAGE, DATABASE_BUSY_RETRY_AFTER_S, database_busy
+from apps.core.errors import database_busy
 from apps.core.json_body import BodyError, read_json_body
 from apps.engines.models import AdapterKind, Engine
 from apps.policy import services as policy
@@ -149,15 +149,8 @@ def openai_view(
             except OpenAIError as exc:
                 return exc.response()
             except Exception as exc:  # still OpenAI's shape, so the SDK says what happened
-                if database_busy(exc):  # a 503 the SDK retries after Retry-After
-                    log.warning("OpenAI facade: database busy on %s %s: answered 503", request.method, request.path)
-                    return OpenAIError(
-                        503,
-                        DATABASE_BUSY_MESSAGE,
-                        type_="server_error",
-                        code="database_busy",
-                        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
-                    ).response()
+                if database_busy(exc):
+                    raise  # DatabaseBusyMiddleware: a 503 in OpenAI's shape, which the SDK retries
                 log.exception("OpenAI facade: %s %s failed", request.method, request.path)
                 return OpenAIError(500, "RenderHub failed to answer this request.", type_="server_error").response()
 
