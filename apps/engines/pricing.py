@@ -18,11 +18,15 @@ Token rates come from the engine's params (`usd_per_1m_text_input_tokens`,
 
 - gpt-image-1: text in $5, image in $10, image out $40 per 1M tokens
   (developers.openai.com/ja-JP/api/docs/models/gpt-image-1, research/engines.md §1.4).
-- gpt-image-2: text in $5, image in $8, image out $30 per 1M tokens (OpenAI's pricing page
-  as quoted by xairouter.com/en/models/gpt-image-2 and robotsatlas.com; secondary).
+- gpt-image-2: text in $5, image in $8, image out $30, text out $10 per 1M tokens (OpenAI's
+  pricing page as quoted by xairouter.com/en/models/gpt-image-2 and, for text out,
+  robotsatlas.com/ai-models/chatgpt-images-2-0; secondary).
 - gemini-3.1-flash-image: text in $0.50, image out $60 per 1M tokens; 1K image = 1120
   tokens = $0.067 (docs.cloud.google.com …/3-1-flash-image-preview for the token counts;
-  rates from docs.ai.it.ufl.edu and xairouter.com; secondary).
+  rates from docs.ai.it.ufl.edu and xairouter.com; secondary). Its image in and text out
+  rates ($0.50, $3) are Gemini 3 Flash's text model's input and output rates (muapi.ai's
+  quote of Google's page): no source gives them for the image model, so a Gemini answer
+  with text output is priced on an assumption (the adapter asks for the image only).
 """
 
 from dataclasses import dataclass
