@@ -47,6 +47,12 @@ def sweep_stuck() -> dict[str, int]:
     )
 
 
+@shared_task(name="renders.sweep_after_worker_crash")
+def sweep_after_worker_crash() -> dict[str, int]:
+    """Sent by run_embedded when its worker died: resend at once what that worker held."""
+    return sweep_run_record(task="renders.sweep_stuck", run=sweeper.sweep_after_worker_crash)
+
+
 @shared_task(name="renders.release_deferred")
 def release_deferred() -> int:
     """Periodic: start deferred jobs whose time has come."""

@@ -1,8 +1,10 @@
-"""Stopping `run_embedded` by its PID stops its worker too."""
+"""Stopping `run_embedded` by its PID stops its worker too; a worker that dies is replaced and
+what it held runs again within seconds."""
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -115,3 +117,57 @@ def test_run_embedded_starts_a_new_worker_when_its_worker_dies(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+# A job whose first attempt is QUEUED with no message in the broker: what a worker killed right
+# after taking the message from the broker leaves behind.
+SUBMIT_WITHOUT_MESSAGE = """
+from unittest import mock
+from django.contrib.auth import get_user_model
+from apps.policy.models import Tier
+from apps.renders.pipeline.submit import job_submit
+with mock.patch("apps.renders.pipeline.enqueue.attempt_run"):
+    job = job_submit(submitted_by=get_user_model().objects.get(username="editor"),
+                     tier=Tier.objects.get(slug="preview"), prompt="A lighthouse at dusk")
+print(job.attempts.get().pk)
+"""
+
+
+def test_work_the_dead_worker_held_is_sent_again_at_once_not_after_the_sweepers_wait(tmp_path):
+    var = tmp_path / "var"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(var), "DEBUG": "true"}
+    for args in (["migrate", "--noinput"], ["seed_demo"], ["shell", "-c", SUBMIT_WITHOUT_MESSAGE]):
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
+    attempt_id = int(done.stdout.split()[-1])
+    db = var / "renderhub.sqlite3"
+
+    def status() -> str:
+        with sqlite3.connect(db, timeout=30) as conn:
+            query = "SELECT status FROM renders_renderattempt WHERE id = ?"
+            return conn.execute(query, (attempt_id,)).fetchone()[0]
+
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(server.pid):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        os.kill(_children(server.pid)[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        # The periodic sweeper would send it again only 120 s after it was queued
+        # (RENDERHUB_REQUEUE_AFTER_S); the replacement worker runs it now.
+        while status() == "queued":
+            assert time.monotonic() - killed_at < 45, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert status() != "queued"

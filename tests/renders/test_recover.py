@@ -111,8 +111,14 @@ def test_final_after_a_failed_preview_still_gets_its_escalation(demo, editor, dj
 @pytest.mark.django_db(transaction=True)
 def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
     job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
-        prompt="p", seed=1, width=768, height=512, tier=Tier.objects.get(slug="production"),
-        template=Template.objects.get(slug="editorial-cover"), texts={"title": "Spring Sale"}, submitted_by=editor,
+        prompt="p",
+        seed=1,
+        width=768,
+        height=512,
+        tier=Tier.objects.get(slug="production"),
+        template=Template.objects.get(slug="editorial-cover"),
+        texts={"title": "Spring Sale"},
+        submitted_by=editor,
     )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -130,7 +136,6 @@ def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
 
     assert status == "cancelled"
     assert has_again == 1
-
 
 
 @pytest.mark.django_db
@@ -175,8 +180,14 @@ def test_right_to_left_titles_are_isolated_in_lists_and_job_pages_in_a_browser(l
     """A right-to-left title outside <bdi> reordered the quotes and text around it."""
     title = "מבצע 50% הנחה"
     job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
-        prompt="p", seed=1, width=768, height=512, tier=Tier.objects.get(slug="production"),
-        template=Template.objects.get(slug="editorial-cover"), texts={"title": title}, submitted_by=editor,
+        prompt="p",
+        seed=1,
+        width=768,
+        height=512,
+        tier=Tier.objects.get(slug="production"),
+        template=Template.objects.get(slug="editorial-cover"),
+        texts={"title": title},
+        submitted_by=editor,
     )
     isolated = "el => [el.textContent, getComputedStyle(el).unicodeBidi]"
     with sync_playwright() as pw:

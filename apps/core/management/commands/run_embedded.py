@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -85,6 +86,7 @@ class Command(BaseCommand):
                     # The new worker's heartbeat carries the count (the queues page shows it).
                     env = {**os.environ, RESTARTS_ENV: str(state["restarts"])}
                     state["worker"] = _start(command, env=env)
+                    self._resend_lost_work()
 
         threading.Thread(target=watch, daemon=True).start()
         # `kill PID` sends SIGTERM, whose default action ends the process without running the
@@ -101,6 +103,14 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 worker.kill()
             _stop_group(worker.pid)
+
+    def _resend_lost_work(self) -> None:
+        """What the dead worker had taken from the broker runs on the new one within seconds
+        (the task, by name: renders.sweep_after_worker_crash), not after the sweeper's wait."""
+        try:
+            current_app.send_task("renders.sweep_after_worker_crash")
+        except Exception as exc:  # the periodic sweeper still recovers it, later
+            self.stderr.write(f"Could not ask for the dead worker's work to be sent again: {exc!r}")
 
     def _record_crash(self, *, pid: int, started_after: datetime) -> None:
         """Every page's banner shows the crash within seconds (apps/metrics/queue_health.py)."""
