@@ -35,6 +35,7 @@ from django.db.models import Avg, F
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from apps.core.inserts import rows_insert
 from apps.core.ttlcache import TTLCache
 from apps.engines import pricing
 from apps.engines.models import AdapterKind, Engine
@@ -363,7 +364,7 @@ def budget_reserve(
     with transaction.atomic(savepoint=len(ids) > 1):
         if not _hold(ledger_ids=ids, amount=amount_usd):
             return False
-        Reservation.objects.create(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)
+        rows_insert([Reservation(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)])
     return True
 
 

@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.catalog.models import Template
 from apps.catalog.services import ResolvedPrompt, template_resolve
+from apps.core.inserts import rows_insert
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
@@ -307,7 +308,7 @@ def job_start_new(job: RenderJob, *, reason: str, by: AbstractBaseUser | None) -
     job_create(job, reason=reason, by=by, moves=[(target, f"{stage.title()} attempt 1 queued.")])
     for attempt in attempts:
         attempt.job = job
-    RenderAttempt.objects.bulk_create(attempts)
+    rows_insert(attempts)
     for attempt in attempts:
         queue = enqueue.stage_queue(tier=job.tier, stage=attempt.stage)
         # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
