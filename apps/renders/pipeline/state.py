@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from apps.core.inserts import rows_insert
+from apps.core.hotsql import rows_insert
 from apps.policy import services as policy
 from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
 

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.catalog.models import Template
 from apps.catalog.services import ResolvedPrompt, template_resolve
-from apps.core.inserts import rows_insert
+from apps.core.hotsql import rows_insert
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy

@@ -1,4 +1,9 @@
-"""INSERT of new model rows with SQL built once per process, for the submission's hot writes.
+"""Hot reads and writes with SQL built once per process, for the submission's statements.
+
+The ORM compiles a statement anew at every call: for the submission's few, small statements
+that was most of the web process's CPU per job (issue 13). These two helpers do exactly what
+their ORM counterparts do with SQL made once per (model, shape, backend).
+
 
 `rows_insert(objs)` writes what `Model.save(force_insert=True)` (one object) or
 `bulk_create` (several) would: every local concrete column, each value through the field's
@@ -18,6 +23,10 @@ from collections.abc import Sequence
 from functools import cache
 
 from django.db import connections, models, router
+
+from typing import TypeVar
+
+M = TypeVar("M", bound=models.Model)
 
 
 @cache
@@ -69,3 +78,46 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = alias
+
+
+@cache
+def _select(model: type[models.Model], vendor: str, where: tuple[str, ...]) -> tuple[str, tuple[models.Field, ...], tuple]:
+    """SELECT of every concrete column of `model` for rows whose `where` fields equal the
+    parameters, the fields used to prepare those parameters, and each column's converters
+    (the backend's and the field's, as the ORM applies them: none on PostgreSQL)."""
+    meta = model._meta
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    filters = tuple(meta.get_field(name) for name in where)
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    conditions = " AND ".join(f"{quote(f.column)} = %s" for f in filters)
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {conditions}"
+    converters = []
+    for field in meta.concrete_fields:
+        col = field.get_col(meta.db_table)
+        converters.append(tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    return sql, filters, tuple(converters)
+
+
+def row_get(model: type[M], **equal: object) -> M | None:
+    """The one row of `model` whose fields equal `equal` (a unique key: which of several
+    rows is unspecified), or None: `model.objects.filter(**equal).first()` without the
+    ordering, compiled once. Field names, not lookups; a ForeignKey by its `<name>_id`."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    names = tuple(equal)
+    sql, filters, converters = _select(model, connection.vendor, names)
+    params = [f.get_db_prep_value(equal[name], connection, prepared=False) for f, name in zip(filters, names, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " LIMIT 1", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    meta = model._meta
+    values = []
+    for field, value, convert in zip(meta.concrete_fields, row, converters, strict=True):
+        col = field.get_col(meta.db_table) if convert else None
+        for converter in convert:
+            value = converter(value, col, connection)
+        values.append(value)
+    return model.from_db(alias, [f.attname for f in meta.concrete_fields], values)
