@@ -121,3 +121,42 @@ def row_get(model: type[M], **equal: object) -> M | None:
             value = converter(value, col, connection)
         values.append(value)
     return model.from_db(alias, [f.attname for f in meta.concrete_fields], values)
+
+
+@cache
+def _guarded(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    pk = meta.pk
+    fields = tuple(f for f in meta.local_concrete_fields if f is not pk and not f.generated)
+    # Typed placeholders: a SELECT's untyped literals would be read as text, not as the columns' types.
+    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT {values} FROM guard RETURNING {quote(pk.column)}"
+    )
+    return sql, fields
+
+
+def row_insert_guarded(obj: models.Model, *, guard: str, guard_params: Sequence[object]) -> bool:
+    """PostgreSQL only: run the data-modifying statement `guard` (an UPDATE … RETURNING) and
+    insert the unsaved `obj` in the same statement if and only if `guard` returned a row,
+    as `if guard changed a row: rows_insert([obj])` would in two. True when it did."""
+    model = type(obj)
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    assert connection.vendor == "postgresql", "data-modifying WITH is PostgreSQL's"
+    assert _statement(model, connection.vendor, 1) is not None, f"{model.__name__} needs the ORM's insert"
+    sql, fields = _guarded(model)
+    obj._prepare_related_fields_for_save(operation_name="row_insert_guarded")
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH guard AS ({guard}) {sql}", [*guard_params, *params])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = alias
+    return True
