@@ -24,10 +24,6 @@ from functools import cache
 
 from django.db import connections, models, router
 
-from typing import TypeVar
-
-M = TypeVar("M", bound=models.Model)
-
 
 @cache
 def _statement(model: type[models.Model], vendor: str, rows: int) -> tuple[str, tuple[models.Field, ...]] | None:
@@ -81,7 +77,9 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
 
 
 @cache
-def _select(model: type[models.Model], vendor: str, where: tuple[str, ...]) -> tuple[str, tuple[models.Field, ...], tuple]:
+def _select(
+    model: type[models.Model], vendor: str, where: tuple[str, ...]
+) -> tuple[str, tuple[models.Field, ...], tuple]:
     """SELECT of every concrete column of `model` for rows whose `where` fields equal the
     parameters, the fields used to prepare those parameters, and each column's converters
     (the backend's and the field's, as the ORM applies them: none on PostgreSQL)."""
@@ -99,7 +97,7 @@ def _select(model: type[models.Model], vendor: str, where: tuple[str, ...]) -> t
     return sql, filters, tuple(converters)
 
 
-def row_get(model: type[M], **equal: object) -> M | None:
+def row_get[M: models.Model](model: type[M], **equal: object) -> M | None:
     """The one row of `model` whose fields equal `equal` (a unique key: which of several
     rows is unspecified), or None: `model.objects.filter(**equal).first()` without the
     ordering, compiled once. Field names, not lookups; a ForeignKey by its `<name>_id`."""
@@ -107,7 +105,9 @@ def row_get(model: type[M], **equal: object) -> M | None:
     connection = connections[alias]
     names = tuple(equal)
     sql, filters, converters = _select(model, connection.vendor, names)
-    params = [f.get_db_prep_value(equal[name], connection, prepared=False) for f, name in zip(filters, names, strict=True)]
+    params = [
+        f.get_db_prep_value(equal[name], connection, prepared=False) for f, name in zip(filters, names, strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql + " LIMIT 1", params)
         row = cursor.fetchone()

@@ -187,7 +187,7 @@ def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float
         )
         depths = {stage: int(value or 0) for stage, value in zip(stages, cursor.fetchone(), strict=True)}
     waiting = [stage for stage in stages if depths[stage] > 0]
-    loads: dict[str, tuple[int, float | None]] = {stage: (0, None) for stage in stages}
+    loads: dict[str, tuple[int, float | None]] = dict.fromkeys(stages, (0, None))
     if not waiting:
         return loads
     columns, params = [], []
