@@ -63,7 +63,10 @@ def _font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index)
 
 
+@functools.cache
 def _faces() -> list[FontFace]:
+    """The chain's faces whose files are installed, looked up once per process (like their
+    code points, `_codepoints`): every submission asks, twice per text."""
     candidates = [
         FontFace("DejaVu Sans Bold", STATIC_FONTS / "DejaVuSans-Bold.ttf"),
         FontFace("Noto Sans Bold", NOTO / "NotoSans-Bold.ttf"),

@@ -30,11 +30,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Avg, F
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from apps.core.hotsql import row_get, row_insert_guarded, rows_insert
 from apps.core.ttlcache import TTLCache
 from apps.engines import pricing
 from apps.engines.models import AdapterKind, Engine
@@ -262,7 +263,7 @@ def ledger_for(*, tier: Tier, day: date | None = None, team: str = "") -> Budget
     day = day or budget_day()
     key = (tier.pk, team, day)
     if _ledger_rows.peek(key):
-        row = BudgetLedger.objects.filter(tier=tier, team=team, day=day).first()
+        row = row_get(BudgetLedger, tier=tier.pk, team=team, day=day)
         if row is not None:
             return row
     limit = TeamBudget.objects.get(tier=tier, team=team).daily_budget_usd if team else tier.daily_budget_usd
@@ -315,8 +316,25 @@ def _money(expression: Any) -> Round:
     return Round(expression, 4)
 
 
+_LEDGER_ADD_SQL = (
+    f"UPDATE {BudgetLedger._meta.db_table} SET reserved_usd = ROUND(reserved_usd + %s, 4), updated_at = %s"
+    " WHERE id = %s AND limit_usd >= spent_usd + reserved_usd + %s"
+)
+
+
+def _ledger_add_params(ledger_id: int, amount: Decimal) -> list[object]:
+    return [amount, timezone.now(), ledger_id, amount]
+
+
 def _ledger_add(*, ledger_id: int, amount: Decimal) -> bool:
-    """THE conditional update: hold `amount` more on the row if it still fits under the limit."""
+    """THE conditional update: hold `amount` more on the row if it still fits under the limit.
+
+    On PostgreSQL in SQL written once (the ORM took a fifth of a submission's web CPU to build
+    it, issue 13); elsewhere through the ORM, whose `_money` rounding SQLite needs."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LEDGER_ADD_SQL, _ledger_add_params(ledger_id, amount))
+            return cursor.rowcount == 1
     return (
         BudgetLedger.objects.filter(pk=ledger_id, limit_usd__gte=F("spent_usd") + F("reserved_usd") + amount).update(
             reserved_usd=_money(F("reserved_usd") + amount), updated_at=timezone.now()
@@ -358,12 +376,19 @@ def budget_reserve(
     ledger = ledger if ledger is not None and ledger.tier_id == tier.pk else ledger_for(tier=tier)
     team_ledger = ledger_for(tier=tier, team=team) if team_has_budget(tier=tier, team=team) else None
     ids = [ledger.pk] + ([team_ledger.pk] if team_ledger else [])
+    reservation = Reservation(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)
+    if len(ids) == 1 and connection.vendor == "postgresql":
+        # The hold and its reservation in one statement: the reservation is written only if
+        # the conditional update held the amount (a round trip less at every submission).
+        return row_insert_guarded(
+            reservation, guard=_LEDGER_ADD_SQL + " RETURNING id", guard_params=_ledger_add_params(ids[0], amount_usd)
+        )
     # A savepoint only when there are two rows to hold on: one row that cannot fit the
     # amount is left as it was (`_hold`), so there is nothing to roll back then.
     with transaction.atomic(savepoint=len(ids) > 1):
         if not _hold(ledger_ids=ids, amount=amount_usd):
             return False
-        Reservation.objects.create(ref=ref, ledger=ledger, team_ledger=team_ledger, amount_usd=amount_usd)
+        rows_insert([reservation])
     return True
 
 

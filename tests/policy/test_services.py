@@ -188,6 +188,25 @@ def test_admission_inputs_measure_the_final_queue_for_auto_final_tiers(productio
     assert "final_queue_depth" not in preview_inputs  # the preview tier has no automatic final
 
 
+def test_admission_inputs_measure_a_queue_rate_only_while_attempts_wait(
+    production, cover, editor, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        for i in range(6):
+            job_submit(submitted_by=editor, template=cover, texts={"title": f"Done {i}"}, with_preview=False)
+    RenderAttempt.objects.update(status=AttemptStatus.PASSED, finished_at=timezone.now() - timedelta(seconds=10))
+
+    idle = admission_inputs(tier=production)
+    with django_capture_on_commit_callbacks(execute=False):
+        job_submit(submitted_by=editor, template=cover, texts={"title": "Waiting"}, with_preview=False)
+    busy = admission_inputs(tier=production)
+
+    # Nobody waits: no wait is predicted whatever the rate, so the last minute is not read.
+    assert (idle["final_queue_depth"], idle["final_throughput_per_s"]) == (0, None)
+    assert busy["final_queue_depth"] == 1
+    assert busy["final_throughput_per_s"] == pytest.approx(6 / 10, rel=0.2)  # 6 finished over 10 s
+
+
 def test_admission_admits_with_note_when_wait_slightly_over_budget(production):
     decision = decide(production, queue_depth=6, throughput_per_s=2.0)  # 3 s vs 2.2 s
 

@@ -1,6 +1,6 @@
 """Upper bounds on SQL statements: one API submission, and one attempt's engine call through
-to the job's next state (issue 13: 49 and 19 on the code before it, then 19 and 12/14; the
-floor 7 for a whole job).
+to the job's next state (issue 13: 49 and 19 on the code before it, then 19 and 12/14, then
+10 and 10/14, then 8 for the submission; the floor 7 for a whole job).
 
 Counted with pytest-django's `django_assert_max_num_queries` on a tier with the null engine,
 verification and hedging off, after a first submission has filled the per-process caches."""
@@ -8,6 +8,7 @@ verification and hedging off, after a first submission has filled the per-proces
 import json
 
 import pytest
+from django.utils import timezone
 
 from apps.accounts.services import api_token_create
 from apps.engines.models import AdapterKind, Engine
@@ -16,7 +17,10 @@ from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJ
 from apps.renders.pipeline import enqueue
 from apps.renders.pipeline.run import attempt_run
 
-SUBMISSION_MAX = 10  # BEGIN, queue loads, ledger, hold, reservation, job, its events, its attempts, COMMIT
+# BEGIN, queue depths, the queue's rate (only while attempts wait: here the earlier submissions'),
+# ledger, hold with its reservation, job, its events, its attempts, COMMIT
+SUBMISSION_MAX = 9
+SUBMISSION_IDLE_MAX = 8  # the same to a queue nobody waits on: no rate read
 PREVIEW_ATTEMPT_MAX = 10  # the preview, its job on to RENDERING beside the final
 FINAL_ATTEMPT_MAX = 14  # the final, its job delivered and settled
 
@@ -71,6 +75,21 @@ def test_api_submission_statements_stay_under_the_bound(
     assert response.status_code == 202
     job = RenderJob.objects.get(public_id=response.json()["id"])
     assert [(a.stage, a.status) for a in job.attempts.all()] == [("preview", "queued"), ("final", "queued")]
+
+
+def test_api_submission_to_an_idle_queue_statements_stay_under_the_bound(
+    client, editor, null_tier, sent, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    token = api_token_create(user=editor)
+    for seed in (1, 2):  # fill the per-process caches (and the token's last use, once a minute)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _submit(client, token, seed).status_code == 202
+    RenderAttempt.objects.update(status=AttemptStatus.PASSED, finished_at=timezone.now())  # their workers ran them
+
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(SUBMISSION_IDLE_MAX):
+        response = _submit(client, token, 3)
+
+    assert response.status_code == 202
 
 
 def test_one_attempt_statements_stay_under_the_bound(

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from apps.core.hotsql import rows_insert
 from apps.policy import services as policy
 from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
 
@@ -118,10 +119,10 @@ def job_create(
             job.finished_at = now
         events.append(JobEvent(from_status=current, to_status=to, reason=why))
         current = to
-    job.save(force_insert=True)
+    rows_insert([job])  # what job.save(force_insert=True) writes, without compiling it anew
     for event in events:
         event.job = job
-    JobEvent.objects.bulk_create(events)
+    rows_insert(events)
 
 
 def final_in_flight(job: RenderJob) -> bool:

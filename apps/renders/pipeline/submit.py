@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.catalog.models import Template
 from apps.catalog.services import ResolvedPrompt, template_resolve
+from apps.core.hotsql import rows_insert
 from apps.engines.models import Engine
 from apps.engines.prompts import quoted_texts
 from apps.policy import services as policy
@@ -150,49 +151,67 @@ def job_submit(
 
 def _queue_loads(*, tier: Tier, stages: list[str]) -> dict[str, tuple[int, float | None]]:
     """stage → (attempts waiting, attempts finished per second lately) on the queue `tier`
-    sends that stage's attempts to, counting every tier that shares that queue.
+    sends that stage's attempts to, counting every tier that shares that queue. The rate is
+    None for a queue nobody waits on (admission predicts no wait for it whatever its rate,
+    as `verification_load` does) or too few finished to measure one.
 
-    One statement for all the stages, whatever the history: only QUEUED attempts and those
-    finished in the last 60 s are read, each through an index ((status, created_at) and
-    (stage, finished_at)), and joined to their jobs for the tier. Written in SQL: the same
-    query through the ORM (three filtered aggregates per stage) took about 7 ms of CPU to
-    build at every submission, a sixth of the request (issue 13)."""
+    Written in SQL: the same query through the ORM (three filtered aggregates per stage) took
+    about 7 ms of CPU to build at every submission, a sixth of the request (issue 13). One
+    statement reads the queued attempts (index on status) joined to their jobs for the tier;
+    only for a stage with attempts waiting does a second read those finished in the last 60 s
+    (index on (stage, finished_at)): that one joins every attempt a busy queue finished in the
+    window, about 2 µs of PostgreSQL CPU each, so a submission to an idle queue no longer pays
+    for the last minute's work."""
     now = timezone.now()
     since = connection.ops.adapt_datetimefield_value(now - timezone.timedelta(seconds=60))
     queues = policy.tier_queues()
-    columns: list[str] = []
-    params: list[Any] = []
+    on_queue: dict[str, tuple[str, list[Any]]] = {}
     for stage in stages:
         key = "preview" if stage == Stage.PREVIEW else "final"
         default = settings.RENDERHUB_QUEUES[key]
         mine = (tier.preview_queue if stage == Stage.PREVIEW else tier.final_queue) or default
         tier_ids = [t.pk for t in queues if (getattr(t, f"{key}_queue") or default) == mine]
-        on_queue = f"a.stage = %s AND j.tier_id IN ({', '.join(['%s'] * len(tier_ids)) or 'NULL'})"
-        columns += [
-            f"SUM(CASE WHEN {on_queue} AND a.status = %s THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN {on_queue} AND a.finished_at >= %s THEN 1 ELSE 0 END)",
-            f"MIN(CASE WHEN {on_queue} AND a.finished_at >= %s THEN a.finished_at END)",
-        ]
-        params += [stage, *tier_ids, AttemptStatus.QUEUED, stage, *tier_ids, since, stage, *tier_ids, since]
-    in_stages = ", ".join(["%s"] * len(stages))
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {RenderAttempt._meta.db_table} a "
-        f"JOIN {RenderJob._meta.db_table} j ON j.id = a.job_id "
-        f"WHERE (a.status = %s AND a.stage IN ({in_stages})) OR (a.stage IN ({in_stages}) AND a.finished_at >= %s)"
-    )
-    params += [AttemptStatus.QUEUED, *stages, *stages, since]
+        sql = f"a.stage = %s AND j.tier_id IN ({', '.join(['%s'] * len(tier_ids)) or 'NULL'})"
+        on_queue[stage] = (sql, [stage, *tier_ids])
+    tables = f"FROM {RenderAttempt._meta.db_table} a JOIN {RenderJob._meta.db_table} j ON j.id = a.job_id"
+
+    def in_list(values: list[str]) -> str:
+        return ", ".join(["%s"] * len(values))
+
+    columns = [f"SUM(CASE WHEN {on_queue[stage][0]} THEN 1 ELSE 0 END)" for stage in stages]
+    params: list[Any] = [p for stage in stages for p in on_queue[stage][1]]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            f"SELECT {', '.join(columns)} {tables} WHERE a.status = %s AND a.stage IN ({in_list(stages)})",
+            [*params, AttemptStatus.QUEUED, *stages],
+        )
+        depths = {stage: int(value or 0) for stage, value in zip(stages, cursor.fetchone(), strict=True)}
+    waiting = [stage for stage in stages if depths[stage] > 0]
+    loads: dict[str, tuple[int, float | None]] = dict.fromkeys(stages, (0, None))
+    if not waiting:
+        return loads
+    columns, params = [], []
+    for stage in waiting:
+        sql, stage_params = on_queue[stage]
+        columns += [
+            f"SUM(CASE WHEN {sql} THEN 1 ELSE 0 END)",
+            f"MIN(CASE WHEN {sql} THEN a.finished_at END)",
+        ]
+        params += [*stage_params, *stage_params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} {tables} WHERE a.stage IN ({in_list(waiting)}) AND a.finished_at >= %s",
+            [*params, *waiting, since],
+        )
         row = cursor.fetchone()
-    loads: dict[str, tuple[int, float | None]] = {}
-    for i, stage in enumerate(stages):
-        depth, n, first = int(row[3 * i] or 0), int(row[3 * i + 1] or 0), _aware(row[3 * i + 2])
+    for i, stage in enumerate(waiting):
+        n, first = int(row[2 * i] or 0), _aware(row[2 * i + 1])
         if n < 5 or first is None:  # too few to measure a rate
-            loads[stage] = (depth, None)
+            loads[stage] = (depths[stage], None)
         else:
             # Over the time the queue has actually been finishing work (≤ 60 s), not the whole
             # window, so a burst's first seconds are not mistaken for a slow queue.
-            loads[stage] = (depth, n / max((now - first).total_seconds(), 1.0))
+            loads[stage] = (depths[stage], n / max((now - first).total_seconds(), 1.0))
     return loads
 
 
@@ -307,7 +326,7 @@ def job_start_new(job: RenderJob, *, reason: str, by: AbstractBaseUser | None) -
     job_create(job, reason=reason, by=by, moves=[(target, f"{stage.title()} attempt 1 queued.")])
     for attempt in attempts:
         attempt.job = job
-    RenderAttempt.objects.bulk_create(attempts)
+    rows_insert(attempts)
     for attempt in attempts:
         queue = enqueue.stage_queue(tier=job.tier, stage=attempt.stage)
         # robust: a broker outage must not fail the request; the sweeper re-enqueues QUEUED attempts.
