@@ -124,12 +124,14 @@ def job_create(
     JobEvent.objects.bulk_create(events)
 
 
+# An attempt on its way: its engine call or its verification is still to answer.
+IN_FLIGHT = [AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value, AttemptStatus.VERIFYING.value]
+
+
 def final_in_flight(job: RenderJob) -> bool:
     """Whether a final attempt of the job is queued, running or verifying (one started
     beside the preview on an auto-final tier)."""
-    return job.attempts.filter(
-        stage=Stage.FINAL, status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.VERIFYING]
-    ).exists()
+    return job.attempts.filter(stage=Stage.FINAL, status__in=IN_FLIGHT).exists()
 
 
 def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
