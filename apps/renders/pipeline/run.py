@@ -13,7 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.catalog.models import Adapter, Template
-from apps.core.rows import ModelColumns
+from apps.core.prepared import execute_prepared
+from apps.core.rows import ModelColumns, rows_update
 from apps.engines import pricing
 from apps.engines.models import Engine
 from apps.engines.services import engine_call_save, engine_generate
@@ -117,18 +118,21 @@ def _attempt_claim(*, attempt_id: int, now: datetime) -> RenderAttempt | None:
     """QUEUED → RUNNING with a lease, by a conditional update; the claimed attempt with its job
     (template, tier), engine and adapter, or None when it was not QUEUED any more.
 
-    On PostgreSQL the claim and the read are one statement (the update in a WITH, the joins on
-    the row it returns); elsewhere (SQLite) the update, then the read. Hand-written: the same
-    read through the ORM's select_related took about 2 ms of CPU to build and convert, twice
-    per production job (issue 13)."""
+    On PostgreSQL the claim and the read are one prepared statement (the update in a WITH, the
+    joins on the row it returns: planning six tables cost PostgreSQL three times what running
+    them does, `apps.core.prepared`); elsewhere (SQLite) the update, then the read.
+    Hand-written: the same read through the ORM's select_related took about 2 ms of CPU to
+    build and convert, twice per production job (issue 13)."""
     table = RenderAttempt._meta.db_table
     lease = lease_deadline(now=now)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH a AS (UPDATE {table} SET status = %s, started_at = %s, lease_until = %s"
+            execute_prepared(
+                cursor,
+                name="renderhub_attempt_claim",
+                sql=f"WITH a AS (UPDATE {table} SET status = %s, started_at = %s, lease_until = %s"
                 f" WHERE id = %s AND status = %s RETURNING *) {_claim_select('a')}",
-                [AttemptStatus.RUNNING.value, now, lease, attempt_id, AttemptStatus.QUEUED.value],
+                params=[AttemptStatus.RUNNING.value, now, lease, attempt_id, AttemptStatus.QUEUED.value],
             )
         else:
             claimed = RenderAttempt.objects.filter(pk=attempt_id, status=AttemptStatus.QUEUED).update(
@@ -194,16 +198,17 @@ def _attempt_store(attempt: RenderAttempt, *, result: EngineResult, timings: dic
         "timings_ms": timings,
     }
     verify = bool(job.tier.verify_ocr and job.texts)
-    if not verify:
+    if verify:
+        fields["status"] = AttemptStatus.VERIFYING
+    else:
         # Nothing to verify: straight to PASSED in the same statement and transaction as the
         # store (one UPDATE and one commit instead of VERIFYING, then PASSED, then the verdict).
         fields.update(status=AttemptStatus.PASSED, finished_at=timezone.now())
+    fields["lease_until"] = None
     with transaction.atomic():
         engine_call_save(result.health_record)
-        running = RenderAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.RUNNING)
-        if verify:
-            fields["status"] = AttemptStatus.VERIFYING
-        if running.update(**fields, lease_until=None) != 1:
+        # A plain conditional UPDATE (apps.core.rows), as the claim: one per attempt.
+        if rows_update(RenderAttempt, values=fields, where={"id": attempt.pk, "status": AttemptStatus.RUNNING}) != 1:
             RenderAttempt.objects.filter(pk=attempt.pk).update(
                 cost_usd=attempt.cost_usd, price_source=attempt.price_source
             )

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from apps.core.rows import rows_insert, rows_update
 from apps.policy import services as policy
 from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
 
@@ -76,23 +77,27 @@ def job_transition(
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
     if reopening:
         fields["finished_at"] = None
-    events = [JobEvent(job=job, from_status=current, to_status=to, reason=reason, actor=by)]
-    for status, why in [(to, reason)] + ([then] if then is not None else []):
+    moves = [(current, to, reason)] + ([(to, *then)] if then is not None else [])
+    for _, status, why in moves:
         fields.update(status=status, status_reason=why)
         if status == JobStatus.PREVIEW_READY:
             fields["preview_ready_at"] = now
         if status in TERMINAL_STATUSES:
             fields["finished_at"] = now
-    if then is not None:
-        events.append(JobEvent(job=job, from_status=to, to_status=then[0], reason=then[1], actor=by))
-    if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
+    # Plain statements (apps.core.rows): every attempt that concludes moves its job, and the
+    # ORM took longer to build this update and insert than PostgreSQL took to run them.
+    if rows_update(RenderJob, values=fields, where={"id": job.pk, "status": current}) != 1:
         return False
     for name, value in fields.items():
         setattr(job, name, value)
-    if len(events) == 1:
-        events[0].save(force_insert=True)
-    else:
-        JobEvent.objects.bulk_create(events)
+    actor = by.pk if by is not None else None
+    rows_insert(
+        JobEvent,
+        [
+            {"job": job.pk, "from_status": old, "to_status": new, "reason": why, "actor": actor, "created_at": now}
+            for old, new, why in moves
+        ],
+    )
     return True
 
 
