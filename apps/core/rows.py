@@ -9,10 +9,10 @@ dates, decimals, UUIDs), then `Model.from_db` (`.load`) or onto an instance (`.a
 needs no change here. `rows_insert` and `rows_update` write plain values the same way (each
 prepared as the ORM prepares it), without the ORM's query building."""
 
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -33,7 +33,8 @@ class ModelColumns[M: Model]:
         quote = connection.ops.quote_name
         return ", ".join(f"{self.alias}.{quote(f.column)}" for f in self.fields)
 
-    def _convert(self, row: tuple[Any, ...], start: int) -> list[Any]:
+    def values(self, row: tuple[Any, ...], start: int = 0) -> list[Any]:
+        """The fields' values in `row[start : start + width]`, converted as the ORM converts them."""
         vendor = connection.vendor
         if vendor not in self._converters:
             found = []
@@ -54,50 +55,59 @@ class ModelColumns[M: Model]:
         when its primary key is NULL (a LEFT JOIN that found nothing)."""
         if self._pk is None or row[start + self._pk] is None:
             return None
-        return self.model.from_db(connection.alias, self.attnames, self._convert(row, start))
+        return self.model.from_db(connection.alias, self.attnames, self.values(row, start))
 
     def assign(self, instance: M, row: tuple[Any, ...], start: int = 0) -> None:
         """Set the fields in `row[start : start + width]` on `instance` (plain columns only:
         no cached relation is cleared)."""
-        for name, value in zip(self.attnames, self._convert(row, start), strict=True):
+        for name, value in zip(self.attnames, self.values(row, start), strict=True):
             setattr(instance, name, value)
 
 
-def _prep(model: type[Model], name: str, value: Any) -> Any:
-    """A value as the ORM would write it to `model.name` (dates for SQLite, JSON as text …)."""
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+@cache
+def _prepper(model: type[Model], names: tuple[str, ...]) -> list[Any]:
+    """Each field's `get_db_prep_save` (the value as the ORM would write it: dates for SQLite,
+    JSON as text …)."""
+    return [model._meta.get_field(n).get_db_prep_save for n in names]
 
 
-def _column(model: type[Model], name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
+@cache
+def _insert_sql(model: type[Model], names: tuple[str, ...], rows: int, returning_pk: bool, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+    columns = ", ".join(quote(model._meta.get_field(n).column) for n in names)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * rows)}"
+    return sql + (f" RETURNING {quote(model._meta.pk.column)}" if returning_pk else "")
+
+
+@cache
+def _update_sql(model: type[Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in names)
+    conditions = " AND ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in where)
+    return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {conditions}"
 
 
 def rows_insert(model: type[Model], rows: list[dict[str, Any]], *, returning_pk: bool = False) -> list[Any]:
     """INSERT `rows` (field name → value, the same names in every row) in one statement, each
     value prepared as the ORM prepares it; no signals, no defaults filled in (pass every field
     the table needs: `auto_now_add` ones included). The new primary keys with `returning_pk`."""
-    names = list(rows[0])
-    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)}"
-        f" ({', '.join(_column(model, n) for n in names)}) VALUES {', '.join([placeholders] * len(rows))}"
-    )
-    if returning_pk:
-        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-    params = [_prep(model, n, row[n]) for row in rows for n in names]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    conn = connections[DEFAULT_DB_ALIAS]
+    names = tuple(rows[0])
+    preps = list(zip(names, _prepper(model, names), strict=True))
+    params = [prep(row[n], conn) for row in rows for n, prep in preps]
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(model, names, len(rows), returning_pk, conn.vendor), params)
         return [r[0] for r in cursor.fetchall()] if returning_pk else []
 
 
 def rows_update(model: type[Model], *, values: dict[str, Any], where: dict[str, Any]) -> int:
     """UPDATE … SET `values` WHERE every `where` field equals its value; the rows updated.
     Values prepared as the ORM prepares them; no expressions, no signals."""
-    sets = ", ".join(f"{_column(model, n)} = %s" for n in values)
-    conditions = " AND ".join(f"{_column(model, n)} = %s" for n in where)
-    params = [_prep(model, n, v) for n, v in values.items()] + [_prep(model, n, v) for n, v in where.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {sets} WHERE {conditions}", params
-        )
+    conn = connections[DEFAULT_DB_ALIAS]
+    names, keys = tuple(values), tuple(where)
+    params = [prep(v, conn) for prep, v in zip(_prepper(model, names), values.values(), strict=True)]
+    params += [prep(v, conn) for prep, v in zip(_prepper(model, keys), where.values(), strict=True)]
+    with conn.cursor() as cursor:
+        cursor.execute(_update_sql(model, names, keys, conn.vendor), params)
         return cursor.rowcount

@@ -35,6 +35,8 @@ from django.db.models import Avg, F
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from apps.core.prepared import execute_prepared
+from apps.core.rows import rows_insert
 from apps.core.ttlcache import TTLCache
 from apps.engines import pricing
 from apps.engines.models import AdapterKind, Engine
@@ -200,8 +202,19 @@ def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered:
     (`ref`: the job's public id, so `cost_outcome_forget` can take it back)."""
     if attempts < 1 or not engine:
         return
-    CostOutcome.objects.create(
-        template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered, ref=ref[:64]
+    # A plain INSERT (apps.core.rows): one per finished job.
+    rows_insert(
+        CostOutcome,
+        [
+            {
+                "template": template[:50],
+                "engine": engine[:50],
+                "attempts": attempts,
+                "delivered": delivered,
+                "ref": ref[:64],
+                "created_at": timezone.now(),
+            }
+        ],
     )
     _expected.clear()  # this process learns at once; others within POLICY_CACHE_S
 
@@ -406,8 +419,10 @@ def _held_move(*, ref: str, spent_usd: Decimal, state: str | None) -> bool | Non
     else:
         sets, params = "state = %s, closed_at = %s", [state, now]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH o AS (SELECT id, amount_usd, COALESCE(actual_usd, 0) AS booked FROM {reservation}"
+        execute_prepared(  # planned once per connection (apps.core.prepared)
+            cursor,
+            name="renderhub_reservation_book" if state is None else "renderhub_reservation_close",
+            sql=f"WITH o AS (SELECT id, amount_usd, COALESCE(actual_usd, 0) AS booked FROM {reservation}"
             f" WHERE ref = %s AND state = %s FOR UPDATE),"
             f" r AS (UPDATE {reservation} r SET {sets}, actual_usd = GREATEST(%s, o.booked)"
             f" FROM o WHERE r.id = o.id RETURNING r.ledger_id, r.team_ledger_id, o.amount_usd AS held,"
@@ -415,7 +430,7 @@ def _held_move(*, ref: str, spent_usd: Decimal, state: str | None) -> bool | Non
             f" UPDATE {ledger} l SET reserved_usd = ROUND(l.reserved_usd - r.held, 4),"
             f" spent_usd = ROUND(l.spent_usd + r.delta, 4), updated_at = %s"
             f" FROM r WHERE l.id = r.ledger_id RETURNING r.team_ledger_id, r.held, r.delta",
-            [ref, ReservationState.HELD.value, *params, spent_usd, spent_usd, now],
+            params=[ref, ReservationState.HELD.value, *params, spent_usd, spent_usd, now],
         )
         row = cursor.fetchone()
     if row is None:

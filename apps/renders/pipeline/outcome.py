@@ -6,9 +6,9 @@ import time
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
+from apps.core.prepared import execute_prepared
 from apps.core.rows import ModelColumns
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
@@ -163,11 +163,15 @@ def _job_reread(job: RenderJob, *, final_in_flight: bool) -> bool:
     )
     params: list[object] = [Stage.FINAL.value, *IN_FLIGHT] if final_in_flight else []
     with connection.cursor() as cursor:
-        cursor.execute(
+        sql = (
             f"SELECT {_MOVING.sql}{', ' + in_flight if final_in_flight else ''}"
-            f" FROM {RenderJob._meta.db_table} j WHERE j.id = %s",
-            [*params, job.pk],
+            f" FROM {RenderJob._meta.db_table} j WHERE j.id = %s"
         )
+        if connection.vendor == "postgresql":  # planned once per connection (apps.core.prepared)
+            name = "renderhub_job_reread_final" if final_in_flight else "renderhub_job_reread"
+            execute_prepared(cursor, name=name, sql=sql, params=[*params, job.pk])
+        else:
+            cursor.execute(sql, [*params, job.pk])
         row = cursor.fetchone()
     if row is None:
         raise RenderJob.DoesNotExist(f"job {job.pk} is gone")
@@ -175,8 +179,14 @@ def _job_reread(job: RenderJob, *, final_in_flight: bool) -> bool:
     return bool(row[_MOVING.width]) if final_in_flight else False
 
 
+_COST = ModelColumns(RenderAttempt, "a", fields=["cost_usd"])
+
+
 def _book_resting_preview(job: RenderJob) -> None:
     """The job rests at its preview until the editor asks for the final, maybe never: book
     what its attempts cost and free the rest of the hold (held again on request)."""
-    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    with connection.cursor() as cursor:  # hand-written: every preview-tier job rests here
+        cursor.execute(f"SELECT SUM({_COST.sql}) FROM {RenderAttempt._meta.db_table} a WHERE a.job_id = %s", [job.pk])
+        (total,) = _COST.values(cursor.fetchone() or (None,))
+    spent = total or Decimal("0")
     policy.budget_book(ref=str(job.public_id), spent_usd=spent)

@@ -4,11 +4,13 @@ job's cost when it comes to rest."""
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.utils import timezone
 
-from apps.core.rows import rows_insert, rows_update
+from apps.core.rows import ModelColumns, rows_insert, rows_update
+from apps.engines.models import Engine
 from apps.policy import services as policy
-from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
+from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
 
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     JobStatus.QUEUED: {
@@ -154,14 +156,25 @@ def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
     return job.status == JobStatus.RENDERING
 
 
+_ATTEMPT_COST = ModelColumns(RenderAttempt, "a", fields=["stage", "cost_usd"])
+_ENGINE_SLUG = ModelColumns(Engine, "e", fields=["slug"])
+
+
 def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | None = None) -> bool:
     """Transition to a resting status and settle the job's cost against its reservation."""
     if not job_transition(job, to=to, reason=reason, by=by):
         return False
     if to == JobStatus.NEEDS_REVIEW:
         return True
-    # One read of the job's attempts (a job has a handful) for the cost and the final's record.
-    rows = list(job.attempts.order_by("number").values_list("stage", "cost_usd", "engine__slug"))
+    # One read of the job's attempts (a job has a handful) for the cost and the final's record
+    # (hand-written, apps.core.rows: every job that finishes reads it).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_ATTEMPT_COST.sql}, {_ENGINE_SLUG.sql} FROM {RenderAttempt._meta.db_table} a"
+            f" JOIN {Engine._meta.db_table} e ON e.id = a.engine_id WHERE a.job_id = %s ORDER BY a.number",
+            [job.pk],
+        )
+        rows = [(*_ATTEMPT_COST.values(row), *_ENGINE_SLUG.values(row, _ATTEMPT_COST.width)) for row in cursor]
     actual = sum((cost for _, cost, _ in rows), Decimal("0"))
     if actual != job.actual_cost_usd:
         RenderJob.objects.filter(pk=job.pk).update(actual_cost_usd=actual)
