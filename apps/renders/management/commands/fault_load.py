@@ -78,7 +78,9 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             close_old_connections()
             rows = self._retrying(
-                lambda: list(RenderJob.objects.filter(pk__in=ids).values_list("status", "auto_final", "status_reason")),
+                lambda: list(
+                    RenderJob.objects.filter(pk__in=ids).values_list("status", "auto_final", "status_reason")
+                ),
                 deadline,
             )
             if all(_settled(status, auto_final) for status, auto_final, _ in rows):
