@@ -1,28 +1,34 @@
-"""Hot reads and writes with SQL built once per process, for the submission's statements.
+"""Hot reads and writes with SQL built once per process (issue 13).
 
-The ORM compiles a statement anew at every call: for the submission's few, small statements
-that was most of the web process's CPU per job (issue 13). These two helpers do exactly what
-their ORM counterparts do with SQL made once per (model, shape, backend).
+The ORM compiles a statement anew at every call: for the few small statements every job runs
+(its submission, each attempt's claim, store and conclusion, the budget's hold and settle)
+building them cost more CPU than PostgreSQL spent running them. These helpers do exactly what
+their ORM counterparts do, with SQL made once per (model, shape, backend); none sends model
+signals (the models they are used for have no receivers, and `bulk_create` sends none either).
 
-
-`rows_insert(objs)` writes what `Model.save(force_insert=True)` (one object) or
-`bulk_create` (several) would: every local concrete column, each value through the field's
-own `pre_save(add=True)` (auto_now_add, defaults already on the instance) and
-`get_db_prep_save` (JSON, UUIDs, decimals, datetimes as the backend wants them), and the new
-primary keys read back with RETURNING. What it skips is the ORM compiling the same INSERT at
-every call: building it took about a third of the web process's CPU per submission
-(issue 13). It sends no model signals (the models it is used for have no receivers, and
-`bulk_create` sends none either).
-
-Falls back to `bulk_create` for a model it cannot handle exactly (a primary key that is not
-database-generated, a column the database fills in itself) or a backend without
-INSERT … RETURNING.
+- `rows_insert(objs)` writes what `Model.save(force_insert=True)` (one object) or `bulk_create`
+  (several) would: every local concrete column, each value through the field's own
+  `pre_save(add=True)` (auto_now_add, defaults already on the instance) and `get_db_prep_save`
+  (JSON, UUIDs, decimals, datetimes as the backend wants them), the new primary keys read back
+  with RETURNING. It falls back to `bulk_create` for a model it cannot handle exactly (a primary
+  key that is not database-generated, a column the database fills in itself) or a backend
+  without INSERT … RETURNING.
+- `row_insert_guarded(obj, guard=…)` (PostgreSQL) inserts `obj` only if an UPDATE … RETURNING
+  in the same statement changed a row.
+- `rows_update(Model, values=…, where=…)` is a conditional UPDATE of plain values.
+- `ModelColumns(Model, "alias")` gives the select list of the model's concrete columns (or of
+  `fields`) for a hand-written join as `.sql`, and turns that slice of a row back into values
+  the way the ORM does (the backend's and the fields' converters: JSONField parses its text on
+  PostgreSQL; SQLite converts dates, decimals, UUIDs), then `Model.from_db` (`.load`) or onto an
+  instance (`.assign`, as `refresh_from_db` does). The column list follows the model, so a
+  migration that adds a field needs no change here. `row_get` reads one row by equal fields.
 """
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, cached_property
+from typing import Any
 
-from django.db import connections, models, router
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, router
 
 
 @cache
@@ -77,50 +83,27 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
 
 
 @cache
-def _select(
-    model: type[models.Model], vendor: str, where: tuple[str, ...]
-) -> tuple[str, tuple[models.Field, ...], tuple]:
-    """SELECT of every concrete column of `model` for rows whose `where` fields equal the
-    parameters, the fields used to prepare those parameters, and each column's converters
-    (the backend's and the field's, as the ORM applies them: none on PostgreSQL)."""
-    meta = model._meta
-    connection = connections[router.db_for_read(model)]
+def _table_columns(model: type[models.Model]) -> "ModelColumns":
+    return ModelColumns(model, connection.ops.quote_name(model._meta.db_table))
+
+
+@cache
+def _where(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
     quote = connection.ops.quote_name
-    filters = tuple(meta.get_field(name) for name in where)
-    columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
-    conditions = " AND ".join(f"{quote(f.column)} = %s" for f in filters)
-    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {conditions}"
-    converters = []
-    for field in meta.concrete_fields:
-        col = field.get_col(meta.db_table)
-        converters.append(tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
-    return sql, filters, tuple(converters)
+    conditions = " AND ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in names)
+    return f"SELECT {_table_columns(model).sql} FROM {quote(model._meta.db_table)} WHERE {conditions} LIMIT 1"
 
 
 def row_get[M: models.Model](model: type[M], **equal: object) -> M | None:
     """The one row of `model` whose fields equal `equal` (a unique key: which of several
     rows is unspecified), or None: `model.objects.filter(**equal).first()` without the
     ordering, compiled once. Field names, not lookups; a ForeignKey by its `<name>_id`."""
-    alias = router.db_for_read(model)
-    connection = connections[alias]
     names = tuple(equal)
-    sql, filters, converters = _select(model, connection.vendor, names)
-    params = [
-        f.get_db_prep_value(equal[name], connection, prepared=False) for f, name in zip(filters, names, strict=True)
-    ]
+    params = [model._meta.get_field(n).get_db_prep_value(equal[n], connection, prepared=False) for n in names]
     with connection.cursor() as cursor:
-        cursor.execute(sql + " LIMIT 1", params)
+        cursor.execute(_where(model, names, connection.vendor), params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    meta = model._meta
-    values = []
-    for field, value, convert in zip(meta.concrete_fields, row, converters, strict=True):
-        col = field.get_col(meta.db_table) if convert else None
-        for converter in convert:
-            value = converter(value, col, connection)
-        values.append(value)
-    return model.from_db(alias, [f.attname for f in meta.concrete_fields], values)
+    return None if row is None else _table_columns(model).load(row)
 
 
 @cache
@@ -160,3 +143,78 @@ def row_insert_guarded(obj: models.Model, *, guard: str, guard_params: Sequence[
     obj._state.adding = False
     obj._state.db = alias
     return True
+
+
+class ModelColumns[M: models.Model]:
+    def __init__(self, model: type[M], alias: str, *, fields: list[str] | None = None):
+        self.model, self.alias = model, alias
+        concrete = model._meta.concrete_fields
+        self.fields = list(concrete) if fields is None else [model._meta.get_field(name) for name in fields]
+        self.width = len(self.fields)
+        self.attnames = [f.attname for f in self.fields]
+        pk = model._meta.pk.attname
+        self._pk = self.attnames.index(pk) if pk in self.attnames else None
+        self._converters: dict[str, list[tuple[int, list[Any], Any]]] = {}
+
+    @cached_property
+    def sql(self) -> str:
+        """`alias."column", …` for each field, in order."""
+        quote = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{quote(f.column)}" for f in self.fields)
+
+    def values(self, row: tuple[Any, ...], start: int = 0) -> list[Any]:
+        """The fields' values in `row[start : start + width]`, converted as the ORM converts them."""
+        vendor = connection.vendor
+        if vendor not in self._converters:
+            found = []
+            for i, field in enumerate(self.fields):
+                col = field.get_col(self.alias)
+                funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if funcs:
+                    found.append((i, funcs, col))
+            self._converters[vendor] = found
+        values = list(row[start : start + self.width])
+        for i, funcs, col in self._converters[vendor]:
+            for func in funcs:
+                values[i] = func(values[i], col, connection)
+        return values
+
+    def load(self, row: tuple[Any, ...], start: int = 0) -> M | None:
+        """The instance in `row[start : start + width]` (every concrete field selected); None
+        when its primary key is NULL (a LEFT JOIN that found nothing)."""
+        if self._pk is None or row[start + self._pk] is None:
+            return None
+        return self.model.from_db(connection.alias, self.attnames, self.values(row, start))
+
+    def assign(self, instance: M, row: tuple[Any, ...], start: int = 0) -> None:
+        """Set the fields in `row[start : start + width]` on `instance` (plain columns only:
+        no cached relation is cleared)."""
+        for name, value in zip(self.attnames, self.values(row, start), strict=True):
+            setattr(instance, name, value)
+
+
+@cache
+def _prepper(model: type[models.Model], names: tuple[str, ...]) -> list[Any]:
+    """Each field's `get_db_prep_save` (the value as the ORM would write it: dates for SQLite,
+    JSON as text …)."""
+    return [model._meta.get_field(n).get_db_prep_save for n in names]
+
+
+@cache
+def _update_sql(model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in names)
+    conditions = " AND ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in where)
+    return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {conditions}"
+
+
+def rows_update(model: type[models.Model], *, values: dict[str, Any], where: dict[str, Any]) -> int:
+    """UPDATE … SET `values` WHERE every `where` field equals its value; the rows updated.
+    Values prepared as the ORM prepares them; no expressions, no signals."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    names, keys = tuple(values), tuple(where)
+    params = [prep(v, conn) for prep, v in zip(_prepper(model, names), values.values(), strict=True)]
+    params += [prep(v, conn) for prep, v in zip(_prepper(model, keys), where.values(), strict=True)]
+    with conn.cursor() as cursor:
+        cursor.execute(_update_sql(model, names, keys, conn.vendor), params)
+        return cursor.rowcount

@@ -36,6 +36,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from apps.core.hotsql import row_get, row_insert_guarded, rows_insert
+from apps.core.prepared import execute_prepared
 from apps.core.ttlcache import TTLCache
 from apps.engines import pricing
 from apps.engines.models import AdapterKind, Engine
@@ -201,8 +202,9 @@ def cost_record_outcome(*, template: str, engine: str, attempts: int, delivered:
     (`ref`: the job's public id, so `cost_outcome_forget` can take it back)."""
     if attempts < 1 or not engine:
         return
-    CostOutcome.objects.create(
-        template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered, ref=ref[:64]
+    # A plain INSERT (apps.core.hotsql): one per finished job.
+    rows_insert(
+        [CostOutcome(template=template[:50], engine=engine[:50], attempts=attempts, delivered=delivered, ref=ref[:64])]
     )
     _expected.clear()  # this process learns at once; others within POLICY_CACHE_S
 
@@ -414,9 +416,53 @@ def budget_extend(*, ref: str, amount_usd: Decimal) -> bool:
     return True
 
 
+def _held_move(*, ref: str, spent_usd: Decimal, state: str | None) -> bool | None:
+    """PostgreSQL: `_close` (`state` given) or `budget_book` (`state` None) as one statement,
+    where the ORM takes four (the reservation locked and read, then it and its ledger row
+    updated). The reservation is locked and read in the WITH (its held amount and what is
+    booked already), updated from that, then its tier's ledger row; the team's row, when
+    the reservation has one, is updated after it (the order every hold and close keeps).
+    None on other databases (the caller does it through the ORM); False if the ref holds no
+    open reservation."""
+    if connection.vendor != "postgresql":
+        return None
+    now = timezone.now()
+    reservation, ledger = Reservation._meta.db_table, BudgetLedger._meta.db_table
+    if state is None:
+        sets, params = "amount_usd = 0", []  # booked: nothing held any more, the reservation stays open
+    else:
+        sets, params = "state = %s, closed_at = %s", [state, now]
+    with connection.cursor() as cursor:
+        execute_prepared(  # planned once per connection (apps.core.prepared)
+            cursor,
+            name="renderhub_reservation_book" if state is None else "renderhub_reservation_close",
+            sql=f"WITH o AS (SELECT id, amount_usd, COALESCE(actual_usd, 0) AS booked FROM {reservation}"
+            f" WHERE ref = %s AND state = %s FOR UPDATE),"
+            f" r AS (UPDATE {reservation} r SET {sets}, actual_usd = GREATEST(%s, o.booked)"
+            f" FROM o WHERE r.id = o.id RETURNING r.ledger_id, r.team_ledger_id, o.amount_usd AS held,"
+            f" GREATEST(%s, o.booked) - o.booked AS delta)"
+            f" UPDATE {ledger} l SET reserved_usd = ROUND(l.reserved_usd - r.held, 4),"
+            f" spent_usd = ROUND(l.spent_usd + r.delta, 4), updated_at = %s"
+            f" FROM r WHERE l.id = r.ledger_id RETURNING r.team_ledger_id, r.held, r.delta",
+            params=[ref, ReservationState.HELD.value, *params, spent_usd, spent_usd, now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    team_ledger_id, held, delta = row
+    if team_ledger_id is not None:
+        BudgetLedger.objects.filter(pk=team_ledger_id).update(
+            reserved_usd=_money(F("reserved_usd") - held), spent_usd=_money(F("spent_usd") + delta), updated_at=now
+        )
+    return True
+
+
 def _close(*, ref: str, actual_usd: Decimal, state: str) -> bool:
     # No savepoint of its own: its errors are not caught inside an enclosing transaction.
     with transaction.atomic(savepoint=False):
+        moved = _held_move(ref=ref, spent_usd=actual_usd, state=state)
+        if moved is not None:
+            return moved
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False
@@ -471,6 +517,9 @@ def budget_book(*, ref: str, spent_usd: Decimal) -> bool:
     later holds its price again (`budget_extend`) and the closing settle adds only the
     difference. False if the ref holds no open reservation."""
     with transaction.atomic(savepoint=False):
+        moved = _held_move(ref=ref, spent_usd=spent_usd, state=None)
+        if moved is not None:
+            return moved
         held = Reservation.objects.select_for_update().filter(ref=ref, state=ReservationState.HELD).first()
         if held is None:
             return False

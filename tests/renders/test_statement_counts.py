@@ -1,6 +1,6 @@
 """Upper bounds on SQL statements: one API submission, and one attempt's engine call through
 to the job's next state (issue 13: 49 and 19 on the code before it, then 19 and 12/14, then
-10 and 10/14, then 8 for the submission; the floor 7 for a whole job).
+10 and 10/14, then 9 (8 to an idle queue) and 8/11; the floor 7 for a whole job).
 
 Counted with pytest-django's `django_assert_max_num_queries` on a tier with the null engine,
 verification and hedging off, after a first submission has filled the per-process caches."""
@@ -21,8 +21,9 @@ from apps.renders.pipeline.run import attempt_run
 # ledger, hold with its reservation, job, its events, its attempts, COMMIT
 SUBMISSION_MAX = 9
 SUBMISSION_IDLE_MAX = 8  # the same to a queue nobody waits on: no rate read
-PREVIEW_ATTEMPT_MAX = 10  # the preview, its job on to RENDERING beside the final
-FINAL_ATTEMPT_MAX = 14  # the final, its job delivered and settled
+# Claim-and-read, BEGIN, engine call, store, job re-read, job update, its events, COMMIT.
+PREVIEW_ATTEMPT_MAX = 8  # the preview, its job on to RENDERING beside the final
+FINAL_ATTEMPT_MAX = 11  # the final, its job delivered (its attempts read, settled, outcome recorded)
 
 
 @pytest.fixture

@@ -5,16 +5,17 @@ import logging
 import time
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Sum
+from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.hotsql import ModelColumns
+from apps.core.prepared import execute_prepared
 from apps.policy import services as policy
 from apps.renders.models import AttemptStatus, JobStatus, RenderAttempt, RenderJob, Stage
 from apps.renders.outcomes import delivered_reason, preview_ready_reason
 from apps.renders.pipeline.attempts import MAX_SEED, attempt_start, ms_since
 from apps.renders.pipeline.hedging import preview_hedge_lost, preview_hedge_won
-from apps.renders.pipeline.state import final_in_flight, job_finish, job_to_final_stage, job_transition
+from apps.renders.pipeline.state import IN_FLIGHT, job_finish, job_to_final_stage, job_transition
 from apps.verification.gate import verify_image
 from apps.verification.services import verification_record
 
@@ -83,13 +84,14 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str, recorded: bool = Fa
         # The job as it is now, re-read where the pipeline may have moved it meanwhile; its
         # tier and template stay those read with the attempt (`attempt_run`, `attempt_verify`).
         job = attempt.job
-        job.refresh_from_db(fields=JOB_MOVING_FIELDS)
+        asks_final = attempt.stage == Stage.PREVIEW and job.auto_final
+        final_on_its_way = _job_reread(job, final_in_flight=asks_final)
         if attempt.stage == Stage.PREVIEW:
             # The transition is the race: of two previews concluding at once only one moves the
             # job on; the other lost, even though it saw PREVIEWING when it read the job.
             # A final started beside the preview and still on its way: the job goes on to
             # RENDERING in the same update (two moves, two events).
-            beside = job.status == JobStatus.PREVIEWING and job.auto_final and final_in_flight(job)
+            beside = job.status == JobStatus.PREVIEWING and job.auto_final and final_on_its_way
             then = (JobStatus.RENDERING, "Preview ready; the final, started beside it, is rendering.")
             won = job.status == JobStatus.PREVIEWING and job_transition(
                 job, to=JobStatus.PREVIEW_READY, reason=preview_ready_reason(attempt), then=then if beside else None
@@ -146,8 +148,45 @@ def attempt_conclude(attempt: RenderAttempt, *, status: str, recorded: bool = Fa
                 )
 
 
+_MOVING = ModelColumns(RenderJob, "j", fields=JOB_MOVING_FIELDS)
+
+
+def _job_reread(job: RenderJob, *, final_in_flight: bool) -> bool:
+    """Re-read the job's moving fields (`JOB_MOVING_FIELDS`), as `refresh_from_db(fields=…)`
+    would, and with `final_in_flight` whether one of its final attempts is on its way (as
+    `state.final_in_flight`), in one hand-written statement (the ORM's two took more CPU to
+    build than to run). False when not asked."""
+    attempts = RenderAttempt._meta.db_table
+    in_flight = (
+        f"EXISTS (SELECT 1 FROM {attempts} a WHERE a.job_id = j.id AND a.stage = %s"
+        f" AND a.status IN ({', '.join(['%s'] * len(IN_FLIGHT))}))"
+    )
+    params: list[object] = [Stage.FINAL.value, *IN_FLIGHT] if final_in_flight else []
+    with connection.cursor() as cursor:
+        sql = (
+            f"SELECT {_MOVING.sql}{', ' + in_flight if final_in_flight else ''}"
+            f" FROM {RenderJob._meta.db_table} j WHERE j.id = %s"
+        )
+        if connection.vendor == "postgresql":  # planned once per connection (apps.core.prepared)
+            name = "renderhub_job_reread_final" if final_in_flight else "renderhub_job_reread"
+            execute_prepared(cursor, name=name, sql=sql, params=[*params, job.pk])
+        else:
+            cursor.execute(sql, [*params, job.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise RenderJob.DoesNotExist(f"job {job.pk} is gone")
+    _MOVING.assign(job, row)
+    return bool(row[_MOVING.width]) if final_in_flight else False
+
+
+_COST = ModelColumns(RenderAttempt, "a", fields=["cost_usd"])
+
+
 def _book_resting_preview(job: RenderJob) -> None:
     """The job rests at its preview until the editor asks for the final, maybe never: book
     what its attempts cost and free the rest of the hold (held again on request)."""
-    spent = job.attempts.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    with connection.cursor() as cursor:  # hand-written: every preview-tier job rests here
+        cursor.execute(f"SELECT SUM({_COST.sql}) FROM {RenderAttempt._meta.db_table} a WHERE a.job_id = %s", [job.pk])
+        (total,) = _COST.values(cursor.fetchone() or (None,))
+    spent = total or Decimal("0")
     policy.budget_book(ref=str(job.public_id), spent_usd=spent)

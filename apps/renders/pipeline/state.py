@@ -4,11 +4,13 @@ job's cost when it comes to rest."""
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.utils import timezone
 
-from apps.core.hotsql import rows_insert
+from apps.core.hotsql import ModelColumns, rows_insert, rows_update
+from apps.engines.models import Engine
 from apps.policy import services as policy
-from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderJob, Stage
+from apps.renders.models import TERMINAL_STATUSES, AttemptStatus, JobEvent, JobStatus, RenderAttempt, RenderJob, Stage
 
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     JobStatus.QUEUED: {
@@ -77,23 +79,26 @@ def job_transition(
     fields: dict[str, object] = {"status": to, "status_reason": reason, "updated_at": now}
     if reopening:
         fields["finished_at"] = None
-    events = [JobEvent(job=job, from_status=current, to_status=to, reason=reason, actor=by)]
-    for status, why in [(to, reason)] + ([then] if then is not None else []):
+    moves = [(current, to, reason)] + ([(to, *then)] if then is not None else [])
+    for _, status, why in moves:
         fields.update(status=status, status_reason=why)
         if status == JobStatus.PREVIEW_READY:
             fields["preview_ready_at"] = now
         if status in TERMINAL_STATUSES:
             fields["finished_at"] = now
-    if then is not None:
-        events.append(JobEvent(job=job, from_status=to, to_status=then[0], reason=then[1], actor=by))
-    if RenderJob.objects.filter(pk=job.pk, status=current).update(**fields) != 1:
+    # Plain statements (apps.core.hotsql): every attempt that concludes moves its job, and the
+    # ORM took longer to build this update and insert than PostgreSQL took to run them.
+    if rows_update(RenderJob, values=fields, where={"id": job.pk, "status": current}) != 1:
         return False
     for name, value in fields.items():
         setattr(job, name, value)
-    if len(events) == 1:
-        events[0].save(force_insert=True)
-    else:
-        JobEvent.objects.bulk_create(events)
+    actor = by.pk if by is not None else None
+    rows_insert(
+        [
+            JobEvent(job_id=job.pk, from_status=old, to_status=new, reason=why, actor_id=actor, created_at=now)
+            for old, new, why in moves
+        ]
+    )
     return True
 
 
@@ -125,12 +130,14 @@ def job_create(
     rows_insert(events)
 
 
+# An attempt on its way: its engine call or its verification is still to answer.
+IN_FLIGHT = [AttemptStatus.QUEUED.value, AttemptStatus.RUNNING.value, AttemptStatus.VERIFYING.value]
+
+
 def final_in_flight(job: RenderJob) -> bool:
     """Whether a final attempt of the job is queued, running or verifying (one started
     beside the preview on an auto-final tier)."""
-    return job.attempts.filter(
-        stage=Stage.FINAL, status__in=[AttemptStatus.QUEUED, AttemptStatus.RUNNING, AttemptStatus.VERIFYING]
-    ).exists()
+    return job.attempts.filter(stage=Stage.FINAL, status__in=IN_FLIGHT).exists()
 
 
 def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
@@ -148,14 +155,25 @@ def job_to_final_stage(job: RenderJob, *, reason: str) -> bool:
     return job.status == JobStatus.RENDERING
 
 
+_ATTEMPT_COST = ModelColumns(RenderAttempt, "a", fields=["stage", "cost_usd"])
+_ENGINE_SLUG = ModelColumns(Engine, "e", fields=["slug"])
+
+
 def job_finish(job: RenderJob, *, to: str, reason: str, by: AbstractBaseUser | None = None) -> bool:
     """Transition to a resting status and settle the job's cost against its reservation."""
     if not job_transition(job, to=to, reason=reason, by=by):
         return False
     if to == JobStatus.NEEDS_REVIEW:
         return True
-    # One read of the job's attempts (a job has a handful) for the cost and the final's record.
-    rows = list(job.attempts.order_by("number").values_list("stage", "cost_usd", "engine__slug"))
+    # One read of the job's attempts (a job has a handful) for the cost and the final's record
+    # (hand-written, apps.core.hotsql: every job that finishes reads it).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_ATTEMPT_COST.sql}, {_ENGINE_SLUG.sql} FROM {RenderAttempt._meta.db_table} a"
+            f" JOIN {Engine._meta.db_table} e ON e.id = a.engine_id WHERE a.job_id = %s ORDER BY a.number",
+            [job.pk],
+        )
+        rows = [(*_ATTEMPT_COST.values(row), *_ENGINE_SLUG.values(row, _ATTEMPT_COST.width)) for row in cursor]
     actual = sum((cost for _, cost, _ in rows), Decimal("0"))
     if actual != job.actual_cost_usd:
         RenderJob.objects.filter(pk=job.pk).update(actual_cost_usd=actual)
