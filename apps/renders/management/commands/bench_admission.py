@@ -43,9 +43,10 @@ GROWING = ("renders_renderattempt", "renders_renderjob", "policy_costoutcome", "
 SEED_JOBS = """
 INSERT INTO renders_renderjob (public_id, texts, typed_text, prompt, negative_prompt, regions, seed, width,
     height, tier_id, asset_class, source, with_preview, auto_final, status, status_reason, admission,
-    admission_reason, estimated_cost_usd, actual_cost_usd, submitted_by_id, created_at, updated_at, finished_at)
+    admission_reason, estimated_cost_usd, actual_cost_usd, submitted_by_id, adapter_off, created_at, updated_at,
+    finished_at)
 SELECT gen_random_uuid(), '{}', '', 'history', '', '{}', g, 768, 512, %(tier)s, 'bench-production', 'history',
-    true, true, 'delivered', '', 'admitted', '', 0, 0, %(user)s,
+    true, true, 'delivered', '', 'admitted', '', 0, 0, %(user)s, false,
     now() - interval '2 minutes' - (g %% 2592000) * interval '1 second',
     now() - interval '2 minutes' - (g %% 2592000) * interval '1 second',
     now() - interval '2 minutes' - (g %% 2592000) * interval '1 second'
@@ -55,15 +56,15 @@ RETURNING id
 SEED_ATTEMPTS = """
 INSERT INTO renders_renderattempt (job_id, number, stage, engine_id, guidance, step, reason, prompt, seed,
     status, requested_size, sent, timings_ms, cost_usd, price_source, image, image_mime, error_kind, error,
-    vendor_request_id, created_at, started_at, finished_at)
+    vendor_request_id, adapter_use, created_at, started_at, finished_at)
 SELECT j.id, s.n, CASE WHEN s.n = 1 THEN 'preview' ELSE 'final' END, %(engine)s, 0, 'initial', '', 'history',
-    j.seed, 'passed', '768x512', '{}', '{}', 0, '', '', '', '', '', '', j.created_at, j.created_at, j.finished_at
+    j.seed, 'passed', '768x512', '{}', '{}', 0, '', '', '', '', '', '', '', j.created_at, j.created_at, j.finished_at
 FROM renders_renderjob j CROSS JOIN (VALUES (1), (2)) AS s(n)
 WHERE j.id = ANY(%(ids)s)
 """
 SEED_OUTCOMES = """
-INSERT INTO policy_costoutcome (template, engine, attempts, delivered, created_at)
-SELECT '', %(engine)s, 1, true, now() - interval '2 minutes' - (g %% 2592000) * interval '1 second'
+INSERT INTO policy_costoutcome (template, engine, attempts, delivered, ref, created_at)
+SELECT '', %(engine)s, 1, true, '', now() - interval '2 minutes' - (g %% 2592000) * interval '1 second'
 FROM generate_series(1, %(n)s) g
 """
 
