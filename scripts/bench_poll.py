@@ -36,7 +36,8 @@ from pathlib import Path
 
 from scripts.fault_table import ROOT, PrivatePostgres, PrivateRedis, _wait_port, free_port, private_env
 
-FLOOR = Path(os.environ.get("RENDERHUB_PERF_FLOOR", ROOT.parent.parent / "shared" / "perf-floor"))
+# ../shared/perf-floor beside the checkout (RENDERHUB_PERF_FLOOR elsewhere, e.g. from a worktree).
+FLOOR = Path(os.environ.get("RENDERHUB_PERF_FLOOR", ROOT.parent / "shared" / "perf-floor"))
 
 # Our fixture: an editor's running job, a session cookie, and the statements of one poll.
 FIXTURE = """
