@@ -33,31 +33,47 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
-    """SIGTERM (kill PID) skipped the `finally` that stops the worker: the Celery worker and its
-    beat lived on as orphans, consuming the broker after the web server was gone."""
-    env = {
+def _children(pid: int) -> list[int]:
+    """Children of every thread of `pid` (the watcher thread starts the replacement worker)."""
+    return [int(p) for task in Path(f"/proc/{pid}/task").iterdir() for p in (task / "children").read_text().split()]
+
+
+def _embedded_env(tmp_path: Path) -> dict[str, str]:
+    return {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
         "DEBUG": "true",
     }
-    log = tmp_path / "server.log"
-    server = subprocess.Popen(
+
+
+def _start_embedded(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`run_embedded` with one worker thread, its output in `log`."""
+    return subprocess.Popen(
         [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+
+
+def _first_worker(server: subprocess.Popen, log: Path) -> int:
+    deadline = time.monotonic() + 60
+    while not _children(server.pid):
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    return _children(server.pid)[0]
+
+
+def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
+    """SIGTERM (kill PID) skipped the `finally` that stops the worker: the Celery worker and its
+    beat lived on as orphans, consuming the broker after the web server was gone."""
+    log = tmp_path / "server.log"
+    server = _start_embedded(_embedded_env(tmp_path), log)
     worker_pid = None
     try:
-        deadline = time.monotonic() + 60
-        while worker_pid is None:
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-            worker_pid = int(children[0]) if children else None
-            time.sleep(0.2)
+        worker_pid = _first_worker(server, log)
         time.sleep(3)  # let the worker get going
 
         server.send_signal(signal.SIGTERM)
@@ -80,32 +96,11 @@ def test_run_embedded_stops_its_worker_on_sigterm(tmp_path):
                 os.kill(worker_pid, signal.SIGKILL)
 
 
-def _children(pid: int) -> list[int]:
-    """Children of every thread of `pid` (the watcher thread starts the replacement worker)."""
-    return [int(p) for task in Path(f"/proc/{pid}/task").iterdir() for p in (task / "children").read_text().split()]
-
-
 def test_run_embedded_starts_a_new_worker_when_its_worker_dies(tmp_path):
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "RENDERHUB_VAR_DIR": str(tmp_path / "var"),
-        "DEBUG": "true",
-    }
     log = tmp_path / "server.log"
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    server = _start_embedded(_embedded_env(tmp_path), log)
     try:
-        deadline = time.monotonic() + 60
-        while not _children(server.pid):
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.2)
-        first = _children(server.pid)[0]
+        first = _first_worker(server, log)
 
         os.kill(first, signal.SIGKILL)
 
@@ -134,13 +129,12 @@ print(job.attempts.get().pk)
 
 
 def test_work_the_dead_worker_held_is_sent_again_at_once_not_after_the_sweepers_wait(tmp_path):
-    var = tmp_path / "var"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RENDERHUB_VAR_DIR": str(var), "DEBUG": "true"}
+    env = _embedded_env(tmp_path)
     for args in (["migrate", "--noinput"], ["seed_demo"], ["shell", "-c", SUBMIT_WITHOUT_MESSAGE]):
         done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, timeout=180)
         assert done.returncode == 0, done.stderr[-2000:]
     attempt_id = int(done.stdout.split()[-1])
-    db = var / "renderhub.sqlite3"
+    db = tmp_path / "var" / "renderhub.sqlite3"
 
     def status() -> str:
         with sqlite3.connect(db, timeout=30) as conn:
@@ -148,19 +142,9 @@ def test_work_the_dead_worker_held_is_sent_again_at_once_not_after_the_sweepers_
             return conn.execute(query, (attempt_id,)).fetchone()[0]
 
     log = tmp_path / "server.log"
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "run_embedded", "--port", str(_free_port()), "--concurrency", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    server = _start_embedded(env, log)
     try:
-        deadline = time.monotonic() + 60
-        while not _children(server.pid):
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.2)
-        os.kill(_children(server.pid)[0], signal.SIGKILL)
+        os.kill(_first_worker(server, log), signal.SIGKILL)
         killed_at = time.monotonic()
         # The periodic sweeper would send it again only 120 s after it was queued
         # (RENDERHUB_REQUEUE_AFTER_S); the replacement worker runs it now.
