@@ -107,19 +107,24 @@ def test_final_after_a_failed_preview_still_gets_its_escalation(demo, editor, dj
     assert step.step != "review"
 
 
-@pytest.mark.e2e
-@pytest.mark.django_db(transaction=True)
-def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
-    job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
+def _waiting_cover(*, editor, title: str) -> RenderJob:  # type: ignore[no-untyped-def]
+    """An editorial cover waiting in its queue (no worker runs in these tests)."""
+    return RenderJob.objects.create(
         prompt="p",
         seed=1,
         width=768,
         height=512,
         tier=Tier.objects.get(slug="production"),
         template=Template.objects.get(slug="editorial-cover"),
-        texts={"title": "Spring Sale"},
+        texts={"title": title},
         submitted_by=editor,
     )
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_editor_cancels_a_waiting_job_in_a_browser(live_server, demo, editor):
+    job = _waiting_cover(editor=editor, title="Spring Sale")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
@@ -179,16 +184,7 @@ def test_job_page_of_a_job_cancelled_while_its_preview_rendered_shows_the_paid_p
 def test_right_to_left_titles_are_isolated_in_lists_and_job_pages_in_a_browser(live_server, demo, editor):
     """A right-to-left title outside <bdi> reordered the quotes and text around it."""
     title = "מבצע 50% הנחה"
-    job = RenderJob.objects.create(  # no worker runs: the job waits in its queue
-        prompt="p",
-        seed=1,
-        width=768,
-        height=512,
-        tier=Tier.objects.get(slug="production"),
-        template=Template.objects.get(slug="editorial-cover"),
-        texts={"title": title},
-        submitted_by=editor,
-    )
+    job = _waiting_cover(editor=editor, title=title)
     isolated = "el => [el.textContent, getComputedStyle(el).unicodeBidi]"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
