@@ -43,6 +43,9 @@ def test_editor_logs_in_submits_and_watches_the_preview_appear(live_server, cele
     page.fill("#id_password", PASSWORD)
     page.click("main button[type=submit]")
     expect(page.locator("h1")).to_have_text("New render")
+    # htmx (a deferred script) binds the select on DOMContentLoaded: a change before that is
+    # never sent. The heading can show first when the server answers fast.
+    page.wait_for_load_state("load")
 
     # Choosing a template swaps in its slot fields (htmx), without a page load.
     page.select_option("#id_template", label="Product thumbnail")
