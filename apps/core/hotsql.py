@@ -24,6 +24,7 @@ signals (the models they are used for have no receivers, and `bulk_create` sends
   migration that adds a field needs no change here. `row_get` reads one row by equal fields.
 """
 
+import re
 from collections.abc import Sequence
 from functools import cache, cached_property
 from typing import Any
@@ -114,7 +115,10 @@ def _guarded(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
     pk = meta.pk
     fields = tuple(f for f in meta.local_concrete_fields if f is not pk and not f.generated)
     # Typed placeholders: a SELECT's untyped literals would be read as text, not as the columns' types.
-    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    # Without the type's modifier: a cast to varchar(64) cuts a longer value short without a word,
+    # where the ORM's INSERT is refused; the column's own length and scale still apply on assignment.
+    types = [re.sub(r"\(.*\)", "", f.cast_db_type(connection)) for f in fields]
+    values = ", ".join(f"%s::{db_type}" for db_type in types)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"SELECT {values} FROM guard RETURNING {quote(pk.column)}"

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DataError, transaction
 from django.utils import timezone
 
 from apps.engines.models import Engine
@@ -93,6 +94,18 @@ def test_admission_same_ref_twice_reserves_once(production):
     decide(production, ref="a")
 
     assert BudgetLedger.objects.get(tier=production).reserved_usd == Decimal("0.1000")
+
+
+def test_budget_reserve_refuses_a_ref_too_long_for_its_column_as_the_orm_does(production):
+    ref = "r" * 65  # Reservation.ref holds 64 characters
+    policy.ledger_for(tier=production)
+
+    with pytest.raises(DataError), transaction.atomic():
+        policy.budget_reserve(tier=production, ref=ref, amount_usd=Decimal("0.10"), new_ref=True)
+
+    # Not held under a ref cut short, which no settle or release (by the whole ref) would ever find.
+    assert not Reservation.objects.exists()
+    assert BudgetLedger.objects.get(tier=production).reserved_usd == Decimal("0")
 
 
 def test_budget_release_returns_money_without_spending(production):
