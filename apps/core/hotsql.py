@@ -42,7 +42,7 @@ def _statement(model: type[models.Model], vendor: str, rows: int) -> tuple[str, 
         return None
     if list(meta.db_returning_fields) != [pk] or meta.parents:
         return None
-    fields = tuple(f for f in meta.local_concrete_fields if f is not pk and not f.generated)
+    fields = _inserted_fields(model)
     quote = connections[router.db_for_write(model)].ops.quote_name
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
@@ -50,6 +50,24 @@ def _statement(model: type[models.Model], vendor: str, rows: int) -> tuple[str, 
         f"VALUES {', '.join([one] * rows)} RETURNING {quote(pk.column)}"
     )
     return sql, fields
+
+
+def _inserted_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    """The columns an INSERT of `model` writes: every local concrete one but the generated key."""
+    meta = model._meta
+    return tuple(f for f in meta.local_concrete_fields if f is not meta.pk and not f.generated)
+
+
+def _insert_params(obj: models.Model, fields: Sequence[models.Field], connection: Any, operation: str) -> list[object]:
+    """`obj`'s values for `fields` as `save()` writes them (pre_save with add, then prepared)."""
+    obj._prepare_related_fields_for_save(operation_name=operation)
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+
+
+def _saved(obj: models.Model, pk: object, alias: str) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = alias
 
 
 def rows_insert(objs: Sequence[models.Model]) -> None:
@@ -70,17 +88,12 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
         model._default_manager.bulk_create(objs)
         return
     sql, fields = built
-    params: list[object] = []
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="rows_insert")
-        params += [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    params = [p for obj in objs for p in _insert_params(obj, fields, connection, "rows_insert")]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
     for obj, pk in zip(objs, ids, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = alias
+        _saved(obj, pk, alias)
 
 
 @cache
@@ -112,8 +125,7 @@ def _guarded(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    pk = meta.pk
-    fields = tuple(f for f in meta.local_concrete_fields if f is not pk and not f.generated)
+    fields = _inserted_fields(model)
     # Typed placeholders: a SELECT's untyped literals would be read as text, not as the columns' types.
     # Without the type's modifier: a cast to varchar(64) cuts a longer value short without a word,
     # where the ORM's INSERT is refused; the column's own length and scale still apply on assignment.
@@ -121,7 +133,7 @@ def _guarded(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
     values = ", ".join(f"%s::{db_type}" for db_type in types)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"SELECT {values} FROM guard RETURNING {quote(pk.column)}"
+        f"SELECT {values} FROM guard RETURNING {quote(meta.pk.column)}"
     )
     return sql, fields
 
@@ -136,16 +148,13 @@ def row_insert_guarded(obj: models.Model, *, guard: str, guard_params: Sequence[
     assert connection.vendor == "postgresql", "data-modifying WITH is PostgreSQL's"
     assert _statement(model, connection.vendor, 1) is not None, f"{model.__name__} needs the ORM's insert"
     sql, fields = _guarded(model)
-    obj._prepare_related_fields_for_save(operation_name="row_insert_guarded")
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    params = _insert_params(obj, fields, connection, "row_insert_guarded")
     with connection.cursor() as cursor:
         cursor.execute(f"WITH guard AS ({guard}) {sql}", [*guard_params, *params])
         row = cursor.fetchone()
     if row is None:
         return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = alias
+    _saved(obj, row[0], alias)
     return True
 
 

@@ -94,10 +94,7 @@ def job_transition(
         setattr(job, name, value)
     actor = by.pk if by is not None else None
     rows_insert(
-        [
-            JobEvent(job_id=job.pk, from_status=old, to_status=new, reason=why, actor_id=actor, created_at=now)
-            for old, new, why in moves
-        ]
+        [JobEvent(job_id=job.pk, from_status=old, to_status=new, reason=why, actor_id=actor) for old, new, why in moves]
     )
     return True
 

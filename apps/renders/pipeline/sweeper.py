@@ -77,7 +77,7 @@ def sweep_stuck(*, queued_after_s: int = 120, running_after_s: int | None = None
 def sweep_after_worker_crash() -> dict[str, int]:
     """The only worker died (the embedded default, `run_embedded`): the messages it had taken
     from the broker died with it, so every QUEUED attempt and every VERIFYING one without a
-    result is sent again now instead of after `sweep_stuck`'s 120 s (a duplicate is
+    result is sent again now instead of after RENDERHUB_REQUEUE_AFTER_S, 120 s (a duplicate is
     harmless: the claim and the verification's own check drop it). RUNNING attempts are left
     to their lease, which runs out within RENDERHUB_LEASE_S. Counts as `sweep_stuck`'s."""
     return sweep_stuck(queued_after_s=0)
